@@ -1,0 +1,262 @@
+//! The command line: parse flags, call the pipeline, print results. Nothing else lives here.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use indicatif::HumanBytes;
+
+use crate::config::{Config, ImageSpec};
+use crate::error::Error;
+use crate::progress;
+use crate::publish;
+use crate::sync::Report;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  internal error
+  2  usage error (bad flags, names or config)
+  3  verification failed: nothing was written
+  4  target error: what was written is consistent; re-run to converge";
+
+/// Publish OCI image layouts (apko, skopeo, cosign save) as a static container registry.
+///
+/// Images are verified (every digest, size and media type), then written as the files a
+/// registry client GETs, so docker, podman, skopeo, containerd and crane pull straight from
+/// a bucket's HTTP endpoint or a local preview, with no registry server.
+#[derive(Parser, Debug)]
+#[command(name = "regpress", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Print only errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Verify images and publish them to a target.
+    #[command(after_help = EXIT_CODES)]
+    Publish(PublishArgs),
+    /// Verify images without publishing anything.
+    #[command(after_help = EXIT_CODES)]
+    Verify(VerifyArgs),
+    /// Serve a local-directory site as a bucket's website endpoint would, for previews and pulls.
+    Serve(ServeArgs),
+}
+
+/// Which images: one layout with flags, or a config file.
+#[derive(Args, Debug)]
+struct ImageArgs {
+    /// Repository to publish to, e.g. `chainguard/base`.
+    #[arg(long, value_name = "NAME", requires = "layout")]
+    repo: Option<String>,
+    /// Tag to publish (repeatable). apko layouts need at least one; layouts that name their
+    /// images use those names when no tag is given.
+    #[arg(long = "tag", value_name = "TAG", requires = "layout")]
+    tags: Vec<String>,
+    /// For layouts listing several named images (skopeo, cosign save): the image's
+    /// `org.opencontainers.image.ref.name`.
+    #[arg(long = "ref", value_name = "NAME", requires = "layout")]
+    ref_name: Option<String>,
+    /// A regpress.toml listing images (`[[image]] layout, repository, tags`) and the target.
+    #[arg(long, value_name = "FILE", conflicts_with = "layout")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct PublishArgs {
+    /// OCI image layout directory (or use --config).
+    #[arg(value_name = "LAYOUT", required_unless_present = "config")]
+    layout: Option<PathBuf>,
+    #[command(flatten)]
+    images: ImageArgs,
+    /// Target: a directory (`./site`) or `file:///abs/path`. Overrides the config's target.
+    #[arg(long, value_name = "TARGET")]
+    to: Option<String>,
+    /// Verify and print the plan (per phase: objects and bytes to write, unchanged); write
+    /// nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Write a JSON report: objects and bytes written and unchanged, per phase and per tag.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Objects written in parallel.
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 16)]
+    jobs: usize,
+}
+
+#[derive(Args, Debug)]
+struct VerifyArgs {
+    /// OCI image layout directories (or use --config).
+    #[arg(value_name = "LAYOUT", required_unless_present = "config")]
+    layout: Vec<PathBuf>,
+    #[command(flatten)]
+    images: ImageArgs,
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// The site directory (a `--to` target of `publish`).
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
+    /// Address to listen on; port 0 picks a free port (printed on start).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5000")]
+    listen: SocketAddr,
+}
+
+/// Parse the command line and run it.
+pub fn run() -> Result<(), Error> {
+    let cli = Cli::parse();
+    let mode = if cli.quiet {
+        progress::Mode::Quiet
+    } else {
+        progress::Mode::Auto
+    };
+    match cli.command {
+        Command::Publish(args) => run_publish(args, mode, cli.quiet),
+        Command::Verify(args) => run_verify(args, mode, cli.quiet),
+        Command::Serve(args) => {
+            let runtime = tokio::runtime::Runtime::new()
+                .map_err(|e| Error::Internal(format!("cannot start runtime: {e}")))?;
+            runtime.block_on(crate::serve::serve(args.dir, args.listen))
+        }
+    }
+}
+
+fn load_config(
+    layouts: &[PathBuf],
+    args: &ImageArgs,
+    need_repository: bool,
+) -> Result<Config, Error> {
+    if let Some(path) = &args.config {
+        return Config::load(path);
+    }
+    if need_repository && args.repo.is_none() {
+        return Err(Error::Usage("--repo is required with a LAYOUT".to_string()));
+    }
+    let config = Config {
+        target: None,
+        images: layouts
+            .iter()
+            .map(|layout| ImageSpec {
+                layout: layout.clone(),
+                repository: args.repo.clone().unwrap_or_default(),
+                tags: args.tags.clone(),
+                ref_name: args.ref_name.clone(),
+            })
+            .collect(),
+    };
+    config.check(need_repository).map_err(Error::Usage)?;
+    Ok(config)
+}
+
+fn run_publish(args: PublishArgs, mode: progress::Mode, quiet: bool) -> Result<(), Error> {
+    let layouts: Vec<PathBuf> = args.layout.into_iter().collect();
+    let config = load_config(&layouts, &args.images, true)?;
+    let target = args.to.or(config.target.clone()).ok_or_else(|| {
+        Error::Usage("no target: give --to DIR (or [target] to = ... in the config)".to_string())
+    })?;
+    let options = publish::Options {
+        target,
+        dry_run: args.dry_run,
+        jobs: args.jobs,
+        progress: mode,
+    };
+    let report = publish::publish(&config, &options)?;
+    if let Some(path) = &args.report {
+        let json = serde_json::to_vec_pretty(&report)
+            .map_err(|e| Error::Internal(format!("cannot encode report: {e}")))?;
+        std::fs::write(path, json)
+            .map_err(|e| Error::Usage(format!("cannot write report {}: {e}", path.display())))?;
+    }
+    if !quiet {
+        print_report(&report);
+    }
+    Ok(())
+}
+
+fn run_verify(args: VerifyArgs, mode: progress::Mode, quiet: bool) -> Result<(), Error> {
+    let config = load_config(&args.layout, &args.images, false)?;
+    let images = publish::verify(&config, mode)?;
+    if !quiet {
+        for image in images {
+            let bytes: u64 = image.blobs.iter().map(|b| b.size).sum();
+            println!(
+                "ok {} ({}) {} {}: {} manifests, {} blobs, {}",
+                image.layout.display(),
+                image.name(),
+                image.root.digest,
+                image.root.media_type,
+                image.documents.len(),
+                image.blobs.len(),
+                HumanBytes(bytes)
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_report(report: &Report) {
+    let mut out = std::io::stdout().lock();
+    let verb = if report.dry_run {
+        "would write"
+    } else {
+        "write"
+    };
+    let _ = writeln!(
+        out,
+        "{:<20} {:>8} {:>12} {:>10} {:>12}",
+        "phase", verb, "bytes", "unchanged", "bytes"
+    );
+    for p in &report.phases {
+        let _ = writeln!(
+            out,
+            "{:<20} {:>8} {:>12} {:>10} {:>12}",
+            p.phase,
+            p.objects_to_write,
+            HumanBytes(p.bytes_to_write).to_string(),
+            p.objects_unchanged,
+            HumanBytes(p.bytes_unchanged).to_string()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{:<20} {:>8} {:>12} {:>10} {:>12}",
+        "total",
+        report.objects_to_write,
+        HumanBytes(report.bytes_to_write).to_string(),
+        report.objects_unchanged,
+        HumanBytes(report.bytes_unchanged).to_string()
+    );
+    for tag in &report.tags {
+        let _ = writeln!(
+            out,
+            "{} {}:{} {}",
+            if report.dry_run {
+                "planned"
+            } else {
+                "published"
+            },
+            tag.repository,
+            tag.tag,
+            tag.digest
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{}: {} objects ({}) written, {} unchanged{}",
+        report.target,
+        report.objects_written,
+        HumanBytes(report.bytes_written),
+        report.objects_unchanged,
+        if report.dry_run {
+            " (dry run: nothing written)"
+        } else {
+            ""
+        }
+    );
+}

@@ -1,0 +1,192 @@
+//! `regpress.toml`: the images to publish and where, as read from a file or from flags.
+//!
+//! The GitHub Action and the nightly cron publish many images in one run, so the config lists
+//! them; the single-image command line builds the same [`Config`]. Everything is validated here
+//! (names, tags, duplicates) so later stages only see well-formed requests.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::Error;
+use crate::names::{check_repository, check_tag};
+
+/// One image to verify and publish.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageSpec {
+    /// The OCI layout directory.
+    pub layout: PathBuf,
+    /// Repository to publish to, e.g. `chainguard/base` (empty for `verify` without a name).
+    pub repository: String,
+    /// Tags to publish (may be empty when the layout names its own tags).
+    pub tags: Vec<String>,
+    /// For layouts that list several named images: which one.
+    pub ref_name: Option<String>,
+}
+
+/// A whole run's request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    /// Where to publish (`./site`, `file:///abs`, …), if the config names it.
+    pub target: Option<String>,
+    /// The images.
+    pub images: Vec<ImageSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    target: Option<TargetFile>,
+    #[serde(default, rename = "image")]
+    images: Vec<ImageFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetFile {
+    to: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImageFile {
+    layout: PathBuf,
+    repository: String,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(rename = "ref")]
+    ref_name: Option<String>,
+}
+
+impl Config {
+    /// Read a config file. Relative paths in it (layouts, a directory target) are relative to
+    /// the file's own directory.
+    pub fn load(path: &Path) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Usage(format!("cannot read config {}: {e}", path.display())))?;
+        Config::parse(&text, path.parent().unwrap_or(Path::new(".")))
+            .map_err(|e| Error::Usage(format!("config {}: {e}", path.display())))
+    }
+
+    /// Parse config text, resolving relative paths against `base`.
+    pub fn parse(text: &str, base: &Path) -> Result<Config, String> {
+        let file: ConfigFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        let images = file
+            .images
+            .into_iter()
+            .map(|i| ImageSpec {
+                layout: base.join(i.layout),
+                repository: i.repository,
+                tags: i.tags,
+                ref_name: i.ref_name,
+            })
+            .collect();
+        let target = file.target.map(|t| resolve_target(&t.to, base));
+        let config = Config { target, images };
+        config.check(true)?;
+        Ok(config)
+    }
+
+    /// Check names, tags and duplicates. `need_repository` is false for `verify`.
+    pub fn check(&self, need_repository: bool) -> Result<(), String> {
+        if self.images.is_empty() {
+            return Err("no images given".to_string());
+        }
+        let mut seen = BTreeSet::new();
+        for image in &self.images {
+            if need_repository || !image.repository.is_empty() {
+                check_repository(&image.repository)?;
+            }
+            for tag in &image.tags {
+                check_tag(tag)?;
+                if !seen.insert((image.repository.clone(), tag.clone())) {
+                    return Err(format!(
+                        "tag {}:{tag} is given more than once",
+                        image.repository
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A directory target given relative to a config file is relative to that file.
+fn resolve_target(to: &str, base: &Path) -> String {
+    if to.contains("://") || Path::new(to).is_absolute() {
+        to.to_string()
+    } else {
+        base.join(to).to_string_lossy().into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_images_and_resolves_paths() {
+        let c = Config::parse(
+            r#"
+            [target]
+            to = "site"
+            [[image]]
+            layout = "apko/golden"
+            repository = "apko/golden"
+            tags = ["latest", "1.0"]
+            [[image]]
+            layout = "/abs/skopeo"
+            repository = "other"
+            ref = "v1"
+            "#,
+            Path::new("/etc/rp"),
+        )
+        .unwrap();
+        assert_eq!(c.target.as_deref(), Some("/etc/rp/site"));
+        assert_eq!(c.images[0].layout, PathBuf::from("/etc/rp/apko/golden"));
+        assert_eq!(c.images[0].tags, ["latest", "1.0"]);
+        assert_eq!(c.images[1].layout, PathBuf::from("/abs/skopeo"));
+        assert_eq!(c.images[1].ref_name.as_deref(), Some("v1"));
+    }
+
+    #[test]
+    fn refuses_bad_names_unknown_keys_and_duplicates() {
+        let base = Path::new(".");
+        let bad_repo = "[[image]]\nlayout='x'\nrepository='Bad'\ntags=['a']";
+        assert!(
+            Config::parse(bad_repo, base)
+                .unwrap_err()
+                .contains("invalid repository")
+        );
+        let bad_tag = "[[image]]\nlayout='x'\nrepository='a'\ntags=['-a']";
+        assert!(
+            Config::parse(bad_tag, base)
+                .unwrap_err()
+                .contains("invalid tag")
+        );
+        let unknown = "[[image]]\nlayout='x'\nrepository='a'\ntag=['a']";
+        assert!(
+            Config::parse(unknown, base)
+                .unwrap_err()
+                .contains("unknown field")
+        );
+        let dup = "[[image]]\nlayout='x'\nrepository='a'\ntags=['t']\n[[image]]\nlayout='y'\nrepository='a'\ntags=['t']";
+        assert!(
+            Config::parse(dup, base)
+                .unwrap_err()
+                .contains("more than once")
+        );
+        assert!(Config::parse("", base).unwrap_err().contains("no images"));
+        assert_eq!(
+            Config::parse(
+                "[target]\nto='s3://b/p'\n[[image]]\nlayout='x'\nrepository='a'",
+                base
+            )
+            .unwrap()
+            .target
+            .as_deref(),
+            Some("s3://b/p")
+        );
+    }
+}

@@ -1,0 +1,119 @@
+//! Content digests (`sha256:<hex>`) and streamed hashing.
+//!
+//! Everything in a registry is addressed by digest, so this is the one type every other module
+//! shares. Hashing reads in fixed-size chunks: a blob is never held in memory whole.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::str::FromStr;
+
+use oci_spec::image::DigestAlgorithm;
+use sha2::{Digest as _, Sha256};
+
+/// Size of the read buffer used when hashing a stream.
+const HASH_CHUNK: usize = 1 << 20;
+
+/// A validated SHA-256 content digest, written `sha256:<64 lowercase hex>`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
+pub struct Digest(String);
+
+impl Digest {
+    /// Parse a digest string; only `sha256` is accepted (what every registry client speaks).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let parsed = oci_spec::image::Digest::from_str(s)
+            .map_err(|e| format!("invalid digest {s:?}: {e}"))?;
+        match parsed.algorithm() {
+            DigestAlgorithm::Sha256 => Ok(Digest(format!("sha256:{}", parsed.digest()))),
+            other => Err(format!(
+                "unsupported digest algorithm {other} in {s:?} (only sha256 is supported)"
+            )),
+        }
+    }
+
+    /// The digest of some bytes.
+    pub fn of_bytes(bytes: &[u8]) -> Self {
+        Digest::from_hasher(Sha256::digest(bytes).as_slice())
+    }
+
+    fn from_hasher(out: &[u8]) -> Self {
+        Digest(format!("sha256:{}", hex::encode(out)))
+    }
+
+    /// The hex part, without `sha256:`.
+    pub fn hex(&self) -> &str {
+        &self.0["sha256:".len()..]
+    }
+
+    /// The full `sha256:<hex>` string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Hash a stream in chunks, calling `progress` with the size of each chunk read.
+/// Returns the digest and the number of bytes read.
+pub fn hash_reader(reader: impl Read, progress: impl FnMut(u64)) -> io::Result<(Digest, u64)> {
+    copy_and_hash(reader, &mut io::sink(), progress)
+}
+
+/// Copy a stream to `writer` in chunks, hashing it on the way.
+/// Returns the digest and the number of bytes copied.
+pub fn copy_and_hash(
+    mut reader: impl Read,
+    writer: &mut impl Write,
+    mut progress: impl FnMut(u64),
+) -> io::Result<(Digest, u64)> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; HASH_CHUNK];
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        writer.write_all(&buf[..n])?;
+        total += n as u64;
+        progress(n as u64);
+    }
+    Ok((Digest::from_hasher(hasher.finalize().as_slice()), total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sha256_and_rejects_others() {
+        let hex = "a".repeat(64);
+        let d = Digest::parse(&format!("sha256:{hex}")).unwrap();
+        assert_eq!(d.hex(), hex);
+        assert!(Digest::parse(&format!("sha512:{}", "a".repeat(128))).is_err());
+        assert!(Digest::parse("sha256:abc").is_err());
+        assert!(Digest::parse(&format!("sha256:{}", "A".repeat(64))).is_err());
+        assert!(Digest::parse(&format!("sha256:../{}", "a".repeat(61))).is_err());
+    }
+
+    #[test]
+    fn streamed_hash_equals_in_memory_hash() {
+        let data: Vec<u8> = (0..3 * HASH_CHUNK + 17).map(|i| (i % 251) as u8).collect();
+        let mut seen = 0;
+        let (d, n) = hash_reader(&data[..], |k| seen += k).unwrap();
+        assert_eq!(n, data.len() as u64);
+        assert_eq!(seen, n);
+        assert_eq!(d, Digest::of_bytes(&data));
+        assert_eq!(
+            Digest::of_bytes(b"").as_str(),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+}

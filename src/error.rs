@@ -1,0 +1,141 @@
+//! The three ways a run can fail, and the exit code each maps to.
+//!
+//! Callers (CI steps, cron jobs, the GitHub Action) branch on the exit code, so every failure is
+//! classified once here: a usage error (bad flags or config), a verification failure (the input
+//! images are not fit to publish) or a target error (the store refused or failed a request).
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::digest::Digest;
+
+/// Exit code when everything succeeded.
+pub const EXIT_OK: i32 = 0;
+/// Exit code for an unexpected internal failure.
+pub const EXIT_INTERNAL: i32 = 1;
+/// Exit code for a usage error: bad flags, names, or configuration (clap also uses 2).
+pub const EXIT_USAGE: i32 = 2;
+/// Exit code when an image failed verification; nothing was written.
+pub const EXIT_VERIFY: i32 = 3;
+/// Exit code when the target store failed; what was written is consistent, re-run to converge.
+pub const EXIT_TARGET: i32 = 4;
+
+/// A failure of a whole run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad flags, names or configuration.
+    #[error("{0}")]
+    Usage(String),
+    /// One or more images failed verification.
+    #[error("{}", VerifyFailures(.0))]
+    Verify(Vec<VerifyError>),
+    /// The target store failed.
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    /// Anything else (a bug, or the local machine failing).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The process exit code for this failure.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) => EXIT_USAGE,
+            Error::Verify(_) => EXIT_VERIFY,
+            Error::Target(_) => EXIT_TARGET,
+            Error::Internal(_) => EXIT_INTERNAL,
+        }
+    }
+}
+
+struct VerifyFailures<'a>(&'a [VerifyError]);
+
+impl fmt::Display for VerifyFailures<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What is wrong with one piece of a layout, before we know which image it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The digest of the offending blob or document, when there is one.
+    pub digest: Option<Digest>,
+    /// Why it was refused, in words.
+    pub reason: String,
+}
+
+impl Problem {
+    /// A problem with no particular digest (the layout itself, `index.json`, …).
+    pub fn new(reason: impl Into<String>) -> Self {
+        Problem {
+            digest: None,
+            reason: reason.into(),
+        }
+    }
+
+    /// A problem with the content at `digest`.
+    pub fn at(digest: &Digest, reason: impl Into<String>) -> Self {
+        Problem {
+            digest: Some(digest.clone()),
+            reason: reason.into(),
+        }
+    }
+
+    /// Attach the layout and image this problem was found in.
+    pub fn in_image(self, layout: &std::path::Path, image: &str) -> VerifyError {
+        VerifyError {
+            layout: layout.to_path_buf(),
+            image: image.to_string(),
+            digest: self.digest,
+            reason: self.reason,
+        }
+    }
+}
+
+/// One refusal: which layout, which image, which digest, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct VerifyError {
+    /// The layout directory.
+    pub layout: PathBuf,
+    /// The image, as `repository:tag` or the layout's own name for it.
+    pub image: String,
+    /// The offending digest, when there is one.
+    pub digest: Option<Digest>,
+    /// Why it was refused.
+    pub reason: String,
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "verification failed: layout {}: image {}",
+            self.layout.display(),
+            self.image
+        )?;
+        if let Some(d) = &self.digest {
+            write!(f, ": {d}")?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+/// A failure of the target store, naming the target and, when known, the key.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("target {target}{}: {reason}", key.as_ref().map(|k| format!(": key {k}")).unwrap_or_default())]
+pub struct TargetError {
+    /// The target as the user named it.
+    pub target: String,
+    /// The object key involved, if any.
+    pub key: Option<String>,
+    /// What went wrong.
+    pub reason: String,
+}

@@ -1,0 +1,19 @@
+//! regpress: publish OCI image layouts as a static container registry inside an object store.
+//!
+//! The pipeline is one module per arrow: [`layout`] reads, [`verify`] checks, [`site`] plans,
+//! [`sync`] diffs and applies to a [`store`]; [`publish`] wires them, [`cli`] drives them and
+//! [`serve`] previews the result.
+
+pub mod cli;
+pub mod config;
+pub mod digest;
+pub mod error;
+pub mod layout;
+pub mod names;
+pub mod progress;
+pub mod publish;
+pub mod serve;
+pub mod site;
+pub mod store;
+pub mod sync;
+pub mod verify;

@@ -1,0 +1,61 @@
+//! The pipeline, wired once: read → verify → plan → diff → apply.
+//!
+//! `publish` and `verify` share it; the CLI (and later the Action and cron) only build a
+//! [`Config`] and print what comes back. Verification always completes before the target is
+//! touched, so a refused image writes nothing.
+
+use std::collections::BTreeSet;
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::progress;
+use crate::site;
+use crate::store;
+use crate::sync::{self, Report};
+use crate::verify::{self, VerifiedImage};
+
+/// How to publish.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Where to (a directory or `file:///abs`).
+    pub target: String,
+    /// Plan and report, write nothing.
+    pub dry_run: bool,
+    /// Writes in flight at once.
+    pub jobs: usize,
+    /// Progress output.
+    pub progress: progress::Mode,
+}
+
+/// Verify every image of `config`.
+pub fn verify(config: &Config, mode: progress::Mode) -> Result<Vec<VerifiedImage>, Error> {
+    verify::verify_all(&config.images, mode).map_err(Error::Verify)
+}
+
+/// Verify, plan and publish every image of `config` to `options.target`.
+pub fn publish(config: &Config, options: &Options) -> Result<Report, Error> {
+    let store = store::open(&options.target)?;
+    let images = verify(config, options.progress)?;
+    if let Some(untagged) = images.iter().find(|i| i.tags.is_empty()) {
+        return Err(Error::Usage(format!(
+            "image {} from layout {} has no tag: give one with --tag (or `tags` in the config)",
+            untagged.name(),
+            untagged.layout.display()
+        )));
+    }
+    let repositories: BTreeSet<String> = images.iter().map(|i| i.repository.clone()).collect();
+    let inventory = sync::take_inventory(store.as_ref(), &repositories)?;
+    let site = site::plan(&images, &inventory.existing).map_err(Error::Usage)?;
+    let changes = sync::diff(&site, &inventory);
+    let report = sync::summarize(store.name(), &site, &changes);
+    if options.dry_run {
+        return Ok(report);
+    }
+    sync::apply(
+        store.as_ref(),
+        &changes,
+        report,
+        options.jobs,
+        options.progress,
+    )
+}

@@ -1,0 +1,419 @@
+//! The site plan: every object a registry client can GET, as a pure function of verified images.
+//!
+//! This is the only module that knows the bucket's key layout, Content-Types and Cache-Control.
+//! Manifests are planned byte for byte as they were verified; Content-Type is exactly the
+//! document's media type, because clients dispatch on it. Planning is pure (no I/O) so it is
+//! tested without any store.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::digest::Digest;
+use crate::verify::VerifiedImage;
+
+/// Cache-Control for content-addressed keys: they never change.
+pub const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// Cache-Control for tags and lists: they move, so caches must recheck soon.
+pub const CACHE_SHORT: &str = "public, max-age=60";
+/// Content-Type of blobs (configs and layers).
+pub const BLOB_CONTENT_TYPE: &str = "application/octet-stream";
+/// Content-Type of the JSON API documents (`/v2/`, tag lists, catalog).
+pub const JSON_CONTENT_TYPE: &str = "application/json";
+/// Key of the repository catalog.
+pub const CATALOG_KEY: &str = "v2/_catalog";
+/// Keys answering `GET /v2/`: the key itself, and an index document for website endpoints.
+pub const ROOT_KEYS: [&str; 2] = ["v2/", "v2/index.html"];
+
+/// Publish order. Each phase completes before the next starts, so a reader never sees a
+/// reference to something missing: blobs, then manifests by digest (leaves first), then tags,
+/// tag lists, the catalog and the API root.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Phase {
+    /// Configs and layers.
+    Blobs,
+    /// Manifests and indexes by digest; the number is the nesting level (0 = image manifest).
+    Manifests(u32),
+    /// `manifests/<tag>`.
+    Tags,
+    /// `tags/list`.
+    TagLists,
+    /// `_catalog`.
+    Catalog,
+    /// `v2/`.
+    Root,
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Phase::Blobs => f.write_str("blobs"),
+            Phase::Manifests(0) => f.write_str("manifests"),
+            Phase::Manifests(n) => write!(f, "indexes (level {n})"),
+            Phase::Tags => f.write_str("tags"),
+            Phase::TagLists => f.write_str("tag lists"),
+            Phase::Catalog => f.write_str("catalog"),
+            Phase::Root => f.write_str("root"),
+        }
+    }
+}
+
+/// Where an object's bytes come from.
+#[derive(Clone, Debug)]
+pub enum Body {
+    /// Small documents held in memory (manifests, lists).
+    Bytes(Arc<[u8]>),
+    /// A verified blob, streamed from disk.
+    File(PathBuf),
+}
+
+/// One object of the site.
+#[derive(Clone, Debug)]
+pub struct SiteObject {
+    /// The object key, e.g. `v2/apko/golden/manifests/latest`.
+    pub key: String,
+    /// Its bytes.
+    pub body: Body,
+    /// Length of the body.
+    pub size: u64,
+    /// sha256 of the body (for manifests and blobs, their digest).
+    pub sha256: Digest,
+    /// Content-Type to serve it with.
+    pub content_type: String,
+    /// Cache-Control to serve it with.
+    pub cache_control: &'static str,
+    /// When it is written.
+    pub phase: Phase,
+}
+
+/// A tag the site publishes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PublishedTag {
+    /// Repository name.
+    pub repository: String,
+    /// Tag.
+    pub tag: String,
+    /// Digest of the tagged manifest or index.
+    pub digest: Digest,
+    /// Its media type.
+    pub media_type: String,
+}
+
+/// The planned site: objects in publish order.
+#[derive(Clone, Debug, Default)]
+pub struct Site {
+    /// Every object, sorted by phase then key.
+    pub objects: Vec<SiteObject>,
+    /// Every tag published by this plan.
+    pub tags: Vec<PublishedTag>,
+}
+
+/// What the target already holds that the plan must keep: a publish only adds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Existing {
+    /// Tags present per repository.
+    pub tags: BTreeMap<String, BTreeSet<String>>,
+    /// Repositories in the current catalog.
+    pub repositories: BTreeSet<String>,
+}
+
+/// Prefix of every key of a repository.
+pub fn repository_prefix(repository: &str) -> String {
+    format!("v2/{repository}/")
+}
+
+/// If `key` is a tag of `repository` (`v2/<repo>/manifests/<tag>`), the tag.
+pub fn tag_of_key<'k>(repository: &str, key: &'k str) -> Option<&'k str> {
+    let rest = key.strip_prefix(&repository_prefix(repository))?;
+    let reference = rest.strip_prefix("manifests/")?;
+    (!reference.contains('/') && crate::names::check_tag(reference).is_ok()).then_some(reference)
+}
+
+/// Plan the site for `images`, keeping what `existing` says the target already has.
+/// Fails only when two images claim the same tag with different content.
+pub fn plan(images: &[VerifiedImage], existing: &Existing) -> Result<Site, String> {
+    let mut objects: BTreeMap<String, SiteObject> = BTreeMap::new();
+    let mut tag_owner: BTreeMap<String, String> = BTreeMap::new();
+    let mut tags = Vec::new();
+    let mut lists: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+
+    for image in images {
+        let repo = &image.repository;
+        let prefix = repository_prefix(repo);
+        for blob in &image.blobs {
+            add(
+                &mut objects,
+                SiteObject {
+                    key: format!("{prefix}blobs/{}", blob.digest),
+                    body: Body::File(blob.path.clone()),
+                    size: blob.size,
+                    sha256: blob.digest.clone(),
+                    content_type: BLOB_CONTENT_TYPE.to_string(),
+                    cache_control: CACHE_IMMUTABLE,
+                    phase: Phase::Blobs,
+                },
+            );
+        }
+        for doc in &image.documents {
+            add(
+                &mut objects,
+                document_object(
+                    format!("{prefix}manifests/{}", doc.digest),
+                    doc,
+                    Phase::Manifests(doc.level),
+                    CACHE_IMMUTABLE,
+                ),
+            );
+        }
+        let list = lists
+            .entry(repo.clone())
+            .or_insert_with(|| existing.tags.get(repo).cloned().unwrap_or_default());
+        for tag in &image.tags {
+            let key = format!("{prefix}manifests/{tag}");
+            if let Some(owner) = tag_owner.get(&key)
+                && objects
+                    .get(&key)
+                    .is_some_and(|o| o.sha256 != image.root.digest)
+            {
+                return Err(format!(
+                    "tag {repo}:{tag} is claimed by two different images: {owner} and {} ({})",
+                    image.root.digest,
+                    image.layout.display()
+                ));
+            }
+            tag_owner.insert(
+                key.clone(),
+                format!("{} ({})", image.root.digest, image.layout.display()),
+            );
+            add(
+                &mut objects,
+                document_object(key, &image.root, Phase::Tags, CACHE_SHORT),
+            );
+            list.insert(tag.clone());
+            tags.push(PublishedTag {
+                repository: repo.clone(),
+                tag: tag.clone(),
+                digest: image.root.digest.clone(),
+                media_type: image.root.media_type.clone(),
+            });
+        }
+    }
+
+    let mut repositories = existing.repositories.clone();
+    repositories.extend(existing.tags.keys().cloned());
+    for (repo, list) in &lists {
+        repositories.insert(repo.clone());
+        let body = serde_json::json!({ "name": repo, "tags": list });
+        add(
+            &mut objects,
+            json_object(
+                format!("{}tags/list", repository_prefix(repo)),
+                &body,
+                Phase::TagLists,
+            ),
+        );
+    }
+    let catalog = serde_json::json!({ "repositories": repositories });
+    add(
+        &mut objects,
+        json_object(CATALOG_KEY.to_string(), &catalog, Phase::Catalog),
+    );
+    for key in ROOT_KEYS {
+        add(
+            &mut objects,
+            json_object(key.to_string(), &serde_json::json!({}), Phase::Root),
+        );
+    }
+
+    let mut objects: Vec<SiteObject> = objects.into_values().collect();
+    objects.sort_by(|a, b| (a.phase, &a.key).cmp(&(b.phase, &b.key)));
+    tags.sort_by(|a, b| (&a.repository, &a.tag).cmp(&(&b.repository, &b.tag)));
+    tags.dedup();
+    Ok(Site { objects, tags })
+}
+
+fn add(objects: &mut BTreeMap<String, SiteObject>, object: SiteObject) {
+    objects.entry(object.key.clone()).or_insert(object);
+}
+
+fn document_object(
+    key: String,
+    doc: &crate::verify::Document,
+    phase: Phase,
+    cache_control: &'static str,
+) -> SiteObject {
+    SiteObject {
+        key,
+        body: Body::Bytes(doc.bytes.clone()),
+        size: doc.bytes.len() as u64,
+        sha256: doc.digest.clone(),
+        content_type: doc.media_type.clone(),
+        cache_control,
+        phase,
+    }
+}
+
+fn json_object(key: String, value: &serde_json::Value, phase: Phase) -> SiteObject {
+    let bytes: Arc<[u8]> = Arc::from(value.to_string().into_bytes());
+    SiteObject {
+        key,
+        size: bytes.len() as u64,
+        sha256: Digest::of_bytes(&bytes),
+        body: Body::Bytes(bytes),
+        content_type: JSON_CONTENT_TYPE.to_string(),
+        cache_control: CACHE_SHORT,
+        phase,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::{Blob, Document};
+
+    fn doc(json: &str, media_type: &str, level: u32) -> Document {
+        Document {
+            digest: Digest::of_bytes(json.as_bytes()),
+            media_type: media_type.to_string(),
+            bytes: Arc::from(json.as_bytes().to_vec()),
+            level,
+        }
+    }
+
+    fn image(repo: &str, tags: &[&str], root_json: &str) -> VerifiedImage {
+        let child = doc(
+            r#"{"schemaVersion":2}"#,
+            "application/vnd.oci.image.manifest.v1+json",
+            0,
+        );
+        let root = doc(root_json, "application/vnd.oci.image.index.v1+json", 1);
+        VerifiedImage {
+            layout: PathBuf::from("/l"),
+            repository: repo.to_string(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            label: "index.json".to_string(),
+            root: root.clone(),
+            documents: vec![child, root],
+            blobs: vec![Blob {
+                digest: Digest::of_bytes(b"layer"),
+                size: 5,
+                path: PathBuf::from("/l/blobs/sha256/x"),
+            }],
+        }
+    }
+
+    fn body(site: &Site, key: &str) -> String {
+        let o = site.objects.iter().find(|o| o.key == key).expect(key);
+        match &o.body {
+            Body::Bytes(b) => String::from_utf8(b.to_vec()).unwrap(),
+            Body::File(p) => p.display().to_string(),
+        }
+    }
+
+    #[test]
+    fn plans_every_key_in_publish_order() {
+        let img = image(
+            "apko/golden",
+            &["latest", "1.0"],
+            r#"{"schemaVersion":2,"x":1}"#,
+        );
+        let site = plan(std::slice::from_ref(&img), &Existing::default()).unwrap();
+        let keys: Vec<(Phase, &str)> = site
+            .objects
+            .iter()
+            .map(|o| (o.phase, o.key.as_str()))
+            .collect();
+        let d = |s: &str| Digest::of_bytes(s.as_bytes()).to_string();
+        let layer = Digest::of_bytes(b"layer");
+        assert_eq!(
+            keys,
+            vec![
+                (
+                    Phase::Blobs,
+                    format!("v2/apko/golden/blobs/{layer}").as_str()
+                ),
+                (
+                    Phase::Manifests(0),
+                    format!("v2/apko/golden/manifests/{}", d(r#"{"schemaVersion":2}"#)).as_str()
+                ),
+                (
+                    Phase::Manifests(1),
+                    format!("v2/apko/golden/manifests/{}", img.root.digest).as_str()
+                ),
+                (Phase::Tags, "v2/apko/golden/manifests/1.0"),
+                (Phase::Tags, "v2/apko/golden/manifests/latest"),
+                (Phase::TagLists, "v2/apko/golden/tags/list"),
+                (Phase::Catalog, "v2/_catalog"),
+                (Phase::Root, "v2/"),
+                (Phase::Root, "v2/index.html"),
+            ]
+        );
+        let tag = site
+            .objects
+            .iter()
+            .find(|o| o.key.ends_with("/latest"))
+            .unwrap();
+        assert_eq!(tag.content_type, "application/vnd.oci.image.index.v1+json");
+        assert_eq!(tag.cache_control, CACHE_SHORT);
+        assert_eq!(tag.sha256, img.root.digest);
+        assert_eq!(
+            body(&site, "v2/apko/golden/manifests/latest"),
+            r#"{"schemaVersion":2,"x":1}"#
+        );
+        let by_digest = &site.objects[2];
+        assert_eq!(by_digest.cache_control, CACHE_IMMUTABLE);
+        assert_eq!(site.objects[0].content_type, BLOB_CONTENT_TYPE);
+        assert_eq!(
+            body(&site, "v2/apko/golden/tags/list"),
+            r#"{"name":"apko/golden","tags":["1.0","latest"]}"#
+        );
+        assert_eq!(
+            body(&site, "v2/_catalog"),
+            r#"{"repositories":["apko/golden"]}"#
+        );
+        assert_eq!(body(&site, "v2/"), "{}");
+        assert_eq!(site.tags.len(), 2);
+    }
+
+    #[test]
+    fn keeps_existing_tags_and_repositories() {
+        let img = image("a", &["new"], "{}");
+        let mut existing = Existing::default();
+        existing.tags.insert("a".into(), ["old".to_string()].into());
+        existing.tags.insert("b".into(), ["x".to_string()].into());
+        existing.repositories.insert("c".into());
+        let site = plan(&[img], &existing).unwrap();
+        assert_eq!(
+            body(&site, "v2/a/tags/list"),
+            r#"{"name":"a","tags":["new","old"]}"#
+        );
+        assert_eq!(
+            body(&site, "v2/_catalog"),
+            r#"{"repositories":["a","b","c"]}"#
+        );
+        assert!(!site.objects.iter().any(|o| o.key == "v2/b/tags/list"));
+    }
+
+    #[test]
+    fn refuses_one_tag_for_two_images() {
+        let a = image("a", &["t"], r#"{"a":1}"#);
+        let b = image("a", &["t"], r#"{"b":1}"#);
+        assert!(
+            plan(&[a.clone(), b], &Existing::default())
+                .unwrap_err()
+                .contains("a:t")
+        );
+        assert!(plan(&[a.clone(), a], &Existing::default()).is_ok());
+    }
+
+    #[test]
+    fn tag_keys() {
+        assert_eq!(tag_of_key("a/b", "v2/a/b/manifests/latest"), Some("latest"));
+        assert_eq!(tag_of_key("a/b", "v2/a/b/manifests/sha256:abc"), None);
+        assert_eq!(tag_of_key("a", "v2/a/b/manifests/latest"), None);
+        assert_eq!(tag_of_key("a", "v2/a/blobs/sha256:abc"), None);
+    }
+}

@@ -1,0 +1,308 @@
+//! Bring a target in line with a site plan: inventory, diff, ordered parallel apply, report.
+//!
+//! The inventory lists each published repository's prefix once (never one request per object).
+//! The diff is pure: an object is rewritten only when its bytes, Content-Type or Cache-Control
+//! differ. Apply writes phase by phase (see [`Phase`]), each phase in parallel, so that a run
+//! killed at any point leaves no tag pointing at missing content.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::error::{Error, TargetError};
+use crate::progress::{self, Progress};
+use crate::site::{self, CATALOG_KEY, Existing, Phase, PublishedTag, ROOT_KEYS, Site, SiteObject};
+use crate::store::{ObjectInfo, Store};
+
+/// What the target holds that matters to this publish.
+#[derive(Clone, Debug, Default)]
+pub struct Inventory {
+    /// Known objects by key (the published repositories' prefixes, catalog and root).
+    pub objects: HashMap<String, ObjectInfo>,
+    /// Tags and repositories to keep.
+    pub existing: Existing,
+}
+
+/// Read the inventory for publishing into `repositories`.
+pub fn take_inventory(
+    store: &dyn Store,
+    repositories: &BTreeSet<String>,
+) -> Result<Inventory, TargetError> {
+    let mut inventory = Inventory::default();
+    for repo in repositories {
+        let mut tags = BTreeSet::new();
+        for info in store.list(&site::repository_prefix(repo))? {
+            if let Some(tag) = site::tag_of_key(repo, &info.key) {
+                tags.insert(tag.to_string());
+            }
+            inventory.objects.insert(info.key.clone(), info);
+        }
+        if !tags.is_empty() {
+            inventory.existing.tags.insert(repo.clone(), tags);
+        }
+    }
+    for key in ROOT_KEYS {
+        if let Some(info) = store.head(key)? {
+            inventory.objects.insert(key.to_string(), info);
+        }
+    }
+    if let Some(bytes) = store.get(CATALOG_KEY)? {
+        let catalog: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| TargetError {
+                target: store.name().to_string(),
+                key: Some(CATALOG_KEY.to_string()),
+                reason: format!("existing catalog is not valid JSON ({e}); repair or remove it"),
+            })?;
+        let repos = catalog["repositories"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        inventory
+            .existing
+            .repositories
+            .extend(repos.iter().filter_map(|r| r.as_str()).map(str::to_string));
+        if let Some(info) = store.head(CATALOG_KEY)? {
+            inventory.objects.insert(CATALOG_KEY.to_string(), info);
+        }
+    }
+    Ok(inventory)
+}
+
+/// One planned object and whether it must be written.
+#[derive(Clone, Debug)]
+pub struct Change {
+    /// The object.
+    pub object: SiteObject,
+    /// False when the target already holds it exactly.
+    pub write: bool,
+}
+
+/// Compare the plan with the inventory. Pure.
+pub fn diff(site: &Site, inventory: &Inventory) -> Vec<Change> {
+    site.objects
+        .iter()
+        .map(|object| Change {
+            write: !inventory
+                .objects
+                .get(&object.key)
+                .is_some_and(|have| same(object, have)),
+            object: object.clone(),
+        })
+        .collect()
+}
+
+fn same(want: &SiteObject, have: &ObjectInfo) -> bool {
+    let agrees =
+        |known: &Option<String>, wanted: &str| known.as_deref().is_none_or(|k| k == wanted);
+    have.size == want.size
+        && agrees(&have.content_type, &want.content_type)
+        && agrees(&have.cache_control, want.cache_control)
+        && match &have.sha256 {
+            Some(d) => *d == want.sha256,
+            // Without a recorded hash only a content-addressed key is known to be the same.
+            None => want.cache_control == site::CACHE_IMMUTABLE,
+        }
+}
+
+/// Counts for one phase.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct PhaseReport {
+    /// The phase, e.g. `blobs`.
+    pub phase: String,
+    /// Objects that need writing.
+    pub objects_to_write: u64,
+    /// Their bytes.
+    pub bytes_to_write: u64,
+    /// Objects already in place.
+    pub objects_unchanged: u64,
+    /// Their bytes.
+    pub bytes_unchanged: u64,
+}
+
+/// The machine-readable result of a publish (`--report FILE`).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Report {
+    /// The target.
+    pub target: String,
+    /// True when nothing was written on purpose.
+    pub dry_run: bool,
+    /// Objects written (0 on a dry run).
+    pub objects_written: u64,
+    /// Bytes written (0 on a dry run).
+    pub bytes_written: u64,
+    /// Objects already in place.
+    pub objects_unchanged: u64,
+    /// Bytes already in place.
+    pub bytes_unchanged: u64,
+    /// Objects the plan needed to write.
+    pub objects_to_write: u64,
+    /// Bytes the plan needed to write.
+    pub bytes_to_write: u64,
+    /// Per phase, in publish order.
+    pub phases: Vec<PhaseReport>,
+    /// Every tag published.
+    pub tags: Vec<PublishedTag>,
+}
+
+/// Summarise the changes without writing anything.
+pub fn summarize(target: &str, site: &Site, changes: &[Change]) -> Report {
+    let mut phases: BTreeMap<Phase, PhaseReport> = BTreeMap::new();
+    for c in changes {
+        let p = phases.entry(c.object.phase).or_insert_with(|| PhaseReport {
+            phase: c.object.phase.to_string(),
+            ..PhaseReport::default()
+        });
+        if c.write {
+            p.objects_to_write += 1;
+            p.bytes_to_write += c.object.size;
+        } else {
+            p.objects_unchanged += 1;
+            p.bytes_unchanged += c.object.size;
+        }
+    }
+    let phases: Vec<PhaseReport> = phases.into_values().collect();
+    Report {
+        target: target.to_string(),
+        dry_run: true,
+        objects_to_write: phases.iter().map(|p| p.objects_to_write).sum(),
+        bytes_to_write: phases.iter().map(|p| p.bytes_to_write).sum(),
+        objects_unchanged: phases.iter().map(|p| p.objects_unchanged).sum(),
+        bytes_unchanged: phases.iter().map(|p| p.bytes_unchanged).sum(),
+        phases,
+        tags: site.tags.clone(),
+        ..Report::default()
+    }
+}
+
+/// Write every changed object, phase by phase, `jobs` at a time. Stops at the end of the first
+/// phase that had a failure, so later phases never reference what failed.
+pub fn apply(
+    store: &dyn Store,
+    changes: &[Change],
+    mut report: Report,
+    jobs: usize,
+    mode: progress::Mode,
+) -> Result<Report, Error> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start {jobs} workers: {e}")))?;
+    let writes: Vec<&SiteObject> = changes
+        .iter()
+        .filter(|c| c.write)
+        .map(|c| &c.object)
+        .collect();
+    let progress = Progress::start(
+        mode,
+        "write",
+        writes.len() as u64,
+        writes.iter().map(|o| o.size).sum(),
+    );
+    let mut by_phase: BTreeMap<Phase, Vec<&SiteObject>> = BTreeMap::new();
+    for object in writes {
+        by_phase.entry(object.phase).or_default().push(object);
+    }
+    for objects in by_phase.values() {
+        let failures: Mutex<Vec<TargetError>> = Mutex::new(Vec::new());
+        pool.install(|| {
+            objects
+                .par_iter()
+                .for_each(|object| match store.put(object) {
+                    Ok(()) => {
+                        progress.add_bytes(object.size);
+                        progress.add_item();
+                    }
+                    Err(e) => {
+                        if let Ok(mut f) = failures.lock() {
+                            f.push(e);
+                        }
+                    }
+                })
+        });
+        let failures = failures.into_inner().unwrap_or_default();
+        let written: Vec<&&SiteObject> = objects
+            .iter()
+            .filter(|o| {
+                !failures
+                    .iter()
+                    .any(|f| f.key.as_deref() == Some(o.key.as_str()))
+            })
+            .collect();
+        report.objects_written += written.len() as u64;
+        report.bytes_written += written.iter().map(|o| o.size).sum::<u64>();
+        if let Some(first) = failures.into_iter().next() {
+            progress.finish();
+            return Err(Error::Target(first));
+        }
+    }
+    progress.finish();
+    report.dry_run = false;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::Digest;
+    use crate::site::{Body, CACHE_IMMUTABLE, CACHE_SHORT};
+    use std::sync::Arc;
+
+    fn object(key: &str, body: &[u8], cache: &'static str) -> SiteObject {
+        SiteObject {
+            key: key.into(),
+            size: body.len() as u64,
+            sha256: Digest::of_bytes(body),
+            body: Body::Bytes(Arc::from(body.to_vec())),
+            content_type: "application/json".into(),
+            cache_control: cache,
+            phase: Phase::Tags,
+        }
+    }
+
+    fn info(o: &SiteObject, sha: Option<Digest>) -> ObjectInfo {
+        ObjectInfo {
+            key: o.key.clone(),
+            size: o.size,
+            sha256: sha,
+            content_type: Some(o.content_type.clone()),
+            cache_control: Some(o.cache_control.to_string()),
+        }
+    }
+
+    #[test]
+    fn unchanged_only_when_bytes_and_headers_agree() {
+        let tag = object("v2/a/manifests/t", b"{\"a\":1}", CACHE_SHORT);
+        let blob = object("v2/a/blobs/sha256:x", b"blob", CACHE_IMMUTABLE);
+        let site = Site {
+            objects: vec![tag.clone(), blob.clone()],
+            tags: vec![],
+        };
+        let mut inv = Inventory::default();
+        assert!(diff(&site, &inv).iter().all(|c| c.write));
+
+        inv.objects
+            .insert(tag.key.clone(), info(&tag, Some(tag.sha256.clone())));
+        inv.objects.insert(blob.key.clone(), info(&blob, None));
+        assert!(diff(&site, &inv).iter().all(|c| !c.write));
+
+        // Same size, other bytes: a tag moves.
+        inv.objects.insert(
+            tag.key.clone(),
+            info(&tag, Some(Digest::of_bytes(b"{\"a\":2}"))),
+        );
+        assert!(diff(&site, &inv)[0].write);
+        // Unknown hash on a mutable key: rewrite.
+        inv.objects.insert(tag.key.clone(), info(&tag, None));
+        assert!(diff(&site, &inv)[0].write);
+        // Wrong Content-Type: rewrite.
+        let mut wrong = info(&tag, Some(tag.sha256.clone()));
+        wrong.content_type = Some("text/plain".into());
+        inv.objects.insert(tag.key.clone(), wrong);
+        assert!(diff(&site, &inv)[0].write);
+
+        let report = summarize("t", &site, &diff(&site, &inv));
+        assert_eq!((report.objects_to_write, report.objects_unchanged), (1, 1));
+    }
+}

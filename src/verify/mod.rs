@@ -1,0 +1,302 @@
+//! Verification: turn what the user asked to publish into verified images, or a clear refusal.
+//!
+//! Every descriptor reachable from a published root is checked before anything is written: each
+//! manifest and index is read (size-capped), hashed, parsed as its media type says and checked to
+//! agree with its descriptor; every config and layer blob is checked for presence, size and
+//! sha256 (streamed, in parallel, see [`digest`]). All failures are collected, so one run tells
+//! the user everything that is wrong.
+
+pub mod digest;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
+use serde::Deserialize;
+
+use crate::config::ImageSpec;
+use crate::digest::Digest;
+use crate::error::{Problem, VerifyError};
+use crate::layout::{DocumentKind, Layout, Root, media};
+use crate::progress;
+
+/// Deepest nesting of indexes we follow (an index of indexes of manifests is depth 2).
+const MAX_DEPTH: u32 = 8;
+
+/// A manifest or index, exactly as it will be published.
+#[derive(Clone, Debug)]
+pub struct Document {
+    /// sha256 of `bytes`.
+    pub digest: Digest,
+    /// Its media type (the descriptor's, equal to the document's own when it has one).
+    pub media_type: String,
+    /// The exact bytes: never re-serialised.
+    pub bytes: Arc<[u8]>,
+    /// 0 for a manifest; for an index, one more than its deepest child. Children publish first.
+    pub level: u32,
+}
+
+/// A config or layer blob, verified on disk.
+#[derive(Clone, Debug)]
+pub struct Blob {
+    /// Its digest.
+    pub digest: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Where it is (resolved, inside its layout).
+    pub path: PathBuf,
+}
+
+/// An image that passed verification, ready to be planned into a site.
+#[derive(Clone, Debug)]
+pub struct VerifiedImage {
+    /// The layout directory it came from.
+    pub layout: PathBuf,
+    /// The repository it is published to.
+    pub repository: String,
+    /// Its tags in that repository.
+    pub tags: Vec<String>,
+    /// How the layout names it (`index.json` or its ref name).
+    pub label: String,
+    /// The tagged document.
+    pub root: Document,
+    /// Every manifest and index reachable from the root, children before parents, root last.
+    pub documents: Vec<Document>,
+    /// Every config and layer blob, by digest.
+    pub blobs: Vec<Blob>,
+}
+
+impl VerifiedImage {
+    /// `repository:tag` (first tag) for messages.
+    pub fn name(&self) -> String {
+        image_name(&self.repository, &self.tags, &self.label)
+    }
+}
+
+fn image_name(repository: &str, tags: &[String], label: &str) -> String {
+    match (repository.is_empty(), tags.first()) {
+        (false, Some(t)) => format!("{repository}:{t}"),
+        (false, None) => format!("{repository} ({label})"),
+        (true, _) => label.to_string(),
+    }
+}
+
+/// Verify every image in `specs`. Returns all verified images, or every problem found.
+pub fn verify_all(
+    specs: &[ImageSpec],
+    mode: progress::Mode,
+) -> Result<Vec<VerifiedImage>, Vec<VerifyError>> {
+    let mut errors = Vec::new();
+    let mut images = Vec::new();
+    for spec in specs {
+        let name = image_name(&spec.repository, &spec.tags, "");
+        let layout = match Layout::open(&spec.layout) {
+            Ok(l) => l,
+            Err(p) => {
+                errors.push(p.in_image(&spec.layout, &name));
+                continue;
+            }
+        };
+        let selected = match layout.select(spec.ref_name.as_deref(), &spec.tags) {
+            Ok(s) => s,
+            Err(p) => {
+                errors.push(p.in_image(&spec.layout, &name));
+                continue;
+            }
+        };
+        for sel in selected {
+            let name = image_name(&spec.repository, &sel.tags, &sel.label);
+            match walk(&layout, &sel.root) {
+                Ok((root, documents, blobs)) => images.push(VerifiedImage {
+                    layout: spec.layout.clone(),
+                    repository: spec.repository.clone(),
+                    tags: sel.tags,
+                    label: sel.label,
+                    root,
+                    documents,
+                    blobs,
+                }),
+                Err(p) => errors.push(p.in_image(&spec.layout, &name)),
+            }
+        }
+    }
+
+    // Hash each blob file once, however many images share it.
+    let mut users: HashMap<(PathBuf, Digest), Vec<usize>> = HashMap::new();
+    let mut unique: Vec<&Blob> = Vec::new();
+    for (i, image) in images.iter().enumerate() {
+        for blob in &image.blobs {
+            let entry = users.entry((blob.path.clone(), blob.digest.clone()));
+            let list = entry.or_insert_with(|| {
+                unique.push(blob);
+                Vec::new()
+            });
+            list.push(i);
+        }
+    }
+    for (blob, problem) in digest::check_blobs(&unique, mode) {
+        for &i in &users[&(blob.path.clone(), blob.digest.clone())] {
+            let image = &images[i];
+            errors.push(problem.clone().in_image(&image.layout, &image.name()));
+        }
+    }
+    if errors.is_empty() {
+        Ok(images)
+    } else {
+        errors.sort_by(|a, b| (&a.layout, &a.image).cmp(&(&b.layout, &b.image)));
+        errors.dedup();
+        Err(errors)
+    }
+}
+
+/// The fields every manifest and index share, read before parsing as a specific type.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Head {
+    schema_version: Option<serde_json::Value>,
+    media_type: Option<String>,
+}
+
+struct Walk<'a> {
+    layout: &'a Layout,
+    documents: Vec<Document>,
+    levels: HashMap<Digest, u32>,
+    blobs: BTreeMap<Digest, Blob>,
+}
+
+type Walked = (Document, Vec<Document>, Vec<Blob>);
+
+/// Read and check every document reachable from `root`; collect (unhashed) blobs.
+fn walk(layout: &Layout, root: &Root) -> Result<Walked, Problem> {
+    let mut w = Walk {
+        layout,
+        documents: Vec::new(),
+        levels: HashMap::new(),
+        blobs: BTreeMap::new(),
+    };
+    match root {
+        Root::IndexJson => {
+            let bytes = layout.index_bytes();
+            let digest = Digest::of_bytes(&bytes);
+            let head: Head = serde_json::from_slice(&bytes)
+                .map_err(|e| Problem::at(&digest, format!("index.json is not valid JSON: {e}")))?;
+            let media_type = head
+                .media_type
+                .unwrap_or_else(|| media::OCI_INDEX.to_string());
+            if DocumentKind::of(&media_type) != Some(DocumentKind::Index) {
+                return Err(Problem::at(
+                    &digest,
+                    format!("index.json has mediaType {media_type:?}, not an image index"),
+                ));
+            }
+            w.visit(digest, media_type, bytes, 0)?;
+        }
+        Root::Entry(desc) => {
+            let (digest, media_type) = describe(desc)?;
+            let bytes = layout.read_document(&digest, desc.size())?;
+            w.visit(digest, media_type, Arc::from(bytes), 0)?;
+        }
+    }
+    let root = w
+        .documents
+        .last()
+        .cloned()
+        .ok_or_else(|| Problem::new("internal: walk produced no root"))?;
+    Ok((root, w.documents, w.blobs.into_values().collect()))
+}
+
+/// A descriptor's digest and media type, refusing anything that is not a manifest or index.
+fn describe(desc: &Descriptor) -> Result<(Digest, String), Problem> {
+    let digest = Digest::parse(desc.digest().as_ref()).map_err(Problem::new)?;
+    let media_type = desc.media_type().to_string();
+    if DocumentKind::of(&media_type).is_none() {
+        return Err(Problem::at(
+            &digest,
+            format!(
+                "unsupported media type {media_type:?} (expected an OCI or Docker v2 manifest or index)"
+            ),
+        ));
+    }
+    Ok((digest, media_type))
+}
+
+impl Walk<'_> {
+    fn visit(
+        &mut self,
+        digest: Digest,
+        media_type: String,
+        bytes: Arc<[u8]>,
+        depth: u32,
+    ) -> Result<u32, Problem> {
+        if depth > MAX_DEPTH {
+            return Err(Problem::at(
+                &digest,
+                format!("indexes nested deeper than {MAX_DEPTH} levels"),
+            ));
+        }
+        let kind = DocumentKind::of(&media_type).ok_or_else(|| {
+            Problem::at(&digest, format!("unsupported media type {media_type:?}"))
+        })?;
+        let head: Head = serde_json::from_slice(&bytes)
+            .map_err(|e| Problem::at(&digest, format!("document is not valid JSON: {e}")))?;
+        if let Some(own) = &head.media_type
+            && own != &media_type
+        {
+            return Err(Problem::at(
+                &digest,
+                format!("descriptor says mediaType {media_type:?} but the document says {own:?}"),
+            ));
+        }
+        if head.schema_version != Some(serde_json::Value::from(2)) {
+            return Err(Problem::at(&digest, "schemaVersion is not 2"));
+        }
+        let level = match kind {
+            DocumentKind::Index => {
+                let index: ImageIndex = serde_json::from_slice(&bytes)
+                    .map_err(|e| Problem::at(&digest, format!("not a valid {media_type}: {e}")))?;
+                let mut level = 0;
+                for child in index.manifests() {
+                    let (child_digest, child_type) = describe(child)?;
+                    let child_level = match self.levels.get(&child_digest) {
+                        Some(l) => *l,
+                        None => {
+                            let child_bytes =
+                                self.layout.read_document(&child_digest, child.size())?;
+                            self.visit(child_digest, child_type, Arc::from(child_bytes), depth + 1)?
+                        }
+                    };
+                    level = level.max(child_level + 1);
+                }
+                level.max(1)
+            }
+            DocumentKind::Manifest => {
+                let manifest: ImageManifest = serde_json::from_slice(&bytes)
+                    .map_err(|e| Problem::at(&digest, format!("not a valid {media_type}: {e}")))?;
+                for desc in std::iter::once(manifest.config()).chain(manifest.layers()) {
+                    let blob_digest = Digest::parse(desc.digest().as_ref()).map_err(|e| {
+                        Problem::at(&digest, format!("manifest refers to a bad digest: {e}"))
+                    })?;
+                    let path = self.layout.blob_path(&blob_digest)?;
+                    self.blobs.insert(
+                        blob_digest.clone(),
+                        Blob {
+                            digest: blob_digest,
+                            size: desc.size(),
+                            path,
+                        },
+                    );
+                }
+                0
+            }
+        };
+        self.levels.insert(digest.clone(), level);
+        self.documents.push(Document {
+            digest,
+            media_type,
+            bytes,
+            level,
+        });
+        Ok(level)
+    }
+}
