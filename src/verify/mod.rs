@@ -108,15 +108,18 @@ pub fn verify_all(
         for sel in selected {
             let name = image_name(&spec.repository, &sel.tags, &sel.label);
             match walk(&layout, &sel.root) {
-                Ok((root, documents, blobs)) => images.push(VerifiedImage {
-                    layout: spec.layout.clone(),
-                    repository: spec.repository.clone(),
-                    tags: sel.tags,
-                    label: sel.label,
-                    root,
-                    documents,
-                    blobs,
-                }),
+                Ok(((root, documents, blobs), missing)) => {
+                    errors.extend(missing.into_iter().map(|p| p.in_image(&spec.layout, &name)));
+                    images.push(VerifiedImage {
+                        layout: spec.layout.clone(),
+                        repository: spec.repository.clone(),
+                        tags: sel.tags,
+                        label: sel.label,
+                        root,
+                        documents,
+                        blobs,
+                    })
+                }
                 Err(p) => errors.push(p.in_image(&spec.layout, &name)),
             }
         }
@@ -163,17 +166,21 @@ struct Walk<'a> {
     documents: Vec<Document>,
     levels: HashMap<Digest, u32>,
     blobs: BTreeMap<Digest, Blob>,
+    /// Blobs that cannot be opened; reported together with any hash failures.
+    unreadable: Vec<Problem>,
 }
 
 type Walked = (Document, Vec<Document>, Vec<Blob>);
 
-/// Read and check every document reachable from `root`; collect (unhashed) blobs.
-fn walk(layout: &Layout, root: &Root) -> Result<Walked, Problem> {
+/// Read and check every document reachable from `root`; collect (unhashed) blobs, and the
+/// problems of blobs that cannot be opened at all.
+fn walk(layout: &Layout, root: &Root) -> Result<(Walked, Vec<Problem>), Problem> {
     let mut w = Walk {
         layout,
         documents: Vec::new(),
         levels: HashMap::new(),
         blobs: BTreeMap::new(),
+        unreadable: Vec::new(),
     };
     match root {
         Root::IndexJson => {
@@ -203,7 +210,10 @@ fn walk(layout: &Layout, root: &Root) -> Result<Walked, Problem> {
         .last()
         .cloned()
         .ok_or_else(|| Problem::new("internal: walk produced no root"))?;
-    Ok((root, w.documents, w.blobs.into_values().collect()))
+    Ok((
+        (root, w.documents, w.blobs.into_values().collect()),
+        w.unreadable,
+    ))
 }
 
 /// A descriptor's digest and media type, refusing anything that is not a manifest or index.
@@ -277,7 +287,13 @@ impl Walk<'_> {
                     let blob_digest = Digest::parse(desc.digest().as_ref()).map_err(|e| {
                         Problem::at(&digest, format!("manifest refers to a bad digest: {e}"))
                     })?;
-                    let path = self.layout.blob_path(&blob_digest)?;
+                    let path = match self.layout.blob_path(&blob_digest) {
+                        Ok(path) => path,
+                        Err(problem) => {
+                            self.unreadable.push(problem);
+                            continue;
+                        }
+                    };
                     self.blobs.insert(
                         blob_digest.clone(),
                         Blob {

@@ -1,0 +1,138 @@
+//! Helpers shared by the end-to-end tests: run the built binary, serve a site, call skopeo,
+//! snapshot a directory to prove it was left untouched.
+
+#![allow(dead_code)]
+
+pub mod synth;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// The result of running a command.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    #[track_caller]
+    pub fn ok(&self) -> &Self {
+        assert_eq!(
+            self.code, 0,
+            "command failed:\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// Run `regpress` with `args`.
+pub fn regpress(args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_regpress"))
+        .args(args)
+        .output()
+        .expect("run regpress");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Run skopeo; panics with a hint when it is not installed.
+pub fn skopeo(args: &[&str]) -> Run {
+    let out = Command::new("skopeo")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run skopeo ({e}); ./tests/run.sh installs it (apt-get install skopeo)")
+        });
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A running `regpress serve`, stopped on drop.
+pub struct Server {
+    child: Child,
+    /// `host:port`.
+    pub addr: String,
+}
+
+impl Server {
+    pub fn start(dir: &Path) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_regpress"))
+            .args(["serve", &dir.to_string_lossy(), "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start regpress serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read serve banner");
+        let addr = line
+            .trim()
+            .rsplit("http://")
+            .next()
+            .expect("serve banner has a URL")
+            .trim_end_matches('/')
+            .to_string();
+        Server { child, addr }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// `docker://host:port/<reference>`.
+    pub fn image(&self, reference: &str) -> String {
+        format!("docker://{}/{reference}", self.addr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every file under `dir` with its bytes and modification time.
+pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, std::time::SystemTime)> {
+    let mut out = BTreeMap::new();
+    if !dir.exists() {
+        return out;
+    }
+    for entry in walkdir::WalkDir::new(dir) {
+        let entry = entry.expect("walk");
+        if entry.file_type().is_file() {
+            let meta = entry.metadata().expect("stat");
+            out.insert(
+                entry.path().to_path_buf(),
+                (
+                    std::fs::read(entry.path()).expect("read"),
+                    meta.modified().expect("mtime"),
+                ),
+            );
+        }
+    }
+    out
+}
+
+/// The repository's fixtures directory.
+pub fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(rel)
+}
+
+/// Parse a `--report` file.
+pub fn report(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).expect("read report")).expect("report is JSON")
+}

@@ -1,0 +1,553 @@
+//! End to end against the local-directory target: publish with the real binary, serve the site
+//! with `regpress serve`, and pull with skopeo.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::synth::{self, Breakage, Flavor, Layer};
+use common::{Server, fixture, regpress, report, skopeo, snapshot};
+
+fn s(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// Publish one layout under one tag, quietly, and insist it succeeds.
+fn publish_quiet(layout: &Path, repo: &str, tag: &str, site: &Path) {
+    regpress(&[
+        "publish",
+        &s(layout),
+        "--repo",
+        repo,
+        "--tag",
+        tag,
+        "--to",
+        &s(site),
+        "-q",
+    ])
+    .ok();
+}
+
+/// Pull `reference` with `skopeo copy --all` into an OCI layout and check it with regpress.
+fn pull_all(server: &Server, reference: &str, dest: &Path) -> serde_json::Value {
+    skopeo(&[
+        "copy",
+        "--all",
+        "--src-tls-verify=false",
+        &server.image(reference),
+        &format!("oci:{}:pulled", dest.display()),
+    ])
+    .ok();
+    // The pulled layout names its image; regpress re-verifies every digest in it.
+    regpress(&["verify", &s(dest)]).ok();
+    serde_json::from_slice(&fs::read(dest.join("index.json")).unwrap()).unwrap()
+}
+
+/// The platform manifest digests of the image index pulled into `dest`. skopeo 1.9 rewrites an
+/// index it copies when it holds fields its library predates (apko's `artifactType`), so the
+/// index digest can differ while every platform manifest and blob stays byte-identical.
+fn pulled_platforms(dest: &Path) -> Vec<String> {
+    let top: serde_json::Value =
+        serde_json::from_slice(&fs::read(dest.join("index.json")).unwrap()).unwrap();
+    let digest = top["manifests"][0]["digest"].as_str().unwrap();
+    platforms_of(&fs::read(synth::blob_path(dest, digest)).unwrap())
+}
+
+/// The platform manifest digests listed by an image index.
+fn platforms_of(index_bytes: &[u8]) -> Vec<String> {
+    let index: serde_json::Value = serde_json::from_slice(index_bytes).unwrap();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Pull one platform with `skopeo copy --override-arch` and return its manifest digest.
+fn platform_digest(server: &Server, reference: &str, arch: &str, dest: &Path) -> String {
+    skopeo(&[
+        "copy",
+        "--override-arch",
+        arch,
+        "--src-tls-verify=false",
+        &server.image(reference),
+        &format!("oci:{}:{arch}", dest.display()),
+    ])
+    .ok();
+    regpress(&["verify", &s(dest), "--ref", arch]).ok();
+    let top: serde_json::Value =
+        serde_json::from_slice(&fs::read(dest.join("index.json")).unwrap()).unwrap();
+    top["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == arch)
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn apko_golden_is_published_served_and_pulled_by_skopeo() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    let golden = fixture("apko/golden");
+    let index_bytes = fs::read(golden.join("index.json")).unwrap();
+    let index_digest = synth::digest_of(&index_bytes);
+    let rep = tmp.path().join("report.json");
+
+    let publish = || {
+        regpress(&[
+            "publish",
+            &s(&golden),
+            "--repo",
+            "apko/golden",
+            "--tag",
+            "latest",
+            "--tag",
+            "1.0",
+            "--to",
+            &s(&site),
+            "--report",
+            &s(&rep),
+        ])
+    };
+    let out = publish();
+    out.ok();
+    assert!(
+        out.stdout
+            .contains(&format!("published apko/golden:latest {index_digest}")),
+        "{}",
+        out.stdout
+    );
+    let r = report(&rep);
+    // 4 blobs, 2 platform manifests, the index, 2 tags, tags/list, _catalog, v2/ and v2/index.html.
+    assert_eq!(r["objects_written"], 13);
+    assert_eq!(r["objects_unchanged"], 0);
+    assert_eq!(r["tags"][0]["digest"], index_digest.as_str());
+    assert!(r["bytes_written"].as_u64().unwrap() > 7000);
+
+    let server = Server::start(&site);
+    let raw = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &server.image("apko/golden:latest"),
+    ]);
+    raw.ok();
+    assert_eq!(
+        raw.stdout.as_bytes(),
+        &index_bytes[..],
+        "inspect --raw returns index.json's exact bytes"
+    );
+
+    pull_all(&server, "apko/golden:1.0", &tmp.path().join("pull"));
+    assert_eq!(
+        pulled_platforms(&tmp.path().join("pull")),
+        platforms_of(&index_bytes)
+    );
+    let index: serde_json::Value = serde_json::from_slice(&index_bytes).unwrap();
+    for (i, arch) in ["amd64", "arm64"].iter().enumerate() {
+        assert_eq!(
+            platform_digest(
+                &server,
+                "apko/golden:latest",
+                arch,
+                &tmp.path().join("single")
+            ),
+            index["manifests"][i]["digest"].as_str().unwrap()
+        );
+    }
+
+    // A second publish of the same input writes nothing and touches no file.
+    let before = snapshot(&site);
+    publish().ok();
+    let r = report(&rep);
+    assert_eq!(r["objects_written"], 0);
+    assert_eq!(r["bytes_written"], 0);
+    assert_eq!(r["objects_unchanged"], 13);
+    assert_eq!(snapshot(&site), before);
+}
+
+#[test]
+fn serve_answers_like_a_bucket_website() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    publish_quiet(&fixture("apko/golden"), "a/b", "t", &site);
+    let server = Server::start(&site);
+    let http = reqwest::blocking::Client::new();
+
+    let root = http.get(server.url("/v2/")).send().unwrap();
+    assert_eq!(root.status(), 200);
+    assert_eq!(root.headers()["content-type"], "application/json");
+    assert_eq!(root.text().unwrap(), "{}");
+
+    let index = fs::read(fixture("apko/golden/index.json")).unwrap();
+    let tag = http.get(server.url("/v2/a/b/manifests/t")).send().unwrap();
+    assert_eq!(tag.headers()["content-type"], synth::OCI_INDEX);
+    assert_eq!(tag.headers()["cache-control"], "public, max-age=60");
+    assert_eq!(
+        tag.headers()["x-amz-meta-digest"],
+        synth::digest_of(&index).as_str()
+    );
+    assert_eq!(tag.bytes().unwrap().as_ref(), &index[..]);
+
+    let by_digest = http
+        .get(server.url(&format!("/v2/a/b/manifests/{}", synth::digest_of(&index))))
+        .send()
+        .unwrap();
+    assert_eq!(
+        by_digest.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+
+    let head = http.head(server.url("/v2/a/b/manifests/t")).send().unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(
+        head.headers()["content-length"],
+        index.len().to_string().as_str()
+    );
+
+    let range = http
+        .get(server.url("/v2/a/b/manifests/t"))
+        .header("Range", "bytes=2-9")
+        .send()
+        .unwrap();
+    assert_eq!(range.status(), 206);
+    assert_eq!(range.bytes().unwrap().as_ref(), &index[2..10]);
+
+    let list: serde_json::Value = http
+        .get(server.url("/v2/a/b/tags/list"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(list, serde_json::json!({"name": "a/b", "tags": ["t"]}));
+    for missing in [
+        "/v2/a/b/manifests/nope",
+        "/v2/nope/tags/list",
+        "/.regpress/meta/v2/_catalog.json",
+        "/v2/../x",
+    ] {
+        assert_eq!(
+            http.get(server.url(missing)).send().unwrap().status(),
+            404,
+            "{missing}"
+        );
+    }
+    assert_eq!(
+        http.delete(server.url("/v2/")).send().unwrap().status(),
+        405
+    );
+}
+
+#[test]
+fn a_publish_adds_tags_and_repositories() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    let golden = fixture("apko/golden");
+    publish_quiet(&golden, "apko/golden", "latest", &site);
+    publish_quiet(&golden, "apko/golden", "1.0", &site);
+    publish_quiet(&fixture("apko/top_image"), "apko/top", "v1", &site);
+    let read = |k: &str| -> serde_json::Value {
+        serde_json::from_slice(&fs::read(site.join(k)).unwrap()).unwrap()
+    };
+    assert_eq!(
+        read("v2/apko/golden/tags/list")["tags"],
+        serde_json::json!(["1.0", "latest"])
+    );
+    assert_eq!(
+        read("v2/_catalog")["repositories"],
+        serde_json::json!(["apko/golden", "apko/top"])
+    );
+
+    let server = Server::start(&site);
+    pull_all(&server, "apko/top:v1", &tmp.path().join("pull"));
+    let top = fs::read(fixture("apko/top_image/index.json")).unwrap();
+    assert_eq!(
+        pulled_platforms(&tmp.path().join("pull")),
+        platforms_of(&top)
+    );
+}
+
+#[test]
+fn a_synthetic_catalog_from_a_config_shares_base_layers_and_pulls() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = vec![Layer::new(1, 200_000), Layer::new(2, 3_000)];
+    let mut generated = Vec::new();
+    let mut config = String::from("[target]\nto = \"site\"\n");
+    for (i, name) in ["base", "python", "nginx"].iter().enumerate() {
+        let dir = tmp.path().join("layouts").join(name);
+        let flavor = if i == 2 { Flavor::Docker } else { Flavor::Oci };
+        generated.push(synth::apko_layout(
+            &dir,
+            &synth::Image {
+                name,
+                seed: 10 + i as u64,
+                base: &base,
+                app_size: 50_000,
+                platforms: &["amd64", "arm64"],
+                flavor,
+            },
+        ));
+        config.push_str(&format!(
+            "[[image]]\nlayout = \"layouts/{name}\"\nrepository = \"hardened/{name}\"\ntags = [\"latest\", \"1\"]\n"
+        ));
+    }
+    let config_path = tmp.path().join("regpress.toml");
+    fs::write(&config_path, config).unwrap();
+    let site = tmp.path().join("site");
+
+    // A dry run verifies and plans, and writes nothing at all.
+    let dry = regpress(&["publish", "--config", &s(&config_path), "--dry-run"]);
+    dry.ok();
+    assert!(
+        dry.stdout.contains("would write") && dry.stdout.contains("dry run"),
+        "{}",
+        dry.stdout
+    );
+    assert!(!site.exists());
+
+    let rep = tmp.path().join("r.json");
+    regpress(&[
+        "publish",
+        "--config",
+        &s(&config_path),
+        "--report",
+        &s(&rep),
+        "-q",
+    ])
+    .ok();
+    assert_eq!(report(&rep)["tags"].as_array().unwrap().len(), 6);
+    let server = Server::start(&site);
+    for (i, name) in ["base", "python", "nginx"].iter().enumerate() {
+        let raw = skopeo(&[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &server.image(&format!("hardened/{name}:1")),
+        ]);
+        raw.ok();
+        assert_eq!(raw.stdout.as_bytes(), &generated[i].index_bytes[..]);
+        let dest = tmp.path().join(format!("pull-{name}"));
+        if i == 2 {
+            // Docker media types: an `oci:` destination would convert them, a `dir:` keeps them.
+            skopeo(&[
+                "copy",
+                "--all",
+                "--src-tls-verify=false",
+                &server.image(&format!("hardened/{name}:latest")),
+                &format!("dir:{}", dest.display()),
+            ])
+            .ok();
+            assert_eq!(
+                fs::read(dest.join("manifest.json")).unwrap(),
+                generated[i].index_bytes
+            );
+            for manifest in &generated[i].manifests {
+                let copied = fs::read(dest.join(format!(
+                    "{}.manifest.json",
+                    manifest.trim_start_matches("sha256:")
+                )))
+                .unwrap();
+                assert_eq!(&synth::digest_of(&copied), manifest);
+            }
+        } else {
+            pull_all(&server, &format!("hardened/{name}:latest"), &dest);
+            assert_eq!(pulled_platforms(&dest), generated[i].manifests);
+        }
+        for blob in &generated[i].blobs {
+            assert!(
+                site.join(format!("v2/hardened/{name}/blobs/{blob}"))
+                    .is_file()
+            );
+        }
+    }
+    let docker = reqwest::blocking::get(server.url("/v2/hardened/nginx/manifests/latest")).unwrap();
+    assert_eq!(docker.headers()["content-type"], synth::DOCKER_LIST);
+    let child = reqwest::blocking::get(server.url(&format!(
+        "/v2/hardened/nginx/manifests/{}",
+        generated[2].manifests[0]
+    )))
+    .unwrap();
+    assert_eq!(child.headers()["content-type"], synth::DOCKER_MANIFEST);
+}
+
+#[test]
+fn named_layouts_publish_each_image_under_its_ref_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("named");
+    let base = vec![Layer::new(7, 10_000)];
+    let images = synth::named_layout(&layout, &[("v1", 1), ("v2", 2)], &base, 5_000);
+    let site = tmp.path().join("site");
+    regpress(&[
+        "publish",
+        &s(&layout),
+        "--repo",
+        "named",
+        "--to",
+        &s(&site),
+        "-q",
+    ])
+    .ok();
+    for (tag, image) in ["v1", "v2"].iter().zip(&images) {
+        assert_eq!(
+            fs::read(site.join(format!("v2/named/manifests/{tag}"))).unwrap(),
+            image.index_bytes
+        );
+    }
+    // One image chosen by ref and given another tag.
+    regpress(&[
+        "publish",
+        &s(&layout),
+        "--repo",
+        "named",
+        "--ref",
+        "v2",
+        "--tag",
+        "stable",
+        "--to",
+        &s(&site),
+        "-q",
+    ])
+    .ok();
+    assert_eq!(
+        fs::read(site.join("v2/named/manifests/stable")).unwrap(),
+        images[1].index_bytes
+    );
+    // A tag without a choice among several images is refused.
+    let ambiguous = regpress(&[
+        "publish",
+        &s(&layout),
+        "--repo",
+        "named",
+        "--tag",
+        "x",
+        "--to",
+        &s(&site),
+    ]);
+    assert_eq!(ambiguous.code, 3);
+    assert!(
+        ambiguous.stderr.contains("choose one with --ref"),
+        "{}",
+        ambiguous.stderr
+    );
+}
+
+#[test]
+fn every_broken_layout_is_refused_and_the_target_is_untouched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    publish_quiet(&fixture("apko/golden"), "good", "latest", &site);
+    let before = snapshot(&site);
+    let base = vec![Layer::new(3, 20_000)];
+    for (i, breakage) in Breakage::ALL.iter().enumerate() {
+        let dir = tmp.path().join(format!("broken-{i}"));
+        let g = synth::apko_layout(
+            &dir,
+            &synth::Image {
+                name: "broken",
+                seed: 100 + i as u64,
+                base: &base,
+                app_size: 10_000,
+                platforms: &["amd64", "arm64"],
+                flavor: Flavor::Oci,
+            },
+        );
+        let digest = breakage.apply(&g, &tmp.path().join(format!("outside-{i}")));
+        for args in [
+            vec![
+                "publish",
+                &s(&dir),
+                "--repo",
+                "broken",
+                "--tag",
+                "latest",
+                "--to",
+                &s(&site),
+            ],
+            vec!["verify", &s(&dir)],
+        ] {
+            let out = regpress(&args.iter().map(|a| a.as_ref()).collect::<Vec<&str>>());
+            assert_eq!(out.code, 3, "{breakage:?}: {}", out.stderr);
+            for needle in [breakage.expected_reason(), digest.as_str(), &s(&dir)] {
+                assert!(
+                    out.stderr.contains(needle),
+                    "{breakage:?}: {needle:?} not in {}",
+                    out.stderr
+                );
+            }
+        }
+        assert_eq!(snapshot(&site), before, "{breakage:?} changed the target");
+        assert!(!site.join("v2/broken").exists());
+    }
+}
+
+#[test]
+fn usage_errors_exit_2_and_write_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    let golden = s(&fixture("apko/golden"));
+    for args in [
+        vec![
+            "publish",
+            &golden,
+            "--repo",
+            "Bad/Name",
+            "--tag",
+            "x",
+            "--to",
+            &s(&site),
+        ],
+        vec![
+            "publish",
+            &golden,
+            "--repo",
+            "ok",
+            "--tag",
+            "-bad",
+            "--to",
+            &s(&site),
+        ],
+        vec!["publish", &golden, "--tag", "x", "--to", &s(&site)],
+        vec!["publish", &golden, "--repo", "ok", "--to", &s(&site)],
+        vec!["publish", &golden, "--repo", "ok", "--tag", "x"],
+        vec![
+            "publish", &golden, "--repo", "ok", "--tag", "x", "--to", "ftp://x",
+        ],
+        vec!["publish"],
+    ] {
+        let out = regpress(&args);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(!out.stderr.is_empty());
+    }
+    assert!(!site.exists());
+}
+
+#[test]
+fn the_example_config_publishes_the_bundled_fixtures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/regpress.toml");
+    let site = tmp.path().join("site");
+    let out = regpress(&["publish", "--config", &s(&config), "--to", &s(&site)]);
+    out.ok();
+    assert!(
+        out.stdout.contains("published apko/golden:latest"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("published apko/top:latest"),
+        "{}",
+        out.stdout
+    );
+    let catalog: serde_json::Value =
+        serde_json::from_slice(&fs::read(site.join("v2/_catalog")).unwrap()).unwrap();
+    assert_eq!(
+        catalog["repositories"],
+        serde_json::json!(["apko/golden", "apko/top"])
+    );
+}
