@@ -74,9 +74,26 @@ struct PublishArgs {
     layout: Option<PathBuf>,
     #[command(flatten)]
     images: ImageArgs,
-    /// Target: a directory (`./site`) or `file:///abs/path`. Overrides the config's target.
+    /// Target: `s3://BUCKET[/PREFIX]`, a directory (`./site`) or `file:///abs/path`.
+    /// Overrides the config's `[target] to`.
     #[arg(long, value_name = "TARGET")]
     to: Option<String>,
+    /// S3 endpoint URL (R2: https://<account>.r2.cloudflarestorage.com; default: AWS).
+    /// Credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN.
+    #[arg(long, value_name = "URL")]
+    endpoint: Option<String>,
+    /// S3 region (R2: auto). Default: AWS_REGION, else `auto` with --endpoint, else us-east-1.
+    #[arg(long, value_name = "REGION")]
+    region: Option<String>,
+    /// S3 addressing: `path` (default with --endpoint) or `virtual-host` (default for AWS).
+    #[arg(long, value_name = "STYLE", value_parser = ["path", "virtual-host"])]
+    url_style: Option<String>,
+    /// Blobs of at least this many bytes are uploaded in parts [default: 64 MiB].
+    #[arg(long, value_name = "BYTES")]
+    multipart_threshold: Option<u64>,
+    /// Bytes per multipart part, all parts but the last (min 5 MiB) [default: 16 MiB].
+    #[arg(long, value_name = "BYTES")]
+    part_size: Option<u64>,
     /// Verify and print the plan (per phase: objects and bytes to write, unchanged); write
     /// nothing.
     #[arg(long)]
@@ -157,9 +174,27 @@ fn load_config(
 fn run_publish(args: PublishArgs, mode: progress::Mode, quiet: bool) -> Result<(), Error> {
     let layouts: Vec<PathBuf> = args.layout.into_iter().collect();
     let config = load_config(&layouts, &args.images, true)?;
-    let target = args.to.or(config.target.clone()).ok_or_else(|| {
-        Error::Usage("no target: give --to DIR (or [target] to = ... in the config)".to_string())
-    })?;
+    let mut target = config.target.clone().unwrap_or_default();
+    if let Some(to) = args.to {
+        target.to = to;
+    }
+    if target.to.is_empty() {
+        return Err(Error::Usage(
+            "no target: give --to (or [target] to = ... in the config)".to_string(),
+        ));
+    }
+    let overrides = [
+        (&mut target.endpoint, args.endpoint),
+        (&mut target.region, args.region),
+        (&mut target.url_style, args.url_style),
+    ];
+    for (field, flag) in overrides {
+        if flag.is_some() {
+            *field = flag;
+        }
+    }
+    target.multipart_threshold = args.multipart_threshold.or(target.multipart_threshold);
+    target.part_size = args.part_size.or(target.part_size);
     let options = publish::Options {
         target,
         dry_run: args.dry_run,

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::error::Error;
 use crate::names::{check_repository, check_tag};
+use crate::store::TargetSpec;
 
 /// One image to verify and publish.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,8 +29,8 @@ pub struct ImageSpec {
 /// A whole run's request.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Config {
-    /// Where to publish (`./site`, `file:///abs`, …), if the config names it.
-    pub target: Option<String>,
+    /// Where to publish, if the config names it (`[target]`).
+    pub target: Option<TargetSpec>,
     /// The images.
     pub images: Vec<ImageSpec>,
 }
@@ -37,15 +38,9 @@ pub struct Config {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
-    target: Option<TargetFile>,
+    target: Option<TargetSpec>,
     #[serde(default, rename = "image")]
     images: Vec<ImageFile>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TargetFile {
-    to: String,
 }
 
 #[derive(Deserialize)]
@@ -82,7 +77,10 @@ impl Config {
                 ref_name: i.ref_name,
             })
             .collect();
-        let target = file.target.map(|t| resolve_target(&t.to, base));
+        let target = file.target.map(|t| TargetSpec {
+            to: resolve_target(&t.to, base),
+            ..t
+        });
         let config = Config { target, images };
         config.check(true)?;
         Ok(config)
@@ -143,7 +141,7 @@ mod tests {
             Path::new("/etc/rp"),
         )
         .unwrap();
-        assert_eq!(c.target.as_deref(), Some("/etc/rp/site"));
+        assert_eq!(c.target.unwrap().to, "/etc/rp/site");
         assert_eq!(c.images[0].layout, PathBuf::from("/etc/rp/apko/golden"));
         assert_eq!(c.images[0].tags, ["latest", "1.0"]);
         assert_eq!(c.images[1].layout, PathBuf::from("/abs/skopeo"));
@@ -178,15 +176,9 @@ mod tests {
                 .contains("more than once")
         );
         assert!(Config::parse("", base).unwrap_err().contains("no images"));
-        assert_eq!(
-            Config::parse(
-                "[target]\nto='s3://b/p'\n[[image]]\nlayout='x'\nrepository='a'",
-                base
-            )
-            .unwrap()
-            .target
-            .as_deref(),
-            Some("s3://b/p")
-        );
+        let s3 = "[target]\nto='s3://b/p'\nregion='auto'\n[[image]]\nlayout='x'\nrepository='a'";
+        let target = Config::parse(s3, base).unwrap().target.unwrap();
+        assert_eq!(target.to, "s3://b/p");
+        assert_eq!(target.region.as_deref(), Some("auto"));
     }
 }

@@ -10,15 +10,15 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::progress;
 use crate::site;
-use crate::store;
+use crate::store::{self, TargetSpec};
 use crate::sync::{self, Report};
 use crate::verify::{self, VerifiedImage};
 
 /// How to publish.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Where to (a directory or `file:///abs`).
-    pub target: String,
+    /// Where to.
+    pub target: TargetSpec,
     /// Plan and report, write nothing.
     pub dry_run: bool,
     /// Writes in flight at once.

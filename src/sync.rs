@@ -8,12 +8,15 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
+use md5::{Digest as _, Md5};
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::{Error, TargetError};
 use crate::progress::{self, Progress};
-use crate::site::{self, CATALOG_KEY, Existing, Phase, PublishedTag, ROOT_KEYS, Site, SiteObject};
+use crate::site::{
+    self, Body, CATALOG_KEY, Existing, Phase, PublishedTag, ROOT_KEYS, Site, SiteObject,
+};
 use crate::store::{ObjectInfo, Store};
 
 /// What the target holds that matters to this publish.
@@ -99,10 +102,14 @@ fn same(want: &SiteObject, have: &ObjectInfo) -> bool {
     have.size == want.size
         && agrees(&have.content_type, &want.content_type)
         && agrees(&have.cache_control, want.cache_control)
-        && match &have.sha256 {
-            Some(d) => *d == want.sha256,
-            // Without a recorded hash only a content-addressed key is known to be the same.
-            None => want.cache_control == site::CACHE_IMMUTABLE,
+        && match (&have.sha256, &have.etag, &want.body) {
+            (Some(d), _, _) => *d == want.sha256,
+            // A content-addressed key of the right size holds the right bytes: every upload
+            // was checked by the store against its sha256.
+            _ if want.cache_control == site::CACHE_IMMUTABLE => true,
+            // A listing gives no hash, but a single-part upload's ETag is its MD5.
+            (None, Some(etag), Body::Bytes(bytes)) => *etag == hex::encode(Md5::digest(bytes)),
+            _ => false,
         }
 }
 
@@ -246,7 +253,7 @@ pub fn apply(
 mod tests {
     use super::*;
     use crate::digest::Digest;
-    use crate::site::{Body, CACHE_IMMUTABLE, CACHE_SHORT};
+    use crate::site::{CACHE_IMMUTABLE, CACHE_SHORT};
     use std::sync::Arc;
 
     fn object(key: &str, body: &[u8], cache: &'static str) -> SiteObject {
@@ -266,6 +273,7 @@ mod tests {
             key: o.key.clone(),
             size: o.size,
             sha256: sha,
+            etag: None,
             content_type: Some(o.content_type.clone()),
             cache_control: Some(o.cache_control.to_string()),
         }
@@ -300,6 +308,15 @@ mod tests {
         let mut wrong = info(&tag, Some(tag.sha256.clone()));
         wrong.content_type = Some("text/plain".into());
         inv.objects.insert(tag.key.clone(), wrong);
+        assert!(diff(&site, &inv)[0].write);
+
+        // A listing with only ETags: MD5 of the bytes decides.
+        let mut listed = info(&tag, None);
+        listed.etag = Some(hex::encode(Md5::digest(b"{\"a\":1}")));
+        inv.objects.insert(tag.key.clone(), listed.clone());
+        assert!(!diff(&site, &inv)[0].write);
+        listed.etag = Some(hex::encode(Md5::digest(b"{\"a\":2}")));
+        inv.objects.insert(tag.key.clone(), listed);
         assert!(diff(&site, &inv)[0].write);
 
         let report = summarize("t", &site, &diff(&site, &inv));

@@ -85,6 +85,7 @@ impl DirStore {
             key,
             size,
             sha256: meta.as_ref().and_then(|m| Digest::parse(&m.sha256).ok()),
+            etag: None,
             content_type: meta.as_ref().map(|m| m.content_type.clone()),
             cache_control: meta.map(|m| m.cache_control),
         })

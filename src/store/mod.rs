@@ -4,8 +4,12 @@
 //! [`Store`], so adding a target (S3/R2) never touches the pipeline.
 
 pub mod dir;
+pub mod retry;
+pub mod s3;
 
 use std::path::PathBuf;
+
+use serde::Deserialize;
 
 use crate::digest::Digest;
 use crate::error::{Error, TargetError};
@@ -20,6 +24,8 @@ pub struct ObjectInfo {
     pub size: u64,
     /// sha256 of its bytes, when the target records it.
     pub sha256: Option<Digest>,
+    /// Its ETag without quotes (for single-part uploads, the hex MD5 of its bytes).
+    pub etag: Option<String>,
     /// Its Content-Type, when the target reports it.
     pub content_type: Option<String>,
     /// Its Cache-Control, when the target reports it.
@@ -40,19 +46,65 @@ pub trait Store: Send + Sync {
     fn put(&self, object: &SiteObject) -> Result<(), TargetError>;
 }
 
-/// Open the target named by `target`: a directory path or `file:///abs/path`.
-pub fn open(target: &str) -> Result<Box<dyn Store>, Error> {
+/// Default size from which blobs are uploaded in parts.
+pub const DEFAULT_MULTIPART_THRESHOLD: u64 = 64 * 1024 * 1024;
+/// Default part size (all parts but the last are this size, as R2 requires).
+pub const DEFAULT_PART_SIZE: u64 = 16 * 1024 * 1024;
+
+/// Where to publish, as given by `[target]` in the config and overridden by flags.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSpec {
+    /// `./site`, `file:///abs/path` or `s3://BUCKET[/PREFIX]`.
+    pub to: String,
+    /// S3 endpoint URL (R2: `https://<account>.r2.cloudflarestorage.com`).
+    pub endpoint: Option<String>,
+    /// S3 region (R2: `auto`).
+    pub region: Option<String>,
+    /// `path` (default with an endpoint) or `virtual-host` (default for AWS).
+    pub url_style: Option<String>,
+    /// Access key id (default: `AWS_ACCESS_KEY_ID`).
+    pub access_key_id: Option<String>,
+    /// Secret access key (default: `AWS_SECRET_ACCESS_KEY`).
+    pub secret_access_key: Option<String>,
+    /// Session token (default: `AWS_SESSION_TOKEN`).
+    pub session_token: Option<String>,
+    /// Blobs at least this many bytes are uploaded in parts.
+    pub multipart_threshold: Option<u64>,
+    /// Bytes per part (at least 5 MiB).
+    pub part_size: Option<u64>,
+}
+
+/// Open the target: a directory path, `file:///abs/path`, or `s3://BUCKET[/PREFIX]`.
+pub fn open(spec: &TargetSpec) -> Result<Box<dyn Store>, Error> {
+    let target = spec.to.as_str();
+    let usage = |reason: String| Error::Usage(format!("target {target:?}: {reason}"));
+    if let Some(rest) = target.strip_prefix("s3://") {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(usage("no bucket name (s3://BUCKET[/PREFIX])".into()));
+        }
+        let prefix = prefix.trim_matches('/');
+        let prefix = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{prefix}/")
+        };
+        let settings = s3_settings(spec).map_err(usage)?;
+        let store = s3::S3Store::new(target, bucket, &prefix, settings).map_err(usage)?;
+        return Ok(Box::new(store));
+    }
     if let Some(path) = target.strip_prefix("file://") {
         if !path.starts_with('/') {
-            return Err(Error::Usage(format!(
-                "target {target:?}: file:// URLs need an absolute path (file:///abs/path)"
-            )));
+            return Err(usage(
+                "file:// URLs need an absolute path (file:///abs/path)".into(),
+            ));
         }
         return Ok(Box::new(dir::DirStore::new(target, PathBuf::from(path))));
     }
     if let Some((scheme, _)) = target.split_once("://") {
-        return Err(Error::Usage(format!(
-            "target {target:?}: unsupported scheme {scheme}:// (use a directory path or file:///abs/path)"
+        return Err(usage(format!(
+            "unsupported scheme {scheme}:// (use a directory, file:///abs/path or s3://BUCKET/PREFIX)"
         )));
     }
     if target.is_empty() {
@@ -61,16 +113,90 @@ pub fn open(target: &str) -> Result<Box<dyn Store>, Error> {
     Ok(Box::new(dir::DirStore::new(target, PathBuf::from(target))))
 }
 
+fn s3_settings(spec: &TargetSpec) -> Result<s3::S3Settings, String> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let region = spec
+        .region
+        .clone()
+        .or_else(|| env("AWS_REGION"))
+        .or_else(|| env("AWS_DEFAULT_REGION"))
+        .unwrap_or_else(|| {
+            if spec.endpoint.is_some() {
+                "auto"
+            } else {
+                "us-east-1"
+            }
+            .to_string()
+        });
+    let endpoint = spec
+        .endpoint
+        .clone()
+        .unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
+    let path_style = match spec.url_style.as_deref() {
+        None => spec.endpoint.is_some(),
+        Some("path") => true,
+        Some("virtual-host") => false,
+        Some(other) => return Err(format!("url style {other:?}: use path or virtual-host")),
+    };
+    let key = spec
+        .access_key_id
+        .clone()
+        .or_else(|| env("AWS_ACCESS_KEY_ID"));
+    let secret = spec
+        .secret_access_key
+        .clone()
+        .or_else(|| env("AWS_SECRET_ACCESS_KEY"));
+    let token = spec
+        .session_token
+        .clone()
+        .or_else(|| env("AWS_SESSION_TOKEN"));
+    let (Some(key), Some(secret)) = (key, secret) else {
+        return Err("no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or access_key_id and secret_access_key in [target])".into());
+    };
+    let credentials = match token {
+        Some(token) => rusty_s3::Credentials::new_with_token(key, secret, token),
+        None => rusty_s3::Credentials::new(key, secret),
+    };
+    Ok(s3::S3Settings {
+        endpoint,
+        region,
+        path_style,
+        credentials,
+        multipart_threshold: spec
+            .multipart_threshold
+            .unwrap_or(DEFAULT_MULTIPART_THRESHOLD),
+        part_size: spec.part_size.unwrap_or(DEFAULT_PART_SIZE),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn parses_targets() {
+        let open = |to: &str| {
+            open(&TargetSpec {
+                to: to.into(),
+                access_key_id: Some("k".into()),
+                secret_access_key: Some("s".into()),
+                ..TargetSpec::default()
+            })
+        };
         assert_eq!(open("./site").unwrap().name(), "./site");
         assert_eq!(open("file:///tmp/x").unwrap().name(), "file:///tmp/x");
-        assert!(matches!(open("file://rel"), Err(Error::Usage(_))));
-        assert!(matches!(open("ftp://x"), Err(Error::Usage(_))));
-        assert!(matches!(open(""), Err(Error::Usage(_))));
+        assert_eq!(
+            open("s3://bucket/some/prefix").unwrap().name(),
+            "s3://bucket/some/prefix"
+        );
+        for bad in ["file://rel", "ftp://x", "", "s3://", "s3:///p"] {
+            assert!(matches!(open(bad), Err(Error::Usage(_))), "{bad}");
+        }
+        let bad_style = TargetSpec {
+            to: "s3://b".into(),
+            url_style: Some("sideways".into()),
+            ..TargetSpec::default()
+        };
+        assert!(matches!(super::open(&bad_style), Err(Error::Usage(_))));
     }
 }

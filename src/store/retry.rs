@@ -1,0 +1,107 @@
+//! Retries with exponential backoff and full jitter, as one layer under every store request.
+//!
+//! Object stores answer 5xx, 429 and reset connections as a matter of course; every request the
+//! S3 target sends goes through [`Retry::run`], so callers never sprinkle their own loops.
+
+use std::time::Duration;
+
+/// What one attempt came to.
+#[derive(Debug)]
+pub enum Attempt<T> {
+    /// Done.
+    Done(T),
+    /// A transient failure (5xx, 429, timeout, reset): try again.
+    Transient(String),
+    /// A permanent failure (4xx other than 429, bad input): give up now.
+    Permanent(String),
+}
+
+/// A retry policy.
+#[derive(Clone, Copy, Debug)]
+pub struct Retry {
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    /// Delay before the first retry; doubles each time.
+    pub base: Duration,
+    /// Longest delay between attempts.
+    pub max: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            attempts: 6,
+            base: Duration::from_millis(200),
+            max: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Retry {
+    /// Run `attempt` until it is done, fails permanently, or runs out of attempts.
+    pub fn run<T>(&self, mut attempt: impl FnMut() -> Attempt<T>) -> Result<T, String> {
+        let mut last = String::new();
+        for n in 0..self.attempts.max(1) {
+            if n > 0 {
+                std::thread::sleep(self.delay(n));
+            }
+            match attempt() {
+                Attempt::Done(v) => return Ok(v),
+                Attempt::Permanent(e) => return Err(e),
+                Attempt::Transient(e) => last = e,
+            }
+        }
+        Err(format!("{last} (gave up after {} attempts)", self.attempts))
+    }
+
+    /// Full jitter: a random delay up to the exponential bound.
+    fn delay(&self, retry: u32) -> Duration {
+        let bound = self
+            .base
+            .saturating_mul(1u32 << retry.min(16))
+            .min(self.max);
+        bound.mul_f64(fastrand::f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_transient_failures_only() {
+        let quick = Retry {
+            attempts: 4,
+            base: Duration::from_millis(1),
+            max: Duration::from_millis(2),
+        };
+        let mut calls = 0;
+        let r = quick.run(|| {
+            calls += 1;
+            if calls < 3 {
+                Attempt::Transient("503".into())
+            } else {
+                Attempt::Done(calls)
+            }
+        });
+        assert_eq!(r, Ok(3));
+
+        let mut calls = 0;
+        let r: Result<(), String> = quick.run(|| {
+            calls += 1;
+            Attempt::Permanent("403".into())
+        });
+        assert_eq!((r.unwrap_err().as_str(), calls), ("403", 1));
+
+        let r: Result<(), String> = quick.run(|| Attempt::Transient("reset".into()));
+        assert!(r.unwrap_err().contains("gave up after 4 attempts"));
+    }
+
+    #[test]
+    fn delays_grow_and_stay_bounded() {
+        let r = Retry::default();
+        for n in 1..40 {
+            assert!(r.delay(n) <= r.max);
+        }
+    }
+}

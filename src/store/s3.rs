@@ -1,0 +1,523 @@
+//! The S3 target: Cloudflare R2, AWS S3, Garage, MinIO and any S3-compatible store.
+//!
+//! Requests are presigned with `rusty-s3` (every header we send is signed) and sent with
+//! `reqwest`; every request goes through the [`Retry`] layer. Bodies stream from disk. Each PUT
+//! carries `x-amz-checksum-sha256`, so the store itself checks every byte against the digest we
+//! already know, and the digest is kept in `x-amz-meta-digest` for an edge rule to surface as
+//! `Docker-Content-Digest`. Large blobs go up as multipart uploads with equal-sized parts (R2
+//! requires it), in parallel, each part checksummed, aborted on failure.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use percent_encoding::percent_decode_str;
+use rayon::prelude::*;
+use reqwest::StatusCode;
+use reqwest::blocking::{Body, Client, RequestBuilder, Response};
+use rusty_s3::actions::{
+    AbortMultipartUpload, CompleteMultipartUpload, CreateMultipartUpload, GetObject, HeadObject,
+    ListObjectsV2, PutObject, UploadPart,
+};
+use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
+use sha2::{Digest as _, Sha256};
+
+use super::retry::{Attempt, Retry};
+use super::{ObjectInfo, Store};
+use crate::digest::Digest;
+use crate::error::TargetError;
+use crate::site::{self, SiteObject};
+
+/// How long a presigned request stays valid.
+const SIGN_FOR: Duration = Duration::from_secs(3600);
+/// Object metadata holding the body's sha256 digest.
+const DIGEST_HEADER: &str = "x-amz-meta-digest";
+/// Slowest transfer rate we wait for before calling a request timed out.
+const MIN_BYTES_PER_SEC: u64 = 256 * 1024;
+/// Most parts S3 accepts in one multipart upload.
+const MAX_PARTS: u64 = 10_000;
+
+/// Connection settings for an S3 target.
+#[derive(Clone, Debug)]
+pub struct S3Settings {
+    /// Endpoint URL, e.g. `https://<account>.r2.cloudflarestorage.com`.
+    pub endpoint: String,
+    /// Region (`auto` for R2).
+    pub region: String,
+    /// Path-style (`endpoint/bucket/key`) or virtual-host style (`bucket.endpoint/key`).
+    pub path_style: bool,
+    /// Access key id, secret and optional session token.
+    pub credentials: Credentials,
+    /// Blobs at least this large are uploaded in parts.
+    pub multipart_threshold: u64,
+    /// Size of each part but the last.
+    pub part_size: u64,
+}
+
+/// A bucket (and key prefix) as a [`Store`].
+pub struct S3Store {
+    name: String,
+    bucket: Bucket,
+    credentials: Credentials,
+    prefix: String,
+    http: Client,
+    retry: Retry,
+    multipart_threshold: u64,
+    part_size: u64,
+}
+
+impl S3Store {
+    /// A store for `bucket`, keys under `prefix` (empty, or ending in `/`).
+    pub fn new(
+        name: &str,
+        bucket: &str,
+        prefix: &str,
+        settings: S3Settings,
+    ) -> Result<S3Store, String> {
+        let endpoint = settings
+            .endpoint
+            .parse()
+            .map_err(|e| format!("invalid endpoint {:?}: {e}", settings.endpoint))?;
+        let style = if settings.path_style {
+            UrlStyle::Path
+        } else {
+            UrlStyle::VirtualHost
+        };
+        let bucket = Bucket::new(endpoint, style, bucket.to_string(), settings.region.clone())
+            .map_err(|e| format!("invalid bucket or endpoint: {e}"))?;
+        let http = Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(None)
+            .pool_max_idle_per_host(64)
+            .build()
+            .map_err(|e| format!("cannot build HTTP client: {e}"))?;
+        if settings.part_size < 5 * 1024 * 1024 {
+            return Err("part size must be at least 5 MiB (S3 and R2 refuse smaller parts)".into());
+        }
+        Ok(S3Store {
+            name: name.to_string(),
+            bucket,
+            credentials: settings.credentials,
+            prefix: prefix.to_string(),
+            http,
+            retry: Retry::default(),
+            multipart_threshold: settings.multipart_threshold.max(settings.part_size),
+            part_size: settings.part_size,
+        })
+    }
+
+    fn full_key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    fn error(&self, key: Option<&str>, reason: impl Into<String>) -> TargetError {
+        TargetError {
+            target: self.name.clone(),
+            key: key.map(str::to_string),
+            reason: reason.into(),
+        }
+    }
+
+    /// Send a request (rebuilt for each attempt) with retries. 404 is returned, not an error.
+    fn send(
+        &self,
+        key: Option<&str>,
+        bytes: u64,
+        build: impl Fn() -> Result<RequestBuilder, String>,
+    ) -> Result<Response, TargetError> {
+        let timeout = Duration::from_secs(60 + bytes / MIN_BYTES_PER_SEC);
+        self.retry
+            .run(|| {
+                let request = match build() {
+                    Ok(r) => r.timeout(timeout),
+                    Err(e) => return Attempt::Permanent(e),
+                };
+                match request.send() {
+                    Ok(r) if r.status().is_success() || r.status() == StatusCode::NOT_FOUND => {
+                        Attempt::Done(r)
+                    }
+                    Ok(r) => {
+                        let status = r.status();
+                        let message = describe_error(status, r.text().unwrap_or_default());
+                        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+                            Attempt::Transient(message)
+                        } else {
+                            Attempt::Permanent(message)
+                        }
+                    }
+                    Err(e) => Attempt::Transient(format!("request failed: {}", error_chain(&e))),
+                }
+            })
+            .map_err(|e| self.error(key, e))
+    }
+
+    fn put_single(&self, object: &SiteObject, key: &str) -> Result<(), TargetError> {
+        let mut action = PutObject::new(&self.bucket, Some(&self.credentials), key);
+        let headers = object_headers(object, true);
+        for (name, value) in &headers {
+            action.headers_mut().insert(*name, value.clone());
+        }
+        let url = action.sign(SIGN_FOR);
+        self.send(Some(&object.key), object.size, || {
+            let mut request = self.http.put(url.clone());
+            for (name, value) in &headers {
+                request = request.header(*name, value);
+            }
+            Ok(request.body(body_of(object)?))
+        })
+        .and_then(|r| self.expect_found(r, Some(&object.key)))
+        .map(drop)
+    }
+
+    fn put_multipart(
+        &self,
+        object: &SiteObject,
+        key: &str,
+        path: &Path,
+    ) -> Result<(), TargetError> {
+        let part_size = self.part_size.max(object.size.div_ceil(MAX_PARTS));
+        let parts = object.size.div_ceil(part_size);
+        // One sequential pass: part checksums, and proof the source still has the verified digest.
+        let checksums = part_checksums(path, object.size, part_size, &object.sha256)
+            .map_err(|e| self.error(Some(&object.key), e))?;
+
+        let mut create = CreateMultipartUpload::new(&self.bucket, Some(&self.credentials), key);
+        let mut headers = object_headers(object, false);
+        headers.push(("x-amz-checksum-algorithm", "SHA256".to_string()));
+        for (name, value) in &headers {
+            create.headers_mut().insert(*name, value.clone());
+        }
+        let url = create.sign(SIGN_FOR);
+        let response = self.send(Some(&object.key), 0, || {
+            let mut request = self.http.post(url.clone());
+            for (name, value) in &headers {
+                request = request.header(*name, value);
+            }
+            Ok(request)
+        })?;
+        let text = self
+            .expect_found(response, Some(&object.key))?
+            .text()
+            .map_err(|e| self.error(Some(&object.key), e.to_string()))?;
+        let created = CreateMultipartUpload::parse_response(&text).map_err(|e| {
+            self.error(
+                Some(&object.key),
+                format!("bad CreateMultipartUpload answer: {e}"),
+            )
+        })?;
+        let upload_id = created.upload_id();
+
+        let result = (1..=parts)
+            .into_par_iter()
+            .map(|number| {
+                let offset = (number - 1) * part_size;
+                let len = part_size.min(object.size - offset);
+                let checksum = &checksums[(number - 1) as usize];
+                self.upload_part(object, key, upload_id, number, offset, len, checksum)
+            })
+            .collect::<Result<Vec<String>, TargetError>>()
+            .and_then(|etags| self.complete(object, key, upload_id, &etags, &checksums));
+        if result.is_err() {
+            let abort =
+                AbortMultipartUpload::new(&self.bucket, Some(&self.credentials), key, upload_id)
+                    .sign(SIGN_FOR);
+            let _ = self.send(Some(&object.key), 0, || Ok(self.http.delete(abort.clone())));
+        }
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn upload_part(
+        &self,
+        object: &SiteObject,
+        key: &str,
+        upload_id: &str,
+        number: u64,
+        offset: u64,
+        len: u64,
+        checksum: &str,
+    ) -> Result<String, TargetError> {
+        let part =
+            u16::try_from(number).map_err(|_| self.error(Some(&object.key), "too many parts"))?;
+        let mut action =
+            UploadPart::new(&self.bucket, Some(&self.credentials), key, part, upload_id);
+        action
+            .headers_mut()
+            .insert("x-amz-checksum-sha256", checksum.to_string());
+        let url = action.sign(SIGN_FOR);
+        let site::Body::File(path) = &object.body else {
+            return Err(self.error(Some(&object.key), "multipart upload of an in-memory body"));
+        };
+        let response = self.send(Some(&object.key), len, || {
+            let mut file =
+                File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            file.seek(SeekFrom::Start(offset))
+                .map_err(|e| format!("cannot seek: {e}"))?;
+            Ok(self
+                .http
+                .put(url.clone())
+                .header("x-amz-checksum-sha256", checksum)
+                .body(Body::sized(file.take(len), len)))
+        })?;
+        self.expect_found(response, Some(&object.key))
+            .and_then(|r| {
+                r.headers()
+                    .get("etag")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+                    .ok_or_else(|| {
+                        self.error(
+                            Some(&object.key),
+                            format!("part {number}: no ETag in answer"),
+                        )
+                    })
+            })
+    }
+
+    fn complete(
+        &self,
+        object: &SiteObject,
+        key: &str,
+        upload_id: &str,
+        etags: &[String],
+        checksums: &[String],
+    ) -> Result<(), TargetError> {
+        let url = CompleteMultipartUpload::new(
+            &self.bucket,
+            Some(&self.credentials),
+            key,
+            upload_id,
+            etags.iter().map(String::as_str),
+        )
+        .sign(SIGN_FOR);
+        let mut xml = String::from("<CompleteMultipartUpload>");
+        for (i, (etag, checksum)) in etags.iter().zip(checksums).enumerate() {
+            xml.push_str(&format!(
+                "<Part><PartNumber>{}</PartNumber><ETag>{}</ETag><ChecksumSHA256>{checksum}</ChecksumSHA256></Part>",
+                i + 1,
+                etag.replace('"', "&quot;")
+            ));
+        }
+        xml.push_str("</CompleteMultipartUpload>");
+        let response = self.send(Some(&object.key), xml.len() as u64, || {
+            Ok(self.http.post(url.clone()).body(xml.clone()))
+        })?;
+        let response = self.expect_found(response, Some(&object.key))?;
+        // S3 may answer 200 and still report an error in the body.
+        let text = response.text().unwrap_or_default();
+        if text.contains("<Error>") {
+            return Err(self.error(Some(&object.key), describe_error(StatusCode::OK, text)));
+        }
+        Ok(())
+    }
+
+    /// `send` passes 404 through for HEAD and GET; for writes it is an error (no such bucket
+    /// or upload).
+    fn expect_found(&self, response: Response, key: Option<&str>) -> Result<Response, TargetError> {
+        if response.status() == StatusCode::NOT_FOUND {
+            let text = response.text().unwrap_or_default();
+            return Err(self.error(key, describe_error(StatusCode::NOT_FOUND, text)));
+        }
+        Ok(response)
+    }
+}
+
+impl Store for S3Store {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, TargetError> {
+        let full = self.full_key(prefix);
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut action = ListObjectsV2::new(&self.bucket, Some(&self.credentials));
+            action.with_prefix(full.as_str());
+            action.with_max_keys(1000);
+            if let Some(t) = &token {
+                action.with_continuation_token(Cow::Owned(t.clone()));
+            }
+            let url = action.sign(SIGN_FOR);
+            let response = self.send(None, 0, || Ok(self.http.get(url.clone())))?;
+            let response = self.expect_found(response, None)?;
+            let text = response
+                .text()
+                .map_err(|e| self.error(None, e.to_string()))?;
+            let page = ListObjectsV2::parse_response(&text)
+                .map_err(|e| self.error(None, format!("bad ListObjectsV2 answer: {e}")))?;
+            for item in page.contents {
+                // rusty-s3 asks for `encoding-type=url`: keys come back percent-encoded.
+                let decoded = percent_decode_str(&item.key).decode_utf8_lossy();
+                let Some(key) = decoded.strip_prefix(&self.prefix) else {
+                    continue;
+                };
+                out.push(ObjectInfo {
+                    key: key.to_string(),
+                    size: item.size,
+                    sha256: None,
+                    etag: Some(item.etag.trim_matches('"').to_string()),
+                    content_type: None,
+                    cache_control: None,
+                });
+            }
+            match page.next_continuation_token {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    fn head(&self, key: &str) -> Result<Option<ObjectInfo>, TargetError> {
+        let full = self.full_key(key);
+        let url = HeadObject::new(&self.bucket, Some(&self.credentials), &full).sign(SIGN_FOR);
+        let response = self.send(Some(key), 0, || Ok(self.http.head(url.clone())))?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        Ok(Some(ObjectInfo {
+            key: key.to_string(),
+            size: header("content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+            sha256: header(DIGEST_HEADER).and_then(|d| Digest::parse(&d).ok()),
+            etag: header("etag").map(|e| e.trim_matches('"').to_string()),
+            content_type: header("content-type"),
+            cache_control: header("cache-control"),
+        }))
+    }
+
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, TargetError> {
+        let full = self.full_key(key);
+        let url = GetObject::new(&self.bucket, Some(&self.credentials), &full).sign(SIGN_FOR);
+        let response = self.send(Some(key), 0, || Ok(self.http.get(url.clone())))?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let bytes = response
+            .bytes()
+            .map_err(|e| self.error(Some(key), e.to_string()))?;
+        Ok(Some(bytes.to_vec()))
+    }
+
+    fn put(&self, object: &SiteObject) -> Result<(), TargetError> {
+        let key = self.full_key(&object.key);
+        match &object.body {
+            site::Body::File(path) if object.size >= self.multipart_threshold => {
+                self.put_multipart(object, &key, path)
+            }
+            _ => self.put_single(object, &key),
+        }
+    }
+}
+
+/// The headers every stored object carries (and, for single PUTs, its checksum).
+fn object_headers(object: &SiteObject, with_checksum: bool) -> Vec<(&'static str, String)> {
+    let mut headers = vec![
+        ("content-type", object.content_type.clone()),
+        ("cache-control", object.cache_control.to_string()),
+        (DIGEST_HEADER, object.sha256.to_string()),
+    ];
+    if with_checksum {
+        headers.push(("x-amz-checksum-sha256", checksum_of(&object.sha256)));
+    }
+    headers
+}
+
+/// `x-amz-checksum-sha256`: base64 of the raw digest.
+fn checksum_of(digest: &Digest) -> String {
+    BASE64.encode(hex::decode(digest.hex()).unwrap_or_default())
+}
+
+fn body_of(object: &SiteObject) -> Result<Body, String> {
+    Ok(match &object.body {
+        site::Body::Bytes(bytes) => Body::from(bytes.to_vec()),
+        site::Body::File(path) => {
+            let file =
+                File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            Body::sized(file, object.size)
+        }
+    })
+}
+
+/// Hash the file once: each part's checksum, and the whole file's digest, which must still be
+/// the verified one (so a layout changed after verification is never uploaded).
+fn part_checksums(
+    path: &Path,
+    size: u64,
+    part_size: u64,
+    expected: &Digest,
+) -> Result<Vec<String>, String> {
+    let mut file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let mut whole = Sha256::new();
+    let mut part = Sha256::new();
+    let mut in_part = 0u64;
+    let mut total = 0u64;
+    let mut checksums = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let want = (part_size - in_part).min(buf.len() as u64) as usize;
+        let n = match file.read(&mut buf[..want]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        part.update(&buf[..n]);
+        whole.update(&buf[..n]);
+        in_part += n as u64;
+        total += n as u64;
+        if in_part == part_size {
+            checksums.push(BASE64.encode(std::mem::take(&mut part).finalize()));
+            in_part = 0;
+        }
+    }
+    if in_part > 0 {
+        checksums.push(BASE64.encode(part.finalize()));
+    }
+    let actual = format!("sha256:{}", hex::encode(whole.finalize()));
+    if total != size || actual != expected.as_str() {
+        return Err(format!(
+            "source changed since verification: expected {expected} ({size} bytes), now {actual} ({total} bytes)"
+        ));
+    }
+    Ok(checksums)
+}
+
+/// A readable message from an S3 error answer (`<Code>` and `<Message>`).
+fn describe_error(status: StatusCode, body: String) -> String {
+    let field = |name: &str| {
+        let open = format!("<{name}>");
+        let start = body.find(&open)? + open.len();
+        let end = body[start..].find(&format!("</{name}>"))?;
+        Some(body[start..start + end].to_string())
+    };
+    match (field("Code"), field("Message")) {
+        (Some(code), Some(message)) => format!("HTTP {status}: {code}: {message}"),
+        (Some(code), None) => format!("HTTP {status}: {code}"),
+        _ => format!("HTTP {status}"),
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
