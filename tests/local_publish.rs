@@ -7,7 +7,10 @@ use std::fs;
 use std::path::Path;
 
 use common::synth::{self, Breakage, Flavor, Layer};
-use common::{Server, fixture, regpress, report, skopeo, snapshot};
+use common::{
+    Server, fixture, platform_digest, platforms_of, pull_all, pulled_platforms, regpress, report,
+    skopeo, snapshot,
+};
 
 fn s(p: &Path) -> String {
     p.to_string_lossy().into_owned()
@@ -27,67 +30,6 @@ fn publish_quiet(layout: &Path, repo: &str, tag: &str, site: &Path) {
         "-q",
     ])
     .ok();
-}
-
-/// Pull `reference` with `skopeo copy --all` into an OCI layout and check it with regpress.
-fn pull_all(server: &Server, reference: &str, dest: &Path) -> serde_json::Value {
-    skopeo(&[
-        "copy",
-        "--all",
-        "--src-tls-verify=false",
-        &server.image(reference),
-        &format!("oci:{}:pulled", dest.display()),
-    ])
-    .ok();
-    // The pulled layout names its image; regpress re-verifies every digest in it.
-    regpress(&["verify", &s(dest)]).ok();
-    serde_json::from_slice(&fs::read(dest.join("index.json")).unwrap()).unwrap()
-}
-
-/// The platform manifest digests of the image index pulled into `dest`. skopeo 1.9 rewrites an
-/// index it copies when it holds fields its library predates (apko's `artifactType`), so the
-/// index digest can differ while every platform manifest and blob stays byte-identical.
-fn pulled_platforms(dest: &Path) -> Vec<String> {
-    let top: serde_json::Value =
-        serde_json::from_slice(&fs::read(dest.join("index.json")).unwrap()).unwrap();
-    let digest = top["manifests"][0]["digest"].as_str().unwrap();
-    platforms_of(&fs::read(synth::blob_path(dest, digest)).unwrap())
-}
-
-/// The platform manifest digests listed by an image index.
-fn platforms_of(index_bytes: &[u8]) -> Vec<String> {
-    let index: serde_json::Value = serde_json::from_slice(index_bytes).unwrap();
-    index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["digest"].as_str().unwrap().to_string())
-        .collect()
-}
-
-/// Pull one platform with `skopeo copy --override-arch` and return its manifest digest.
-fn platform_digest(server: &Server, reference: &str, arch: &str, dest: &Path) -> String {
-    skopeo(&[
-        "copy",
-        "--override-arch",
-        arch,
-        "--src-tls-verify=false",
-        &server.image(reference),
-        &format!("oci:{}:{arch}", dest.display()),
-    ])
-    .ok();
-    regpress(&["verify", &s(dest), "--ref", arch]).ok();
-    let top: serde_json::Value =
-        serde_json::from_slice(&fs::read(dest.join("index.json")).unwrap()).unwrap();
-    top["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == arch)
-        .unwrap()["digest"]
-        .as_str()
-        .unwrap()
-        .to_string()
 }
 
 #[test]
@@ -144,7 +86,7 @@ fn apko_golden_is_published_served_and_pulled_by_skopeo() {
         "inspect --raw returns index.json's exact bytes"
     );
 
-    pull_all(&server, "apko/golden:1.0", &tmp.path().join("pull"));
+    pull_all(&server.image("apko/golden:1.0"), &tmp.path().join("pull"));
     assert_eq!(
         pulled_platforms(&tmp.path().join("pull")),
         platforms_of(&index_bytes)
@@ -153,8 +95,7 @@ fn apko_golden_is_published_served_and_pulled_by_skopeo() {
     for (i, arch) in ["amd64", "arm64"].iter().enumerate() {
         assert_eq!(
             platform_digest(
-                &server,
-                "apko/golden:latest",
+                &server.image("apko/golden:latest"),
                 arch,
                 &tmp.path().join("single")
             ),
@@ -265,7 +206,7 @@ fn a_publish_adds_tags_and_repositories() {
     );
 
     let server = Server::start(&site);
-    pull_all(&server, "apko/top:v1", &tmp.path().join("pull"));
+    pull_all(&server.image("apko/top:v1"), &tmp.path().join("pull"));
     let top = fs::read(fixture("apko/top_image/index.json")).unwrap();
     assert_eq!(
         pulled_platforms(&tmp.path().join("pull")),
@@ -356,7 +297,7 @@ fn a_synthetic_catalog_from_a_config_shares_base_layers_and_pulls() {
                 assert_eq!(&synth::digest_of(&copied), manifest);
             }
         } else {
-            pull_all(&server, &format!("hardened/{name}:latest"), &dest);
+            pull_all(&server.image(&format!("hardened/{name}:latest")), &dest);
             assert_eq!(pulled_platforms(&dest), generated[i].manifests);
         }
         for blob in &generated[i].blobs {

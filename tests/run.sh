@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run): installs what the tests need when it is missing
-# (skopeo, from Debian), then checks formatting and lints, then runs every test.
+# (skopeo from Debian; Garage with cargo install, ~8 minutes once), starts a one-node Garage,
+# checks formatting and lints, runs every test, and stops Garage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,10 @@ if ((${#missing[@]})); then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+tests/garage.sh install
+tests/garage.sh start >/dev/null
+trap 'tests/garage.sh stop' EXIT
 
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings

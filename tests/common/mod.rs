@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod garage;
 pub mod synth;
 
 use std::collections::BTreeMap;
@@ -15,6 +16,16 @@ pub struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
+}
+
+impl From<std::process::Output> for Run {
+    fn from(out: std::process::Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
 }
 
 impl Run {
@@ -31,8 +42,14 @@ impl Run {
 
 /// Run `regpress` with `args`.
 pub fn regpress(args: &[&str]) -> Run {
+    regpress_with_env(args, &[])
+}
+
+/// Run `regpress` with `args` and extra environment variables.
+pub fn regpress_with_env(args: &[&str], env: &[(String, String)]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_regpress"))
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("run regpress");
     Run {
@@ -135,4 +152,70 @@ pub fn fixture(rel: &str) -> PathBuf {
 /// Parse a `--report` file.
 pub fn report(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).expect("read report")).expect("report is JSON")
+}
+
+fn s(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// Pull `image` (`docker://host/repo:tag`) with `skopeo copy --all` into an OCI layout, check
+/// every digest in it with `regpress verify`, and return the layout's `index.json`.
+pub fn pull_all(image: &str, dest: &Path) -> serde_json::Value {
+    skopeo(&[
+        "copy",
+        "--all",
+        "--src-tls-verify=false",
+        image,
+        &format!("oci:{}:pulled", dest.display()),
+    ])
+    .ok();
+    regpress(&["verify", &s(dest)]).ok();
+    serde_json::from_slice(&std::fs::read(dest.join("index.json")).unwrap()).unwrap()
+}
+
+/// The platform manifest digests of the image index pulled into `dest`. skopeo 1.9 rewrites an
+/// index it copies when it holds fields its library predates (apko's `artifactType`), so the
+/// index digest can differ while every platform manifest and blob stays byte-identical.
+pub fn pulled_platforms(dest: &Path) -> Vec<String> {
+    let top: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dest.join("index.json")).unwrap()).unwrap();
+    let digest = top["manifests"][0]["digest"].as_str().unwrap();
+    platforms_of(&std::fs::read(synth::blob_path(dest, digest)).unwrap())
+}
+
+/// The platform manifest digests listed by an image index.
+pub fn platforms_of(index_bytes: &[u8]) -> Vec<String> {
+    let index: serde_json::Value = serde_json::from_slice(index_bytes).unwrap();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Pull one platform of `image` with `skopeo copy --override-arch`, verify it, and return its
+/// manifest digest.
+pub fn platform_digest(image: &str, arch: &str, dest: &Path) -> String {
+    skopeo(&[
+        "copy",
+        "--override-arch",
+        arch,
+        "--src-tls-verify=false",
+        image,
+        &format!("oci:{}:{arch}", dest.display()),
+    ])
+    .ok();
+    regpress(&["verify", &s(dest), "--ref", arch]).ok();
+    let top: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dest.join("index.json")).unwrap()).unwrap();
+    top["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == arch)
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
