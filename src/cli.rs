@@ -283,11 +283,12 @@ fn print_report(report: &Report) {
     }
     let _ = writeln!(
         out,
-        "{}: {} objects ({}) written, {} unchanged{}",
+        "{}: {} objects ({}) written, {} unchanged, {} requests{}",
         report.target,
         report.objects_written,
         HumanBytes(report.bytes_written),
         report.objects_unchanged,
+        report.requests,
         if report.dry_run {
             " (dry run: nothing written)"
         } else {

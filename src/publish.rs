@@ -48,14 +48,17 @@ pub fn publish(config: &Config, options: &Options) -> Result<Report, Error> {
     let site = site::plan(&images, &inventory.existing).map_err(Error::Usage)?;
     let changes = sync::diff(&site, &inventory);
     let report = sync::summarize(store.name(), &site, &changes);
-    if options.dry_run {
-        return Ok(report);
-    }
-    sync::apply(
-        store.as_ref(),
-        &changes,
-        report,
-        options.jobs,
-        options.progress,
-    )
+    let mut report = if options.dry_run {
+        report
+    } else {
+        sync::apply(
+            store.as_ref(),
+            &changes,
+            report,
+            options.jobs,
+            options.progress,
+        )?
+    };
+    report.requests = store.requests();
+    Ok(report)
 }

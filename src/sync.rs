@@ -52,6 +52,17 @@ pub fn take_inventory(
         }
     }
     if let Some(bytes) = store.get(CATALOG_KEY)? {
+        inventory.objects.insert(
+            CATALOG_KEY.to_string(),
+            ObjectInfo {
+                key: CATALOG_KEY.to_string(),
+                size: bytes.len() as u64,
+                sha256: Some(crate::digest::Digest::of_bytes(&bytes)),
+                etag: None,
+                content_type: None,
+                cache_control: None,
+            },
+        );
         let catalog: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| TargetError {
                 target: store.name().to_string(),
@@ -66,9 +77,6 @@ pub fn take_inventory(
             .existing
             .repositories
             .extend(repos.iter().filter_map(|r| r.as_str()).map(str::to_string));
-        if let Some(info) = store.head(CATALOG_KEY)? {
-            inventory.objects.insert(CATALOG_KEY.to_string(), info);
-        }
     }
     Ok(inventory)
 }
@@ -149,6 +157,8 @@ pub struct Report {
     pub bytes_to_write: u64,
     /// Per phase, in publish order.
     pub phases: Vec<PhaseReport>,
+    /// Requests sent to the target (listings, reads and writes, retries included).
+    pub requests: u64,
     /// Every tag published.
     pub tags: Vec<PublishedTag>,
 }

@@ -10,6 +10,7 @@
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 use tempfile::NamedTempFile;
@@ -42,6 +43,7 @@ pub struct Meta {
 pub struct DirStore {
     name: String,
     root: PathBuf,
+    operations: AtomicU64,
 }
 
 impl DirStore {
@@ -50,6 +52,7 @@ impl DirStore {
         DirStore {
             name: name.to_string(),
             root,
+            operations: AtomicU64::new(0),
         }
     }
 
@@ -164,7 +167,12 @@ impl Store for DirStore {
         &self.name
     }
 
+    fn requests(&self) -> u64 {
+        self.operations.load(Ordering::Relaxed)
+    }
+
     fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, TargetError> {
+        self.operations.fetch_add(1, Ordering::Relaxed);
         let dir = match prefix.rfind('/') {
             Some(i) => self.root.join(&prefix[..i]),
             None => self.root.clone(),
@@ -200,6 +208,7 @@ impl Store for DirStore {
     }
 
     fn head(&self, key: &str) -> Result<Option<ObjectInfo>, TargetError> {
+        self.operations.fetch_add(1, Ordering::Relaxed);
         let Some(rel) = key_path(key) else {
             return Ok(None);
         };
@@ -212,6 +221,7 @@ impl Store for DirStore {
     }
 
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, TargetError> {
+        self.operations.fetch_add(1, Ordering::Relaxed);
         let Some(rel) = key_path(key) else {
             return Ok(None);
         };
@@ -223,6 +233,7 @@ impl Store for DirStore {
     }
 
     fn put(&self, object: &SiteObject) -> Result<(), TargetError> {
+        self.operations.fetch_add(1, Ordering::Relaxed);
         let key = object.key.as_str();
         let fail = |what: &str, e: io::Error| self.error(Some(key), format!("{what}: {e}"));
         let rel =

@@ -44,6 +44,8 @@ pub trait Store: Send + Sync {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, TargetError>;
     /// Write one object atomically: a reader sees the old object or the whole new one.
     fn put(&self, object: &SiteObject) -> Result<(), TargetError>;
+    /// Requests sent to the target so far (each retry and each multipart step counts).
+    fn requests(&self) -> u64;
 }
 
 /// Default size from which blobs are uploaded in parts.

@@ -11,6 +11,7 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -68,6 +69,7 @@ pub struct S3Store {
     retry: Retry,
     multipart_threshold: u64,
     part_size: u64,
+    requests: AtomicU64,
 }
 
 impl S3Store {
@@ -107,6 +109,7 @@ impl S3Store {
             retry: Retry::default(),
             multipart_threshold: settings.multipart_threshold.max(settings.part_size),
             part_size: settings.part_size,
+            requests: AtomicU64::new(0),
         })
     }
 
@@ -136,6 +139,7 @@ impl S3Store {
                     Ok(r) => r.timeout(timeout),
                     Err(e) => return Attempt::Permanent(e),
                 };
+                self.requests.fetch_add(1, Ordering::Relaxed);
                 match request.send() {
                     Ok(r) if r.status().is_success() || r.status() == StatusCode::NOT_FOUND => {
                         Attempt::Done(r)
@@ -329,6 +333,10 @@ impl S3Store {
 impl Store for S3Store {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, TargetError> {
