@@ -5,6 +5,7 @@
 //! touched, so a refused image writes nothing.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use crate::config::Config;
 use crate::error::Error;
@@ -13,6 +14,10 @@ use crate::site;
 use crate::store::{self, TargetSpec};
 use crate::sync::{self, Report};
 use crate::verify::{self, VerifiedImage};
+
+/// Incomplete uploads and temporary files older than this were left by a run that died: no
+/// publish runs this long, so removing them cannot disturb one in progress.
+const STALE_AFTER: Duration = Duration::from_secs(24 * 3600);
 
 /// How to publish.
 #[derive(Clone, Debug)]
@@ -51,6 +56,10 @@ pub fn publish(config: &Config, options: &Options) -> Result<Report, Error> {
     let mut report = if options.dry_run {
         report
     } else {
+        let mut report = report;
+        if report.objects_to_write > 0 {
+            report.stale_removed = store.clean_stale(STALE_AFTER)?;
+        }
         sync::apply(
             store.as_ref(),
             &changes,

@@ -159,6 +159,8 @@ pub struct Report {
     pub phases: Vec<PhaseReport>,
     /// Requests sent to the target (listings, reads and writes, retries included).
     pub requests: u64,
+    /// Incomplete uploads (or temporary files) of earlier, killed runs removed.
+    pub stale_removed: u64,
     /// Every tag published.
     pub tags: Vec<PublishedTag>,
 }

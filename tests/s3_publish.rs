@@ -378,3 +378,61 @@ fn tags_list_merges_and_bad_credentials_are_a_target_error() {
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("no credentials"), "{}", out.stderr);
 }
+
+#[test]
+fn stale_multipart_uploads_are_found_and_aborted() {
+    let garage = Garage::start();
+    let bucket = garage.bucket("stale");
+    let get = |k: &str| {
+        garage
+            .env()
+            .into_iter()
+            .find(|(key, _)| key == k)
+            .unwrap()
+            .1
+    };
+    let spec = regpress::store::TargetSpec {
+        to: format!("s3://{bucket}"),
+        endpoint: Some(garage.endpoint.clone()),
+        region: Some("garage".into()),
+        access_key_id: Some(get("AWS_ACCESS_KEY_ID")),
+        secret_access_key: Some(get("AWS_SECRET_ACCESS_KEY")),
+        ..Default::default()
+    };
+    let store = regpress::store::open(&spec).unwrap();
+    // A killed run's upload: created, never completed.
+    let s3 = rusty_s3::Bucket::new(
+        garage.endpoint.parse().unwrap(),
+        rusty_s3::UrlStyle::Path,
+        bucket.clone(),
+        "garage",
+    )
+    .unwrap();
+    let creds = rusty_s3::Credentials::new(get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY"));
+    use rusty_s3::S3Action as _;
+    let url =
+        rusty_s3::actions::CreateMultipartUpload::new(&s3, Some(&creds), "v2/x/blobs/sha256:00")
+            .sign(std::time::Duration::from_secs(60));
+    assert!(
+        reqwest::blocking::Client::new()
+            .post(url)
+            .send()
+            .unwrap()
+            .status()
+            .is_success()
+    );
+
+    assert_eq!(
+        store
+            .clean_stale(std::time::Duration::from_secs(3600))
+            .unwrap(),
+        0,
+        "a fresh upload is kept"
+    );
+    assert_eq!(store.clean_stale(std::time::Duration::ZERO).unwrap(), 1);
+    assert_eq!(
+        store.clean_stale(std::time::Duration::ZERO).unwrap(),
+        0,
+        "it is gone"
+    );
+}

@@ -171,6 +171,27 @@ impl Store for DirStore {
         self.operations.load(Ordering::Relaxed)
     }
 
+    fn clean_stale(&self, age: std::time::Duration) -> Result<u64, TargetError> {
+        self.operations.fetch_add(1, Ordering::Relaxed);
+        let tmp = self.root.join(STATE_DIR).join("tmp");
+        let Ok(entries) = fs::read_dir(&tmp) else {
+            return Ok(0);
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|elapsed| elapsed >= age);
+            if old && fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, TargetError> {
         self.operations.fetch_add(1, Ordering::Relaxed);
         let dir = match prefix.rfind('/') {

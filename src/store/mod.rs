@@ -46,6 +46,9 @@ pub trait Store: Send + Sync {
     fn put(&self, object: &SiteObject) -> Result<(), TargetError>;
     /// Requests sent to the target so far (each retry and each multipart step counts).
     fn requests(&self) -> u64;
+    /// Remove what killed runs left half-done and no reader can see (incomplete multipart
+    /// uploads, temporary files) once older than `age`; returns how many were removed.
+    fn clean_stale(&self, age: std::time::Duration) -> Result<u64, TargetError>;
 }
 
 /// Default size from which blobs are uploaded in parts.

@@ -319,6 +319,52 @@ impl S3Store {
         Ok(())
     }
 
+    /// Incomplete multipart uploads under our prefix (ListMultipartUploads, which rusty-s3 has
+    /// no action for: signed here with its own signing function).
+    fn list_uploads(&self) -> Result<Vec<Upload>, TargetError> {
+        let prefix = self.full_key("v2/");
+        let mut uploads = Vec::new();
+        let mut markers: Option<(String, String)> = None;
+        loop {
+            // As rusty-s3 does for CreateMultipartUpload: `uploads=1`, parameters sorted.
+            let mut query = vec![("prefix", prefix.clone()), ("uploads", "1".to_string())];
+            if let Some((key, id)) = &markers {
+                query.push(("key-marker", key.clone()));
+                query.push(("upload-id-marker", id.clone()));
+            }
+            query.sort();
+            let url = rusty_s3::signing::sign(
+                &jiff::Timestamp::now(),
+                rusty_s3::Method::Get,
+                self.bucket.base_url().clone(),
+                self.credentials.key(),
+                self.credentials.secret(),
+                self.credentials.token(),
+                self.bucket.region(),
+                SIGN_FOR.as_secs(),
+                query.iter().map(|(k, v)| (*k, v.as_str())),
+                std::iter::empty(),
+            );
+            let response = self.send(None, 0, || Ok(self.http.get(url.clone())))?;
+            let text = self
+                .expect_found(response, None)?
+                .text()
+                .map_err(|e| self.error(None, e.to_string()))?;
+            let page: ListUploads = quick_xml::de::from_str(&text)
+                .map_err(|e| self.error(None, format!("bad ListMultipartUploads answer: {e}")))?;
+            uploads.extend(page.uploads);
+            match (
+                page.is_truncated,
+                page.next_key_marker,
+                page.next_upload_id_marker,
+            ) {
+                (Some(true), Some(key), Some(id)) => markers = Some((key, id)),
+                _ => break,
+            }
+        }
+        Ok(uploads)
+    }
+
     /// `send` passes 404 through for HEAD and GET; for writes it is an error (no such bucket
     /// or upload).
     fn expect_found(&self, response: Response, key: Option<&str>) -> Result<Response, TargetError> {
@@ -337,6 +383,32 @@ impl Store for S3Store {
 
     fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    fn clean_stale(&self, age: Duration) -> Result<u64, TargetError> {
+        let cutoff = jiff::Timestamp::now()
+            .checked_sub(jiff::SignedDuration::try_from(age).unwrap_or(jiff::SignedDuration::MAX))
+            .unwrap_or(jiff::Timestamp::MIN);
+        let mut removed = 0;
+        for upload in self.list_uploads()? {
+            let started = upload
+                .initiated
+                .parse::<jiff::Timestamp>()
+                .unwrap_or(jiff::Timestamp::MAX);
+            if started > cutoff {
+                continue;
+            }
+            let url = AbortMultipartUpload::new(
+                &self.bucket,
+                Some(&self.credentials),
+                &upload.key,
+                &upload.upload_id,
+            )
+            .sign(SIGN_FOR);
+            self.send(Some(&upload.key), 0, || Ok(self.http.delete(url.clone())))?;
+            removed += 1;
+        }
+        Ok(removed)
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, TargetError> {
@@ -429,6 +501,26 @@ impl Store for S3Store {
             _ => self.put_single(object, &key),
         }
     }
+}
+
+/// A ListMultipartUploads answer page.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListUploads {
+    #[serde(default, rename = "Upload")]
+    uploads: Vec<Upload>,
+    is_truncated: Option<bool>,
+    next_key_marker: Option<String>,
+    next_upload_id_marker: Option<String>,
+}
+
+/// One incomplete multipart upload.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Upload {
+    key: String,
+    upload_id: String,
+    initiated: String,
 }
 
 /// The headers every stored object carries (and, for single PUTs, its checksum).
