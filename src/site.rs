@@ -35,6 +35,9 @@ pub const ROOT_KEYS: [&str; 2] = ["v2/", "v2/index.html"];
 pub enum Phase {
     /// Configs and layers.
     Blobs,
+    /// Blobs already in the target (or just uploaded) under another repository, copied
+    /// server-side instead of sent again.
+    BlobCopies,
     /// Manifests and indexes by digest; the number is the nesting level (0 = image manifest).
     Manifests(u32),
     /// `manifests/<tag>`.
@@ -51,6 +54,7 @@ impl fmt::Display for Phase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Phase::Blobs => f.write_str("blobs"),
+            Phase::BlobCopies => f.write_str("blob copies"),
             Phase::Manifests(0) => f.write_str("manifests"),
             Phase::Manifests(n) => write!(f, "indexes (level {n})"),
             Phase::Tags => f.write_str("tags"),

@@ -88,18 +88,55 @@ pub struct Change {
     pub object: SiteObject,
     /// False when the target already holds it exactly.
     pub write: bool,
+    /// For a blob whose bytes the target holds under another key (or will, once this run's
+    /// blob uploads are done): copy from that key instead of uploading.
+    pub copy_from: Option<String>,
 }
 
-/// Compare the plan with the inventory. Pure.
+impl Change {
+    /// When it is applied: copies run after all blob uploads.
+    pub fn phase(&self) -> Phase {
+        match self.copy_from {
+            Some(_) => Phase::BlobCopies,
+            None => self.object.phase,
+        }
+    }
+}
+
+/// Compare the plan with the inventory. Pure. A blob needed under several repositories is
+/// uploaded once; its other keys are filled by server-side copies.
 pub fn diff(site: &Site, inventory: &Inventory) -> Vec<Change> {
+    // Blobs the target already holds, by digest (any repository's key will do as a source).
+    let mut held: HashMap<&str, (&str, u64)> = HashMap::new();
+    for (key, info) in &inventory.objects {
+        if let Some((_, digest)) = key.rsplit_once("/blobs/") {
+            held.entry(digest).or_insert((key.as_str(), info.size));
+        }
+    }
+    let mut uploading: HashMap<String, String> = HashMap::new();
     site.objects
         .iter()
-        .map(|object| Change {
-            write: !inventory
+        .map(|object| {
+            let write = !inventory
                 .objects
                 .get(&object.key)
-                .is_some_and(|have| same(object, have)),
-            object: object.clone(),
+                .is_some_and(|have| same(object, have));
+            let mut copy_from = None;
+            if write && object.phase == Phase::Blobs {
+                let digest = object.sha256.as_str();
+                copy_from = match held.get(digest) {
+                    Some((key, size)) if *size == object.size => Some(key.to_string()),
+                    _ => uploading.get(digest).cloned(),
+                };
+                if copy_from.is_none() {
+                    uploading.insert(digest.to_string(), object.key.clone());
+                }
+            }
+            Change {
+                object: object.clone(),
+                write,
+                copy_from,
+            }
         })
         .collect()
 }
@@ -128,7 +165,7 @@ pub struct PhaseReport {
     pub phase: String,
     /// Objects that need writing.
     pub objects_to_write: u64,
-    /// Their bytes.
+    /// Bytes to upload for them (copies send none).
     pub bytes_to_write: u64,
     /// Objects already in place.
     pub objects_unchanged: u64,
@@ -145,8 +182,10 @@ pub struct Report {
     pub dry_run: bool,
     /// Objects written (0 on a dry run).
     pub objects_written: u64,
-    /// Bytes written (0 on a dry run).
+    /// Bytes uploaded (0 on a dry run; server-side copies send none).
     pub bytes_written: u64,
+    /// Of the objects written, those filled by a server-side copy of a blob already stored.
+    pub objects_copied: u64,
     /// Objects already in place.
     pub objects_unchanged: u64,
     /// Bytes already in place.
@@ -169,13 +208,15 @@ pub struct Report {
 pub fn summarize(target: &str, site: &Site, changes: &[Change]) -> Report {
     let mut phases: BTreeMap<Phase, PhaseReport> = BTreeMap::new();
     for c in changes {
-        let p = phases.entry(c.object.phase).or_insert_with(|| PhaseReport {
-            phase: c.object.phase.to_string(),
+        let p = phases.entry(c.phase()).or_insert_with(|| PhaseReport {
+            phase: c.phase().to_string(),
             ..PhaseReport::default()
         });
         if c.write {
             p.objects_to_write += 1;
-            p.bytes_to_write += c.object.size;
+            if c.copy_from.is_none() {
+                p.bytes_to_write += c.object.size;
+            }
         } else {
             p.objects_unchanged += 1;
             p.bytes_unchanged += c.object.size;
@@ -208,29 +249,34 @@ pub fn apply(
         .num_threads(jobs.max(1))
         .build()
         .map_err(|e| Error::Internal(format!("cannot start {jobs} workers: {e}")))?;
-    let writes: Vec<&SiteObject> = changes
-        .iter()
-        .filter(|c| c.write)
-        .map(|c| &c.object)
-        .collect();
+    let writes: Vec<&Change> = changes.iter().filter(|c| c.write).collect();
     let progress = Progress::start(
         mode,
         "write",
         writes.len() as u64,
-        writes.iter().map(|o| o.size).sum(),
+        writes
+            .iter()
+            .filter(|c| c.copy_from.is_none())
+            .map(|c| c.object.size)
+            .sum(),
     );
-    let mut by_phase: BTreeMap<Phase, Vec<&SiteObject>> = BTreeMap::new();
-    for object in writes {
-        by_phase.entry(object.phase).or_default().push(object);
+    let mut by_phase: BTreeMap<Phase, Vec<&Change>> = BTreeMap::new();
+    for change in writes {
+        by_phase.entry(change.phase()).or_default().push(change);
     }
-    for objects in by_phase.values() {
+    for changes in by_phase.values() {
         let failures: Mutex<Vec<TargetError>> = Mutex::new(Vec::new());
         pool.install(|| {
-            objects
-                .par_iter()
-                .for_each(|object| match store.put(object) {
+            changes.par_iter().for_each(|change| {
+                let result = match &change.copy_from {
+                    Some(source) => store.copy(source, &change.object),
+                    None => store.put(&change.object),
+                };
+                match result {
                     Ok(()) => {
-                        progress.add_bytes(object.size);
+                        if change.copy_from.is_none() {
+                            progress.add_bytes(change.object.size);
+                        }
                         progress.add_item();
                     }
                     Err(e) => {
@@ -238,19 +284,21 @@ pub fn apply(
                             f.push(e);
                         }
                     }
-                })
+                }
+            })
         });
         let failures = failures.into_inner().unwrap_or_default();
-        let written: Vec<&&SiteObject> = objects
-            .iter()
-            .filter(|o| {
-                !failures
-                    .iter()
-                    .any(|f| f.key.as_deref() == Some(o.key.as_str()))
-            })
-            .collect();
-        report.objects_written += written.len() as u64;
-        report.bytes_written += written.iter().map(|o| o.size).sum::<u64>();
+        for change in changes {
+            let key = change.object.key.as_str();
+            if failures.iter().any(|f| f.key.as_deref() == Some(key)) {
+                continue;
+            }
+            report.objects_written += 1;
+            match change.copy_from {
+                Some(_) => report.objects_copied += 1,
+                None => report.bytes_written += change.object.size,
+            }
+        }
         if let Some(first) = failures.into_iter().next() {
             progress.finish();
             return Err(Error::Target(first));
@@ -289,6 +337,48 @@ mod tests {
             content_type: Some(o.content_type.clone()),
             cache_control: Some(o.cache_control.to_string()),
         }
+    }
+
+    #[test]
+    fn a_shared_blob_is_uploaded_once_and_copied_elsewhere() {
+        let key = |repo: &str, body: &[u8]| format!("v2/{repo}/blobs/{}", Digest::of_bytes(body));
+        let blob = |repo: &str, body: &[u8]| SiteObject {
+            phase: Phase::Blobs,
+            ..object(&key(repo, body), body, CACHE_IMMUTABLE)
+        };
+        let site = Site {
+            objects: vec![
+                blob("a", b"shared"),
+                blob("b", b"shared"),
+                blob("c", b"shared"),
+                blob("c", b"own"),
+                blob("d", b"held"),
+            ],
+            tags: vec![],
+        };
+        let mut inv = Inventory::default();
+        let held = blob("old", b"held");
+        inv.objects.insert(held.key.clone(), info(&held, None));
+        let changes = diff(&site, &inv);
+        let sources: Vec<Option<String>> = changes.iter().map(|c| c.copy_from.clone()).collect();
+        let shared = Some(key("a", b"shared"));
+        assert_eq!(
+            sources,
+            [
+                None,
+                shared.clone(),
+                shared,
+                None,
+                Some(key("old", b"held"))
+            ]
+        );
+        assert_eq!(changes[1].phase(), Phase::BlobCopies);
+        let report = summarize("t", &site, &changes);
+        assert_eq!(report.objects_to_write, 5);
+        assert_eq!(
+            report.bytes_to_write,
+            (b"shared".len() + b"own".len()) as u64
+        );
     }
 
     #[test]

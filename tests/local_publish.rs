@@ -262,7 +262,10 @@ fn a_synthetic_catalog_from_a_config_shares_base_layers_and_pulls() {
         "-q",
     ])
     .ok();
-    assert_eq!(report(&rep)["tags"].as_array().unwrap().len(), 6);
+    let r = report(&rep);
+    assert_eq!(r["tags"].as_array().unwrap().len(), 6);
+    // Two shared base layers, stored once and linked into the two other repositories.
+    assert_eq!(r["objects_copied"], 4);
     let server = Server::start(&site);
     for (i, name) in ["base", "python", "nginx"].iter().enumerate() {
         let raw = skopeo(&[

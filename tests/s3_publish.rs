@@ -76,6 +76,8 @@ fn golden_and_a_catalog_publish_to_garage_and_pull_from_its_website() {
         started.elapsed()
     );
     assert_eq!(first["objects_unchanged"], 0);
+    // The two base layers go up once; the other two repositories get server-side copies.
+    assert_eq!(first["objects_copied"], 4);
     let listing = garage.listing(&bucket);
     assert_eq!(
         listing.len() as u64,

@@ -283,19 +283,68 @@ impl Store for DirStore {
                 ),
             ));
         }
+        self.place(object, &rel, body.into_temp_path())
+    }
+
+    fn copy(&self, source: &str, object: &SiteObject) -> Result<(), TargetError> {
+        self.operations.fetch_add(1, Ordering::Relaxed);
+        let key = object.key.as_str();
+        let fail = |what: &str, e: io::Error| self.error(Some(key), format!("{what}: {e}"));
+        let rel =
+            key_path(key).ok_or_else(|| self.error(Some(key), "key cannot be stored as a file"))?;
+        let source_path = key_path(source)
+            .map(|r| self.root.join(r))
+            .ok_or_else(|| self.error(Some(source), "key cannot be stored as a file"))?;
+        let size = fs::metadata(&source_path)
+            .map_err(|e| fail(&format!("cannot copy from {source}"), e))?
+            .len();
+        if size != object.size {
+            return Err(self.error(
+                Some(key),
+                format!(
+                    "copy source {source} has {size} bytes, expected {}",
+                    object.size
+                ),
+            ));
+        }
+        // Content-addressed objects never change in place, so a hard link is a safe copy.
+        let body = self
+            .temp_file()
+            .map_err(|e| fail("cannot create temporary file", e))?
+            .into_temp_path();
+        fs::remove_file(&body).map_err(|e| fail("cannot prepare copy", e))?;
+        if fs::hard_link(&source_path, &body).is_err() {
+            fs::copy(&source_path, &body)
+                .map_err(|e| fail(&format!("cannot copy from {source}"), e))?;
+        }
+        self.place(object, &rel, body)
+    }
+}
+
+impl DirStore {
+    /// Put a finished body file in place: its record first, then the body, each renamed
+    /// atomically, so a visible body always has its record.
+    fn place(
+        &self,
+        object: &SiteObject,
+        rel: &Path,
+        body: tempfile::TempPath,
+    ) -> Result<(), TargetError> {
+        let key = object.key.as_str();
+        let fail = |what: &str, e: io::Error| self.error(Some(key), format!("{what}: {e}"));
         let meta = Meta {
             content_type: object.content_type.clone(),
             cache_control: object.cache_control.to_string(),
-            sha256: sha256.to_string(),
-            size,
+            sha256: object.sha256.to_string(),
+            size: object.size,
         };
         let mut record = self
             .temp_file()
             .map_err(|e| fail("cannot create temporary file", e))?;
         serde_json::to_writer(&mut record, &meta)
             .map_err(|e| fail("cannot write record", io::Error::other(e)))?;
-        let meta_path = self.meta_path(&rel);
-        let body_path = self.root.join(&rel);
+        let meta_path = self.meta_path(rel);
+        let body_path = self.root.join(rel);
         for path in [&meta_path, &body_path] {
             if let Some(parent) = path.parent() {
                 fs::create_dir_all(parent).map_err(|e| fail("cannot create directory", e))?;

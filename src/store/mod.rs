@@ -44,6 +44,9 @@ pub trait Store: Send + Sync {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, TargetError>;
     /// Write one object atomically: a reader sees the old object or the whole new one.
     fn put(&self, object: &SiteObject) -> Result<(), TargetError>;
+    /// Write `object` by copying the identical bytes already stored at `source`, inside the
+    /// target (no upload); Content-Type, Cache-Control and digest come from `object`.
+    fn copy(&self, source: &str, object: &SiteObject) -> Result<(), TargetError>;
     /// Requests sent to the target so far (each retry and each multipart step counts).
     fn requests(&self) -> u64;
     /// Remove what killed runs left half-done and no reader can see (incomplete multipart

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use percent_encoding::percent_decode_str;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use rayon::prelude::*;
 use reqwest::StatusCode;
 use reqwest::blocking::{Body, Client, RequestBuilder, Response};
@@ -41,6 +41,15 @@ const DIGEST_HEADER: &str = "x-amz-meta-digest";
 const MIN_BYTES_PER_SEC: u64 = 256 * 1024;
 /// Most parts S3 accepts in one multipart upload.
 const MAX_PARTS: u64 = 10_000;
+/// Largest object a single CopyObject may copy; larger ones are uploaded instead.
+const MAX_COPY_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+/// What `x-amz-copy-source` percent-encodes: everything but unreserved characters and `/`.
+const COPY_SOURCE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// Connection settings for an S3 target.
 #[derive(Clone, Debug)]
@@ -189,22 +198,11 @@ impl S3Store {
         let checksums = part_checksums(path, object.size, part_size, &object.sha256)
             .map_err(|e| self.error(Some(&object.key), e))?;
 
-        let mut create = CreateMultipartUpload::new(&self.bucket, Some(&self.credentials), key);
+        let create = CreateMultipartUpload::new(&self.bucket, Some(&self.credentials), key);
         let mut headers = object_headers(object, false);
         headers.push(("x-amz-checksum-algorithm", "SHA256".to_string()));
-        for (name, value) in &headers {
-            create.headers_mut().insert(*name, value.clone());
-        }
-        let url = create.sign(SIGN_FOR);
-        let response = self.send(Some(&object.key), 0, || {
-            let mut request = self.http.post(url.clone());
-            for (name, value) in &headers {
-                request = request.header(*name, value);
-            }
-            Ok(request)
-        })?;
         let text = self
-            .expect_found(response, Some(&object.key))?
+            .send_with_headers(create, &headers, &object.key)?
             .text()
             .map_err(|e| self.error(Some(&object.key), e.to_string()))?;
         let created = CreateMultipartUpload::parse_response(&text).map_err(|e| {
@@ -365,6 +363,35 @@ impl S3Store {
         Ok(uploads)
     }
 
+    /// Sign `action` with `headers` (every one of them signed), send it without a body, and
+    /// treat 404 as an error.
+    fn send_with_headers<'a, A: S3Action<'a>>(
+        &self,
+        mut action: A,
+        headers: &[(&'static str, String)],
+        key: &str,
+    ) -> Result<Response, TargetError> {
+        for (name, value) in headers {
+            action.headers_mut().insert(*name, value.clone());
+        }
+        let url = action.sign(SIGN_FOR);
+        let method = match A::METHOD {
+            rusty_s3::Method::Head => reqwest::Method::HEAD,
+            rusty_s3::Method::Get => reqwest::Method::GET,
+            rusty_s3::Method::Post => reqwest::Method::POST,
+            rusty_s3::Method::Put => reqwest::Method::PUT,
+            rusty_s3::Method::Delete => reqwest::Method::DELETE,
+        };
+        let response = self.send(Some(key), 0, || {
+            let mut request = self.http.request(method.clone(), url.clone());
+            for (name, value) in headers {
+                request = request.header(*name, value);
+            }
+            Ok(request)
+        })?;
+        self.expect_found(response, Some(key))
+    }
+
     /// `send` passes 404 through for HEAD and GET; for writes it is an error (no such bucket
     /// or upload).
     fn expect_found(&self, response: Response, key: Option<&str>) -> Result<Response, TargetError> {
@@ -409,6 +436,31 @@ impl Store for S3Store {
             removed += 1;
         }
         Ok(removed)
+    }
+
+    fn copy(&self, source: &str, object: &SiteObject) -> Result<(), TargetError> {
+        if object.size > MAX_COPY_SIZE {
+            return self.put(object);
+        }
+        let key = self.full_key(&object.key);
+        let source = format!(
+            "/{}/{}",
+            self.bucket.name(),
+            utf8_percent_encode(&self.full_key(source), COPY_SOURCE)
+        );
+        let mut headers = object_headers(object, false);
+        headers.push(("x-amz-copy-source", source));
+        headers.push(("x-amz-metadata-directive", "REPLACE".to_string()));
+        let action = PutObject::new(&self.bucket, Some(&self.credentials), &key);
+        // CopyObject may answer 200 and report an error in the body.
+        let text = self
+            .send_with_headers(action, &headers, &object.key)?
+            .text()
+            .unwrap_or_default();
+        if text.contains("<Error>") {
+            return Err(self.error(Some(&object.key), describe_error(StatusCode::OK, text)));
+        }
+        Ok(())
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, TargetError> {
