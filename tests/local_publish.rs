@@ -232,6 +232,8 @@ fn a_synthetic_catalog_from_a_config_shares_base_layers_and_pulls() {
                 app_size: 50_000,
                 platforms: &["amd64", "arm64"],
                 flavor,
+                arch_base: &[],
+                small_layers: &[],
             },
         ));
         config.push_str(&format!(
@@ -399,6 +401,8 @@ fn every_broken_layout_is_refused_and_the_target_is_untouched() {
                 app_size: 10_000,
                 platforms: &["amd64", "arm64"],
                 flavor: Flavor::Oci,
+                arch_base: &[],
+                small_layers: &[],
             },
         );
         let digest = breakage.apply(&g, &tmp.path().join(format!("outside-{i}")));

@@ -42,6 +42,8 @@ fn golden_and_a_catalog_publish_to_garage_and_pull_from_its_website() {
             app_size: 80_000,
             platforms: &["amd64", "arm64"],
             flavor: Flavor::Oci,
+            arch_base: &[],
+            small_layers: &[],
         };
         generated.push(synth::apko_layout(&dir, &image));
         config.push_str(&format!(
@@ -191,6 +193,8 @@ fn a_second_tag_keeps_the_first_and_a_large_blob_round_trips_in_parts() {
         app_size: 1_000,
         platforms: &["amd64", "arm64"],
         flavor: Flavor::Oci,
+        arch_base: &[],
+        small_layers: &[],
     };
     let generated = synth::apko_layout(&layout, &image);
     let target = format!("s3://{bucket}/registry");

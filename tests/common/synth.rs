@@ -127,13 +127,16 @@ pub fn blob_path(dir: &Path, digest: &str) -> PathBuf {
         .join(digest.trim_start_matches("sha256:"))
 }
 
-/// One synthetic multi-arch image: `base` layers shared with other images, plus one unique
-/// layer of `app_size` bytes per platform.
+/// One synthetic multi-arch image: `base` layers shared with other images (and `arch_base`,
+/// shared per platform, by position), then unique layers per platform: one of each size in
+/// `small_layers` and one of `app_size` bytes.
 #[derive(Clone, Debug)]
 pub struct Image<'a> {
     pub name: &'a str,
     pub seed: u64,
     pub base: &'a [Layer],
+    pub arch_base: &'a [Vec<Layer>],
+    pub small_layers: &'a [usize],
     pub app_size: usize,
     pub platforms: &'a [&'a str],
     pub flavor: Flavor,
@@ -145,6 +148,8 @@ fn build_index(dir: &Path, image: &Image, out: &mut Generated) -> Value {
         name,
         seed,
         base,
+        arch_base,
+        small_layers,
         app_size,
         platforms,
         flavor,
@@ -155,8 +160,14 @@ fn build_index(dir: &Path, image: &Image, out: &mut Generated) -> Value {
     };
     let mut entries = Vec::new();
     for (i, arch) in platforms.iter().enumerate() {
-        let app = Layer::new(seed * 1000 + i as u64, app_size);
-        let layers: Vec<&Layer> = base.iter().chain([&app]).collect();
+        let unique: Vec<Layer> = small_layers
+            .iter()
+            .chain([&app_size])
+            .enumerate()
+            .map(|(j, size)| Layer::new(seed * 1000 + i as u64 * 100 + j as u64, *size))
+            .collect();
+        let own_base = arch_base.get(i).map(Vec::as_slice).unwrap_or_default();
+        let layers: Vec<&Layer> = base.iter().chain(own_base).chain(&unique).collect();
         let config = json!({
             "architecture": arch,
             "os": "linux",
@@ -234,6 +245,8 @@ pub fn named_layout(
             app_size,
             platforms: &["amd64", "arm64"],
             flavor: Flavor::Oci,
+            arch_base: &[],
+            small_layers: &[],
         };
         let index = build_index(dir, &image, &mut out);
         let bytes = serde_json::to_vec(&index).expect("json");
