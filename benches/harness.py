@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""regpress benchmark harness: the same synthetic catalog, published side by side with the tools
+users would otherwise run, each against a fresh bucket of the same local Garage.
+
+Run it with `benches/run.sh` (installs the tools, builds release binaries). Prints a table of
+wall time, CPU time, peak RSS, bytes and requests, with ratios against the baselines.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BENCH = ROOT / "target" / "bench"
+REGPRESS = ROOT / "target" / "release" / "regpress"
+SYNTH = ROOT / "target" / "release" / "examples" / "synth_catalog"
+GARAGE = ROOT / "tests" / "garage.sh"
+PORTS = {"GARAGE_S3_PORT": "39100", "GARAGE_RPC_PORT": "39101", "GARAGE_WEB_PORT": "39102"}
+REGISTRY_ADDR = "127.0.0.1:39110"
+
+
+def sh(cmd, env=None, cwd=None, check=True):
+    """Run a command, return stdout; fail loudly."""
+    out = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
+    if check and out.returncode != 0:
+        sys.exit(f"failed: {' '.join(map(str, cmd))}\n{out.stdout}\n{out.stderr}")
+    return out.stdout
+
+
+def measure(cmd, env=None, cwd=None):
+    """Wall time, CPU time (user+sys) and peak RSS of a command, via GNU time."""
+    stats = BENCH / "time.txt"
+    start = time.monotonic()
+    sh(["/usr/bin/time", "-f", "%U %S %M", "-o", str(stats), *map(str, cmd)], env=env, cwd=cwd)
+    wall = time.monotonic() - start
+    user, system, rss_kb = stats.read_text().split()[-3:]
+    return {"wall": wall, "cpu": float(user) + float(system), "rss_mb": int(rss_kb) / 1024}
+
+
+def total(results):
+    return {
+        "wall": sum(r["wall"] for r in results),
+        "cpu": sum(r["cpu"] for r in results),
+        "rss_mb": max(r["rss_mb"] for r in results),
+    }
+
+
+class Garage:
+    def __init__(self):
+        self.env = dict(os.environ, GARAGE_DIR=str(BENCH / "garage"), **PORTS)
+        sh([GARAGE, "stop"], env=self.env)
+        for line in sh([GARAGE, "start"], env=self.env).splitlines():
+            key, _, value = line.removeprefix("export ").partition("=")
+            self.env[key] = value
+        self.endpoint = self.env["REGPRESS_TEST_S3_ENDPOINT"]
+        self.web = self.env["REGPRESS_TEST_WEB"]
+
+    def bucket(self, name):
+        sh([GARAGE, "bucket", name], env=self.env)
+        return name
+
+    def expose(self, name):
+        sh([GARAGE, "expose", name], env=self.env)
+
+    def stop(self):
+        sh([GARAGE, "stop"], env=self.env, check=False)
+
+
+def key_tree_files(tree):
+    """(key, path, content type) for every object of a directory site."""
+    out = []
+    for path in sorted(tree.rglob("*")):
+        rel = path.relative_to(tree)
+        if not path.is_file() or rel.parts[0] == ".regpress" or path.name == ".slash":
+            continue
+        meta = json.loads((tree / ".regpress" / "meta" / f"{rel}.json").read_text())
+        out.append((str(rel), path, meta["content_type"]))
+    return out
+
+
+def regpress_publish(garage, catalog, bucket, report):
+    cmd = [REGPRESS, "publish", "--config", catalog / "regpress.toml", "--to", f"s3://{bucket}",
+           "--endpoint", garage.endpoint, "--region", "garage", "--report", report, "-q"]
+    result = measure(cmd, env=garage.env)
+    r = json.loads(report.read_text())
+    result.update(bytes=r["bytes_written"], requests=r["requests"], writes=r["objects_written"])
+    return result
+
+
+def s5cmd(garage, tree, bucket):
+    lines = [f'cp --content-type "{ct}" "{path}" "s3://{bucket}/{key}"' for key, path, ct in key_tree_files(tree)]
+    commands = BENCH / "s5cmd.txt"
+    commands.write_text("\n".join(lines) + "\n")
+    env = dict(garage.env, AWS_REGION="garage")
+    cold = measure(["s5cmd", "--endpoint-url", garage.endpoint, "run", commands], env=env)
+    cold.update(bytes=sum(p.stat().st_size for _, p, _ in key_tree_files(tree)), writes=len(lines))
+    noop = measure(["s5cmd", "--endpoint-url", garage.endpoint, "sync", f"{tree}/v2/", f"s3://{bucket}/v2/"], env=env)
+    return cold, noop
+
+
+def rclone(garage, tree, bucket):
+    env = dict(garage.env, RCLONE_CONFIG_G_TYPE="s3", RCLONE_CONFIG_G_PROVIDER="Other",
+               RCLONE_CONFIG_G_ENDPOINT=garage.endpoint, RCLONE_CONFIG_G_REGION="garage",
+               RCLONE_CONFIG_G_ACCESS_KEY_ID=garage.env["AWS_ACCESS_KEY_ID"],
+               RCLONE_CONFIG_G_SECRET_ACCESS_KEY=garage.env["AWS_SECRET_ACCESS_KEY"])
+    env.pop("AWS_CA_BUNDLE", None)  # rclone 1.60 fails to start with it set
+    groups = {}
+    for key, _, ct in key_tree_files(tree):
+        groups.setdefault(ct, []).append(key)
+    runs = []
+    for i, (ct, keys) in enumerate(sorted(groups.items())):
+        listing = BENCH / f"rclone-{i}.txt"
+        listing.write_text("\n".join(keys) + "\n")
+        runs.append(measure(["rclone", "copy", tree, f"g:{bucket}", "--files-from", listing,
+                             "--header-upload", f"Content-Type: {ct}", "--transfers", "16",
+                             "--s3-upload-cutoff", "64M", "--s3-chunk-size", "16M"], env=env))
+    return total(runs)
+
+
+def distribution(garage, catalog, names, bucket):
+    config = BENCH / "registry.yml"
+    config.write_text(f"""version: 0.1
+storage:
+  s3:
+    accesskey: {garage.env['AWS_ACCESS_KEY_ID']}
+    secretkey: {garage.env['AWS_SECRET_ACCESS_KEY']}
+    region: garage
+    regionendpoint: {garage.endpoint}
+    bucket: {bucket}
+    secure: false
+    v4auth: true
+    rootdirectory: /registry
+  redirect:
+    disable: true
+http:
+  addr: {REGISTRY_ADDR}
+""")
+    env = dict(garage.env)
+    env.pop("AWS_CA_BUNDLE", None)
+    registry = subprocess.Popen(["docker-registry", "serve", str(config)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.5)
+    try:
+        pushes = [measure(["skopeo", "copy", "--all", "-q", "--dest-tls-verify=false",
+                           f"oci:{catalog / 'tagged' / n}:latest", f"docker://{REGISTRY_ADDR}/hardened/{n}:latest"])
+                  for n in names]
+        pulls = pull_all(f"{REGISTRY_ADDR}", names, "from-distribution")
+    finally:
+        registry.terminate()
+        registry.wait()
+    return total(pushes), pulls
+
+
+def pull_all(host, names, label):
+    runs = []
+    for n in names:
+        dest = BENCH / "pulls" / label / n
+        shutil.rmtree(dest, ignore_errors=True)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        runs.append(measure(["skopeo", "copy", "--all", "-q", "--src-tls-verify=false",
+                             f"docker://{host}/hardened/{n}:latest", f"oci:{dest}:latest"]))
+    shutil.rmtree(BENCH / "pulls" / label, ignore_errors=True)
+    return total(runs)
+
+
+def verify_rate(catalog):
+    """Single-core hashing: regpress verify vs openssl dgst -sha256 over the same blobs."""
+    blobs = sorted({p for p in (catalog / "layouts").rglob("blobs/sha256/*")})
+    size = sum(p.stat().st_size for p in blobs)
+    ours = measure(["taskset", "-c", "0", REGPRESS, "verify", "--config", catalog / "regpress.toml", "-q"],
+                   env=dict(os.environ, RAYON_NUM_THREADS="1"))
+    openssl = measure(["taskset", "-c", "0", "openssl", "dgst", "-sha256", *blobs])
+    return size / ours["wall"] / 1e9, size / openssl["wall"] / 1e9
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--repos", type=int, default=40)
+    ap.add_argument("--scale", type=float, default=1.0, help="layer size factor (1.0: ~1.2 GB unique)")
+    args = ap.parse_args()
+    BENCH.mkdir(parents=True, exist_ok=True)
+    catalog = BENCH / f"catalog-{args.repos}-{args.scale}"
+    if not (catalog / "regpress.toml").exists():
+        print(sh([SYNTH, catalog, "--repos", str(args.repos), "--scale", str(args.scale)]).strip())
+    names = [f"image-{i:03d}" for i in range(args.repos)]
+    rows = {}
+    garage = Garage()
+    try:
+        rows["regpress cold publish"] = regpress_publish(garage, catalog, garage.bucket("regpress"), BENCH / "r1.json")
+        rows["regpress no-op re-publish"] = regpress_publish(garage, catalog, "regpress", BENCH / "r2.json")
+        for p in (catalog / "layouts").rglob("*"):
+            p.touch()
+        rows["regpress no-op after touch"] = regpress_publish(garage, catalog, "regpress", BENCH / "r3.json")
+        rebuilt = BENCH / "catalog-rebuilt"
+        shutil.rmtree(rebuilt, ignore_errors=True)
+        sh(["cp", "-al", catalog, rebuilt])
+        sh([SYNTH, rebuilt, "--repos", str(args.repos), "--scale", str(args.scale), "--rebuild", names[min(3, len(names) - 1)]])
+        rows["regpress one image rebuilt"] = regpress_publish(garage, rebuilt, "regpress", BENCH / "r4.json")
+        shutil.rmtree(rebuilt, ignore_errors=True)
+
+        tree = BENCH / "keytree"
+        shutil.rmtree(tree, ignore_errors=True)
+        sh([REGPRESS, "publish", "--config", catalog / "regpress.toml", "--to", tree, "-q"])
+        rows["s5cmd cold copy (key tree)"], rows["s5cmd no-op sync"] = s5cmd(garage, tree, garage.bucket("s5cmd"))
+        rows["rclone cold copy (key tree)"] = rclone(garage, tree, garage.bucket("rclone"))
+        rows["skopeo -> distribution push"], rows["skopeo pull from distribution"] = distribution(
+            garage, catalog, names, garage.bucket("distribution"))
+        garage.expose("regpress")
+        rows["skopeo pull from regpress bucket"] = pull_all(garage.web, names, "from-bucket")
+    finally:
+        garage.stop()
+    ours_gbs, openssl_gbs = verify_rate(catalog)
+
+    print(f"\n{args.repos} repositories, scale {args.scale}; one run on this machine\n")
+    print(f"{'scenario':34} {'wall s':>8} {'cpu s':>8} {'RSS MB':>8} {'MB sent':>9} {'requests':>9} {'writes':>7}")
+    for name, r in rows.items():
+        mb = f"{r['bytes'] / 1e6:.0f}" if "bytes" in r else "-"
+        print(f"{name:34} {r['wall']:8.2f} {r['cpu']:8.2f} {r['rss_mb']:8.0f} {mb:>9} "
+              f"{r.get('requests', '-'):>9} {r.get('writes', '-'):>7}")
+    ratio = lambda a, b: rows[a]["wall"] / rows[b]["wall"]
+    print("\nratios (wall time, lower is better for regpress)")
+    print(f"  cold publish / s5cmd cold copy           {ratio('regpress cold publish', 's5cmd cold copy (key tree)'):6.2f}  (target <= 0.70)")
+    print(f"  cold publish / rclone cold copy          {ratio('regpress cold publish', 'rclone cold copy (key tree)'):6.2f}")
+    print(f"  cold publish / skopeo -> distribution    {ratio('regpress cold publish', 'skopeo -> distribution push'):6.2f}  (target <= 0.20)")
+    print(f"  no-op re-publish / s5cmd no-op sync      {ratio('regpress no-op re-publish', 's5cmd no-op sync'):6.2f}  (target <= 1.00)")
+    print(f"  pull from bucket / pull from registry    {ratio('skopeo pull from regpress bucket', 'skopeo pull from distribution'):6.2f}  (target <= 1.00)")
+    print(f"  verify, one core: {ours_gbs:.2f} GB/s vs openssl {openssl_gbs:.2f} GB/s = {ours_gbs / openssl_gbs:.2f}  (target >= 0.90)")
+
+
+if __name__ == "__main__":
+    main()
