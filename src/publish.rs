@@ -1,16 +1,19 @@
 //! The pipeline, wired once: read → verify → plan → diff → apply.
 //!
 //! `publish` and `verify` share it; the CLI (and later the Action and cron) only build a
-//! [`Config`] and print what comes back. Verification always completes before the target is
-//! touched, so a refused image writes nothing.
+//! [`Config`] and print what comes back. Verification always completes before anything is
+//! written, so a refused image writes nothing. `verify` hashes every blob; `publish` reads the
+//! target's inventory first and hashes every blob it will send, so a no-op re-publish does not
+//! re-read gigabytes the bucket already holds (and checked against their digests on upload).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
+use std::path::Path;
 use std::time::Duration;
 
 use crate::config::Config;
 use crate::error::Error;
 use crate::progress;
-use crate::site;
+use crate::site::{self, Body};
 use crate::store::{self, TargetSpec};
 use crate::sync::{self, Report};
 use crate::verify::{self, VerifiedImage};
@@ -40,7 +43,7 @@ pub fn verify(config: &Config, mode: progress::Mode) -> Result<Vec<VerifiedImage
 /// Verify, plan and publish every image of `config` to `options.target`.
 pub fn publish(config: &Config, options: &Options) -> Result<Report, Error> {
     let store = store::open(&options.target)?;
-    let images = verify(config, options.progress)?;
+    let images = verify::read_all(&config.images).map_err(Error::Verify)?;
     if let Some(untagged) = images.iter().find(|i| i.tags.is_empty()) {
         return Err(Error::Usage(format!(
             "image {} from layout {} has no tag: give one with --tag (or `tags` in the config)",
@@ -52,6 +55,21 @@ pub fn publish(config: &Config, options: &Options) -> Result<Report, Error> {
     let inventory = sync::take_inventory(store.as_ref(), &repositories)?;
     let site = site::plan(&images, &inventory.existing).map_err(Error::Usage)?;
     let changes = sync::diff(&site, &inventory);
+    // Hash every blob this run sends before anything is written (on a dry run too).
+    let sent: HashSet<&Path> = changes
+        .iter()
+        .filter(|c| c.write && c.copy_from.is_none())
+        .filter_map(|c| match &c.object.body {
+            Body::File(path) => Some(path.as_path()),
+            Body::Bytes(_) => None,
+        })
+        .collect();
+    verify::hash_blobs(
+        &images,
+        |b| sent.contains(b.path.as_path()),
+        options.progress,
+    )
+    .map_err(Error::Verify)?;
     let report = sync::summarize(store.name(), &site, &changes);
     let mut report = if options.dry_run {
         report

@@ -499,3 +499,65 @@ fn the_example_config_publishes_the_bundled_fixtures() {
         serde_json::json!(["apko/golden", "apko/top"])
     );
 }
+
+#[test]
+fn publish_hashes_what_it_sends_and_trusts_what_the_target_holds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    publish_quiet(&fixture("apko/golden"), "apko/golden", "latest", &site);
+    // A copy of the layout whose layer went bad after it was published.
+    let layout = tmp.path().join("golden");
+    fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
+    for entry in walkdir::WalkDir::new(fixture("apko/golden")).min_depth(1) {
+        let entry = entry.unwrap();
+        let rel = entry.path().strip_prefix(fixture("apko/golden")).unwrap();
+        if entry.file_type().is_file() {
+            fs::create_dir_all(layout.join(rel).parent().unwrap()).unwrap();
+            fs::copy(entry.path(), layout.join(rel)).unwrap();
+        }
+    }
+    let layer = "sha256:c7557730da0e2d7fb242d8d1ac6dcf7e3a2439732aa5981270b4f3a02454b738";
+    let path = synth::blob_path(&layout, layer);
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[100] ^= 1;
+    fs::write(&path, bytes).unwrap();
+
+    // The site already holds that layer, checked when it was written: nothing is sent, so the
+    // re-publish succeeds and writes nothing; `verify` still reads everything and refuses it.
+    let rep = tmp.path().join("r.json");
+    regpress(&[
+        "publish",
+        &s(&layout),
+        "--repo",
+        "apko/golden",
+        "--tag",
+        "latest",
+        "--to",
+        &s(&site),
+        "--report",
+        &s(&rep),
+        "-q",
+    ])
+    .ok();
+    assert_eq!(report(&rep)["objects_written"], 0);
+    let out = regpress(&["verify", &s(&layout)]);
+    assert_eq!(out.code, 3);
+    assert!(
+        out.stderr.contains(layer) && out.stderr.contains("digest mismatch"),
+        "{}",
+        out.stderr
+    );
+    // Publishing it to a new repository would send it: refused, nothing written.
+    let out = regpress(&[
+        "publish",
+        &s(&layout),
+        "--repo",
+        "fresh",
+        "--tag",
+        "latest",
+        "--to",
+        &s(&tmp.path().join("new")),
+    ]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(!tmp.path().join("new").exists());
+}

@@ -82,11 +82,22 @@ fn image_name(repository: &str, tags: &[String], label: &str) -> String {
     }
 }
 
-/// Verify every image in `specs`. Returns all verified images, or every problem found.
+/// Verify every image in `specs` completely, every blob hashed. Returns all verified images, or
+/// every problem found.
 pub fn verify_all(
     specs: &[ImageSpec],
     mode: progress::Mode,
 ) -> Result<Vec<VerifiedImage>, Vec<VerifyError>> {
+    let images = read_all(specs)?;
+    hash_blobs(&images, |_| true, mode)?;
+    Ok(images)
+}
+
+/// Every check but hashing blob contents: layouts, every manifest and index (read, hashed,
+/// parsed, media types), and every config and layer blob present inside its layout with its
+/// descriptor's size. `publish` then hashes the blobs it sends with [`hash_blobs`]; a blob the
+/// target already holds under its digest was checked by the store on upload and is not sent.
+pub fn read_all(specs: &[ImageSpec]) -> Result<Vec<VerifiedImage>, Vec<VerifyError>> {
     let mut errors = Vec::new();
     let mut images = Vec::new();
     for spec in specs {
@@ -125,11 +136,25 @@ pub fn verify_all(
         }
     }
 
-    // Hash each blob file once, however many images share it.
+    if errors.is_empty() {
+        Ok(images)
+    } else {
+        Err(sorted(errors))
+    }
+}
+
+/// Hash the blobs `wanted` selects, each file once however many images share it; every
+/// mismatch is reported for every image that uses the blob.
+pub fn hash_blobs(
+    images: &[VerifiedImage],
+    wanted: impl Fn(&Blob) -> bool,
+    mode: progress::Mode,
+) -> Result<(), Vec<VerifyError>> {
+    let mut errors = Vec::new();
     let mut users: HashMap<(PathBuf, Digest), Vec<usize>> = HashMap::new();
     let mut unique: Vec<&Blob> = Vec::new();
     for (i, image) in images.iter().enumerate() {
-        for blob in &image.blobs {
+        for blob in image.blobs.iter().filter(|b| wanted(b)) {
             let entry = users.entry((blob.path.clone(), blob.digest.clone()));
             let list = entry.or_insert_with(|| {
                 unique.push(blob);
@@ -145,12 +170,16 @@ pub fn verify_all(
         }
     }
     if errors.is_empty() {
-        Ok(images)
+        Ok(())
     } else {
-        errors.sort_by(|a, b| (&a.layout, &a.image).cmp(&(&b.layout, &b.image)));
-        errors.dedup();
-        Err(errors)
+        Err(sorted(errors))
     }
+}
+
+fn sorted(mut errors: Vec<VerifyError>) -> Vec<VerifyError> {
+    errors.sort_by(|a, b| (&a.layout, &a.image).cmp(&(&b.layout, &b.image)));
+    errors.dedup();
+    errors
 }
 
 /// The fields every manifest and index share, read before parsing as a specific type.
@@ -287,7 +316,23 @@ impl Walk<'_> {
                     let blob_digest = Digest::parse(desc.digest().as_ref()).map_err(|e| {
                         Problem::at(&digest, format!("manifest refers to a bad digest: {e}"))
                     })?;
-                    let path = match self.layout.blob_path(&blob_digest) {
+                    let path = match self.layout.blob_path(&blob_digest).and_then(|path| {
+                        let on_disk = std::fs::metadata(&path)
+                            .map_err(|e| {
+                                Problem::at(&blob_digest, format!("cannot stat blob: {e}"))
+                            })?
+                            .len();
+                        if on_disk != desc.size() {
+                            return Err(Problem::at(
+                                &blob_digest,
+                                format!(
+                                    "size mismatch: descriptor says {} bytes, blob has {on_disk}",
+                                    desc.size()
+                                ),
+                            ));
+                        }
+                        Ok(path)
+                    }) {
                         Ok(path) => path,
                         Err(problem) => {
                             self.unreadable.push(problem);
