@@ -52,7 +52,8 @@ pub fn publish(config: &Config, options: &Options) -> Result<Report, Error> {
         )));
     }
     let repositories: BTreeSet<String> = images.iter().map(|i| i.repository.clone()).collect();
-    let inventory = sync::take_inventory(store.as_ref(), &repositories)?;
+    let pool = sync::worker_pool(options.jobs)?;
+    let inventory = sync::take_inventory(store.as_ref(), &repositories, &pool)?;
     let site = site::plan(&images, &inventory.existing).map_err(Error::Usage)?;
     let changes = sync::diff(&site, &inventory);
     // Hash every blob this run sends before anything is written (on a dry run too).
@@ -78,13 +79,7 @@ pub fn publish(config: &Config, options: &Options) -> Result<Report, Error> {
         if report.objects_to_write > 0 {
             report.stale_removed = store.clean_stale(STALE_AFTER)?;
         }
-        sync::apply(
-            store.as_ref(),
-            &changes,
-            report,
-            options.jobs,
-            options.progress,
-        )?
+        sync::apply(store.as_ref(), &changes, report, &pool, options.progress)?
     };
     report.requests = store.requests();
     Ok(report)

@@ -29,14 +29,22 @@ pub struct Inventory {
 }
 
 /// Read the inventory for publishing into `repositories`.
+/// Repository prefixes are listed in parallel on `pool`.
 pub fn take_inventory(
     store: &dyn Store,
     repositories: &BTreeSet<String>,
+    pool: &rayon::ThreadPool,
 ) -> Result<Inventory, TargetError> {
     let mut inventory = Inventory::default();
-    for repo in repositories {
+    let listings: Vec<(&String, Vec<ObjectInfo>)> = pool.install(|| {
+        repositories
+            .par_iter()
+            .map(|repo| Ok((repo, store.list(&site::repository_prefix(repo))?)))
+            .collect::<Result<_, TargetError>>()
+    })?;
+    for (repo, listing) in listings {
         let mut tags = BTreeSet::new();
-        for info in store.list(&site::repository_prefix(repo))? {
+        for info in listing {
             if let Some(tag) = site::tag_of_key(repo, &info.key) {
                 tags.insert(tag.to_string());
             }
@@ -204,6 +212,14 @@ pub struct Report {
     pub tags: Vec<PublishedTag>,
 }
 
+/// The worker pool that bounds requests in flight: `jobs` threads, for I/O, not CPU.
+pub fn worker_pool(jobs: usize) -> Result<rayon::ThreadPool, Error> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start {jobs} workers: {e}")))
+}
+
 /// Summarise the changes without writing anything.
 pub fn summarize(target: &str, site: &Site, changes: &[Change]) -> Report {
     let mut phases: BTreeMap<Phase, PhaseReport> = BTreeMap::new();
@@ -242,13 +258,9 @@ pub fn apply(
     store: &dyn Store,
     changes: &[Change],
     mut report: Report,
-    jobs: usize,
+    pool: &rayon::ThreadPool,
     mode: progress::Mode,
 ) -> Result<Report, Error> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs.max(1))
-        .build()
-        .map_err(|e| Error::Internal(format!("cannot start {jobs} workers: {e}")))?;
     let writes: Vec<&Change> = changes.iter().filter(|c| c.write).collect();
     let progress = Progress::start(
         mode,
