@@ -142,9 +142,14 @@ http:
 """)
     env = dict(garage.env)
     env.pop("AWS_CA_BUNDLE", None)
-    registry = subprocess.Popen(["docker-registry", "serve", str(config)], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.5)
+    log = open(BENCH / "registry.log", "w")
+    registry = subprocess.Popen(["docker-registry", "serve", str(config)], env=env, stdout=log, stderr=log)
+    for _ in range(100):
+        if subprocess.run(["curl", "-sf", f"http://{REGISTRY_ADDR}/v2/"], capture_output=True).returncode == 0:
+            break
+        if registry.poll() is not None:
+            sys.exit(f"docker-registry exited, see {BENCH / 'registry.log'}")
+        time.sleep(0.1)
     try:
         pushes = [measure(["skopeo", "copy", "--all", "-q", "--dest-tls-verify=false",
                            f"oci:{catalog / 'tagged' / n}:latest", f"docker://{REGISTRY_ADDR}/hardened/{n}:latest"])

@@ -129,11 +129,13 @@ pub fn repository_prefix(repository: &str) -> String {
     format!("v2/{repository}/")
 }
 
-/// If `key` is a tag of `repository` (`v2/<repo>/manifests/<tag>`), the tag.
-pub fn tag_of_key<'k>(repository: &str, key: &'k str) -> Option<&'k str> {
-    let rest = key.strip_prefix(&repository_prefix(repository))?;
-    let reference = rest.strip_prefix("manifests/")?;
-    (!reference.contains('/') && crate::names::check_tag(reference).is_ok()).then_some(reference)
+/// If `key` is a tag (`v2/<repo>/manifests/<tag>`), its repository and tag.
+pub fn parse_tag_key(key: &str) -> Option<(&str, &str)> {
+    let (repo, reference) = key.strip_prefix("v2/")?.rsplit_once("/manifests/")?;
+    let valid = !reference.contains('/')
+        && crate::names::check_tag(reference).is_ok()
+        && crate::names::check_repository(repo).is_ok();
+    valid.then_some((repo, reference))
 }
 
 /// Plan the site for `images`, keeping what `existing` says the target already has.
@@ -415,9 +417,18 @@ mod tests {
 
     #[test]
     fn tag_keys() {
-        assert_eq!(tag_of_key("a/b", "v2/a/b/manifests/latest"), Some("latest"));
-        assert_eq!(tag_of_key("a/b", "v2/a/b/manifests/sha256:abc"), None);
-        assert_eq!(tag_of_key("a", "v2/a/b/manifests/latest"), None);
-        assert_eq!(tag_of_key("a", "v2/a/blobs/sha256:abc"), None);
+        assert_eq!(
+            parse_tag_key("v2/a/b/manifests/latest"),
+            Some(("a/b", "latest"))
+        );
+        assert_eq!(parse_tag_key("v2/a/b/manifests/sha256:abc"), None);
+        assert_eq!(parse_tag_key("v2/a/blobs/sha256:abc"), None);
+        assert_eq!(parse_tag_key("v2/a/b/tags/list"), None);
+        assert_eq!(parse_tag_key("v2/manifests/x"), None);
+        // A repository may itself contain a `manifests` component.
+        assert_eq!(
+            parse_tag_key("v2/x/manifests/y/manifests/t"),
+            Some(("x/manifests/y", "t"))
+        );
     }
 }

@@ -28,49 +28,17 @@ pub struct Inventory {
     pub existing: Existing,
 }
 
-/// Read the inventory for publishing into `repositories`.
-/// Repository prefixes are listed in parallel on `pool`.
+/// Read the inventory for publishing into `repositories`: the catalog (one GET), then, when
+/// this run publishes at least half the catalog's repositories, one listing of all of `v2/`
+/// (a request per 1,000 keys, whatever the number of repositories); otherwise one listing per
+/// repository prefix, in parallel on `pool`, and the two root keys.
 pub fn take_inventory(
     store: &dyn Store,
     repositories: &BTreeSet<String>,
     pool: &rayon::ThreadPool,
 ) -> Result<Inventory, TargetError> {
     let mut inventory = Inventory::default();
-    let listings: Vec<(&String, Vec<ObjectInfo>)> = pool.install(|| {
-        repositories
-            .par_iter()
-            .map(|repo| Ok((repo, store.list(&site::repository_prefix(repo))?)))
-            .collect::<Result<_, TargetError>>()
-    })?;
-    for (repo, listing) in listings {
-        let mut tags = BTreeSet::new();
-        for info in listing {
-            if let Some(tag) = site::tag_of_key(repo, &info.key) {
-                tags.insert(tag.to_string());
-            }
-            inventory.objects.insert(info.key.clone(), info);
-        }
-        if !tags.is_empty() {
-            inventory.existing.tags.insert(repo.clone(), tags);
-        }
-    }
-    for key in ROOT_KEYS {
-        if let Some(info) = store.head(key)? {
-            inventory.objects.insert(key.to_string(), info);
-        }
-    }
     if let Some(bytes) = store.get(CATALOG_KEY)? {
-        inventory.objects.insert(
-            CATALOG_KEY.to_string(),
-            ObjectInfo {
-                key: CATALOG_KEY.to_string(),
-                size: bytes.len() as u64,
-                sha256: Some(crate::digest::Digest::of_bytes(&bytes)),
-                etag: None,
-                content_type: None,
-                cache_control: None,
-            },
-        );
         let catalog: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| TargetError {
                 target: store.name().to_string(),
@@ -85,6 +53,50 @@ pub fn take_inventory(
             .existing
             .repositories
             .extend(repos.iter().filter_map(|r| r.as_str()).map(str::to_string));
+        inventory.objects.insert(
+            CATALOG_KEY.to_string(),
+            ObjectInfo {
+                key: CATALOG_KEY.to_string(),
+                size: bytes.len() as u64,
+                sha256: Some(crate::digest::Digest::of_bytes(&bytes)),
+                etag: None,
+                content_type: None,
+                cache_control: None,
+            },
+        );
+    }
+    let whole = inventory.existing.repositories.len() <= 2 * repositories.len();
+    let listings: Vec<Vec<ObjectInfo>> = if whole {
+        vec![store.list("v2/")?]
+    } else {
+        let mut listings = pool.install(|| {
+            repositories
+                .par_iter()
+                .map(|repo| store.list(&site::repository_prefix(repo)))
+                .collect::<Result<Vec<_>, TargetError>>()
+        })?;
+        let roots = ROOT_KEYS.iter().map(|k| store.head(k));
+        listings.push(
+            roots
+                .filter_map(Result::transpose)
+                .collect::<Result<_, _>>()?,
+        );
+        listings
+    };
+    for info in listings.into_iter().flatten() {
+        if let Some((repo, tag)) = site::parse_tag_key(&info.key) {
+            if whole {
+                // Every repository with a tag belongs in the catalog, listed or not.
+                inventory.existing.repositories.insert(repo.to_string());
+            }
+            if repositories.contains(repo) {
+                let tags = inventory.existing.tags.entry(repo.to_string()).or_default();
+                tags.insert(tag.to_string());
+            }
+        }
+        if info.key != CATALOG_KEY {
+            inventory.objects.insert(info.key.clone(), info);
+        }
     }
     Ok(inventory)
 }

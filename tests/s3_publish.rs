@@ -98,11 +98,37 @@ fn golden_and_a_catalog_publish_to_garage_and_pull_from_its_website() {
     publish().ok();
     let second = report(&rep);
     assert_eq!(second["objects_written"], 0);
-    // One listing per repository (4), the two root keys and the catalog: nothing per object.
-    assert_eq!(second["requests"], 4 + 3, "no-op re-publish requests");
+    // The catalog, then one listing of the whole registry (under 1,000 keys): nothing per object.
+    assert_eq!(second["requests"], 2, "no-op re-publish requests");
     eprintln!("no-op re-publish: {} requests", second["requests"]);
     assert_eq!(second["objects_unchanged"], first["objects_written"]);
     assert_eq!(garage.listing(&bucket), listing);
+
+    // One more tag for one of four repositories: the inventory lists just that repository.
+    let extra = tmp.path().join("extra.json");
+    regpress_with_env(
+        &[
+            "publish",
+            &s(&fixture("apko/golden")),
+            "--repo",
+            "apko/golden",
+            "--tag",
+            "extra",
+            "--to",
+            &format!("s3://{bucket}"),
+            "--endpoint",
+            &garage.endpoint,
+            "--report",
+            &s(&extra),
+            "-q",
+        ],
+        &env,
+    )
+    .ok();
+    let third = report(&extra);
+    assert_eq!(third["objects_written"], 2, "the tag and its tag list");
+    // Catalog GET, one prefix listing, two root HEADs; stale-upload sweep; two PUTs.
+    assert_eq!(third["requests"], 4 + 1 + 2);
 
     let _web = garage.expose(&bucket);
     let image = |r: &str| format!("docker://{}/{r}", garage.web);
@@ -165,6 +191,8 @@ fn golden_and_a_catalog_publish_to_garage_and_pull_from_its_website() {
         let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(doc["mediaType"].as_str().unwrap(), content_type, "{key}");
     }
+    let tags: serde_json::Value = web("/v2/apko/golden/tags/list").json().unwrap();
+    assert_eq!(tags["tags"], serde_json::json!(["extra", "latest"]));
     let catalog: serde_json::Value = web("/v2/_catalog").json().unwrap();
     assert_eq!(
         catalog["repositories"],
