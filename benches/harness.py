@@ -173,6 +173,63 @@ def pull_all(host, names, label):
     return total(runs)
 
 
+def big_layout(gib):
+    """A one-image layout whose single layer is `gib` GiB of random bytes, written in chunks."""
+    import hashlib
+    layout = BENCH / f"big-{gib}"
+    if (layout / "index.json").exists():
+        return layout
+    blobs = layout / "blobs" / "sha256"
+    blobs.mkdir(parents=True, exist_ok=True)
+    digest, size, tmp = hashlib.sha256(), 0, blobs / "tmp"
+    with open(tmp, "wb") as f:
+        for _ in range(gib * 1024):
+            chunk = os.urandom(1 << 20)
+            digest.update(chunk)
+            f.write(chunk)
+            size += len(chunk)
+    layer = {"mediaType": "application/vnd.oci.image.layer.v1.tar", "size": size, "digest": f"sha256:{digest.hexdigest()}"}
+    tmp.rename(blobs / digest.hexdigest())
+
+    def blob(doc):
+        data = json.dumps(doc).encode()
+        h = hashlib.sha256(data).hexdigest()
+        (blobs / h).write_bytes(data)
+        return {"size": len(data), "digest": f"sha256:{h}"}
+
+    config = blob({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}})
+    manifest = blob({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                     "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **config},
+                     "layers": [layer]})
+    (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", **manifest}]}))
+    return layout
+
+
+def big_layer_rows(garage, gib):
+    """Peak RSS moving one large layer: regpress publish vs s5cmd cp vs rclone copyto."""
+    layout = big_layout(gib)
+    layer = max((layout / "blobs" / "sha256").iterdir(), key=lambda p: p.stat().st_size)
+    rows = {}
+    bucket = garage.bucket(f"big-{gib}")
+    rows[f"regpress publish, {gib} GiB layer"] = measure(
+        [REGPRESS, "publish", layout, "--repo", "big", "--tag", "latest", "--to", f"s3://{bucket}",
+         "--endpoint", garage.endpoint, "--region", "garage", "-q"], env=garage.env)
+    rows[f"s5cmd cp, {gib} GiB layer"] = measure(
+        ["s5cmd", "--endpoint-url", garage.endpoint, "cp", layer, f"s3://{garage.bucket(f'big-s5-{gib}')}/layer"],
+        env=dict(garage.env, AWS_REGION="garage"))
+    env = dict(garage.env, RCLONE_CONFIG_G_TYPE="s3", RCLONE_CONFIG_G_PROVIDER="Other",
+               RCLONE_CONFIG_G_ENDPOINT=garage.endpoint, RCLONE_CONFIG_G_REGION="garage",
+               RCLONE_CONFIG_G_ACCESS_KEY_ID=garage.env["AWS_ACCESS_KEY_ID"],
+               RCLONE_CONFIG_G_SECRET_ACCESS_KEY=garage.env["AWS_SECRET_ACCESS_KEY"])
+    env.pop("AWS_CA_BUNDLE", None)
+    rows[f"rclone copyto, {gib} GiB layer"] = measure(
+        ["rclone", "copyto", layer, f"g:{garage.bucket(f'big-rc-{gib}')}/layer", "--s3-upload-cutoff", "64M",
+         "--s3-chunk-size", "16M"], env=env)
+    return rows
+
+
 def verify_rate(catalog):
     """Single-core hashing: regpress verify vs openssl dgst -sha256 over the same blobs."""
     blobs = sorted({p for p in (catalog / "layouts").rglob("blobs/sha256/*")})
@@ -190,7 +247,8 @@ def verify_rate(catalog):
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repos", type=int, default=40)
-    ap.add_argument("--scale", type=float, default=1.0, help="layer size factor (1.0: ~1.2 GB unique)")
+    ap.add_argument("--scale", type=float, default=1.0, help="layer size factor (1.0: ~1.3 GB unique)")
+    ap.add_argument("--big-layer-gib", type=int, default=2, help="size of the large-layer RSS scenario (0: skip)")
     args = ap.parse_args()
     BENCH.mkdir(parents=True, exist_ok=True)
     catalog = BENCH / f"catalog-{args.repos}-{args.scale}"
@@ -221,6 +279,8 @@ def main():
             garage, catalog, names, garage.bucket("distribution"))
         garage.expose("regpress")
         rows["skopeo pull from regpress bucket"] = pull_all(garage.web, names, "from-bucket")
+        if args.big_layer_gib:
+            rows.update(big_layer_rows(garage, args.big_layer_gib))
     finally:
         garage.stop()
     ours_gbs, openssl_gbs = verify_rate(catalog)
