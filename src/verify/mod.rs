@@ -361,3 +361,104 @@ impl Walk<'_> {
         Ok(level)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::media;
+    use std::fs;
+    use std::path::Path;
+
+    fn blob(dir: &Path, bytes: &[u8]) -> (String, usize) {
+        let digest = Digest::of_bytes(bytes);
+        fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+        fs::write(dir.join("blobs/sha256").join(digest.hex()), bytes).unwrap();
+        (digest.to_string(), bytes.len())
+    }
+
+    /// A one-platform apko-shaped layout; `tweak` edits the manifest JSON before it is stored.
+    fn layout(dir: &Path, tweak: impl Fn(&mut serde_json::Value)) -> String {
+        fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        let (config, config_size) = blob(dir, b"{}");
+        let (layer, layer_size) = blob(dir, b"layer bytes");
+        let mut manifest = serde_json::json!({
+            "schemaVersion": 2, "mediaType": media::OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": config_size},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": layer_size}],
+        });
+        tweak(&mut manifest);
+        let (digest, size) = blob(dir, manifest.to_string().as_bytes());
+        let index = serde_json::json!({"schemaVersion": 2, "mediaType": media::OCI_INDEX,
+            "manifests": [{"mediaType": media::OCI_MANIFEST, "digest": digest, "size": size}]});
+        fs::write(dir.join("index.json"), index.to_string()).unwrap();
+        layer
+    }
+
+    fn spec(dir: &Path) -> Vec<ImageSpec> {
+        vec![ImageSpec {
+            layout: dir.to_path_buf(),
+            repository: "r".into(),
+            tags: vec!["t".into()],
+            ref_name: None,
+        }]
+    }
+
+    #[test]
+    fn a_good_layout_verifies_children_first() {
+        let dir = tempfile::tempdir().unwrap();
+        layout(dir.path(), |_| {});
+        let images = verify_all(&spec(dir.path()), progress::Mode::Quiet).unwrap();
+        let image = &images[0];
+        assert_eq!(image.name(), "r:t");
+        assert_eq!(image.documents.len(), 2);
+        assert_eq!(image.documents[0].level, 0);
+        assert_eq!(image.documents[1].level, 1);
+        assert_eq!(image.root.digest, image.documents[1].digest);
+        assert_eq!(image.blobs.len(), 2);
+    }
+
+    #[test]
+    fn read_all_checks_sizes_and_hash_blobs_checks_contents() {
+        let dir = tempfile::tempdir().unwrap();
+        let layer = layout(dir.path(), |_| {});
+        let path = dir
+            .path()
+            .join("blobs/sha256")
+            .join(Digest::parse(&layer).unwrap().hex());
+        fs::write(&path, b"LAYER BYTES").unwrap(); // same size, other bytes
+        let images = read_all(&spec(dir.path())).unwrap();
+        assert!(
+            hash_blobs(
+                &images,
+                |b| b.digest.as_str() != layer,
+                progress::Mode::Quiet
+            )
+            .is_ok()
+        );
+        let errors = hash_blobs(&images, |_| true, progress::Mode::Quiet).unwrap_err();
+        assert!(errors[0].reason.contains("digest mismatch"), "{errors:?}");
+        fs::write(&path, b"short").unwrap();
+        let errors = read_all(&spec(dir.path())).unwrap_err();
+        assert!(errors[0].reason.contains("size mismatch"), "{errors:?}");
+    }
+
+    #[test]
+    fn documents_must_agree_with_their_descriptors() {
+        type Tweak = fn(&mut serde_json::Value);
+        let cases: [(Tweak, &str); 3] = [
+            (
+                |m| m["mediaType"] = media::DOCKER_MANIFEST.into(),
+                "but the document says",
+            ),
+            (|m| m["schemaVersion"] = 1.into(), "schemaVersion is not 2"),
+            (|m| m["layers"] = "nope".into(), "not a valid"),
+        ];
+        for (tweak, reason) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            layout(dir.path(), tweak);
+            let errors = read_all(&spec(dir.path())).unwrap_err();
+            assert!(errors[0].reason.contains(reason), "{reason}: {errors:?}");
+            assert!(errors[0].digest.is_some());
+        }
+    }
+}
