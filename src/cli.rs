@@ -18,7 +18,7 @@ Exit codes:
   0  success
   1  internal error
   2  usage error (bad flags, names or config)
-  3  verification failed: nothing was written
+  3  verification failed: nothing was written (check: the registry is inconsistent)
   4  target error: what was written is consistent; re-run to converge";
 
 /// Publish OCI image layouts (apko, skopeo, cosign save) as a static container registry.
@@ -46,6 +46,9 @@ enum Command {
     Verify(VerifyArgs),
     /// Serve a local-directory site as a bucket's website endpoint would, for previews and pulls.
     Serve(ServeArgs),
+    /// Crawl a served registry as clients do and verify every digest, size and Content-Type.
+    #[command(after_help = EXIT_CODES)]
+    Check(CheckArgs),
 }
 
 /// Which images: one layout with flags, or a config file.
@@ -116,6 +119,19 @@ struct VerifyArgs {
 }
 
 #[derive(Args, Debug)]
+struct CheckArgs {
+    /// The registry's base URL, e.g. https://cr.example.com or http://127.0.0.1:5000.
+    #[arg(value_name = "URL")]
+    url: String,
+    /// Only these repositories (repeatable); default: every repository in the catalog.
+    #[arg(long = "repo", value_name = "NAME")]
+    repos: Vec<String>,
+    /// Blobs fetched in parallel.
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 8)]
+    jobs: usize,
+}
+
+#[derive(Args, Debug)]
 struct ServeArgs {
     /// The site directory (a `--to` target of `publish`).
     #[arg(value_name = "DIR")]
@@ -136,6 +152,7 @@ pub fn run() -> Result<(), Error> {
     match cli.command {
         Command::Publish(args) => run_publish(args, mode, cli.quiet),
         Command::Verify(args) => run_verify(args, mode, cli.quiet),
+        Command::Check(args) => run_check(args, cli.quiet),
         Command::Serve(args) => {
             let runtime = tokio::runtime::Runtime::new()
                 .map_err(|e| Error::Internal(format!("cannot start runtime: {e}")))?;
@@ -233,6 +250,25 @@ fn run_verify(args: VerifyArgs, mode: progress::Mode, quiet: bool) -> Result<(),
         }
     }
     Ok(())
+}
+
+fn run_check(args: CheckArgs, quiet: bool) -> Result<(), Error> {
+    let outcome = crate::check::check(&args.url, &args.repos, args.jobs).map_err(Error::Usage)?;
+    if !quiet {
+        println!(
+            "{}: {} repositories, {} tags, {} manifests, {} blobs checked, {} problems",
+            args.url,
+            outcome.repositories,
+            outcome.tags,
+            outcome.manifests,
+            outcome.blobs,
+            outcome.problems.len()
+        );
+    }
+    if outcome.problems.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Check(outcome.problems))
 }
 
 fn print_report(report: &Report) {

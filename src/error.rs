@@ -15,7 +15,8 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_INTERNAL: i32 = 1;
 /// Exit code for a usage error: bad flags, names, or configuration (clap also uses 2).
 pub const EXIT_USAGE: i32 = 2;
-/// Exit code when an image failed verification; nothing was written.
+/// Exit code when an image failed verification (nothing was written), or `check` found a
+/// served registry inconsistent.
 pub const EXIT_VERIFY: i32 = 3;
 /// Exit code when the target store failed; what was written is consistent, re-run to converge.
 pub const EXIT_TARGET: i32 = 4;
@@ -32,6 +33,9 @@ pub enum Error {
     /// The target store failed.
     #[error(transparent)]
     Target(#[from] TargetError),
+    /// A served registry is not what its documents say (`regpress check`).
+    #[error("check failed:\n{}", .0.join("\n"))]
+    Check(Vec<String>),
     /// Anything else (a bug, or the local machine failing).
     #[error("{0}")]
     Internal(String),
@@ -44,6 +48,7 @@ impl Error {
             Error::Usage(_) => EXIT_USAGE,
             Error::Verify(_) => EXIT_VERIFY,
             Error::Target(_) => EXIT_TARGET,
+            Error::Check(_) => EXIT_VERIFY,
             Error::Internal(_) => EXIT_INTERNAL,
         }
     }

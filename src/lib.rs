@@ -2,8 +2,9 @@
 //!
 //! The pipeline is one module per arrow: [`layout`] reads, [`verify`] checks, [`site`] plans,
 //! [`sync`] diffs and applies to a [`store`]; [`publish`] wires them, [`cli`] drives them and
-//! [`serve`] previews the result.
+//! [`serve`] previews the result; [`check`] crawls a served registry as clients do.
 
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod digest;

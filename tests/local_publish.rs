@@ -183,6 +183,29 @@ fn serve_answers_like_a_bucket_website() {
         http.delete(server.url("/v2/")).send().unwrap().status(),
         405
     );
+
+    // `regpress check` crawls it as a client would: clean, then one flipped byte is caught.
+    let base = server.url("");
+    let out = regpress(&["check", &base]);
+    out.ok();
+    assert!(
+        out.stdout
+            .contains("1 repositories, 1 tags, 3 manifests, 4 blobs checked, 0 problems"),
+        "{}",
+        out.stdout
+    );
+    let layer = "sha256:c7557730da0e2d7fb242d8d1ac6dcf7e3a2439732aa5981270b4f3a02454b738";
+    let path = site.join(format!("v2/a/b/blobs/{layer}"));
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[10] ^= 1;
+    fs::write(&path, bytes).unwrap();
+    let out = regpress(&["check", &base, "--repo", "a/b"]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(layer) && out.stderr.contains("hashes to"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

@@ -191,6 +191,13 @@ fn golden_and_a_catalog_publish_to_garage_and_pull_from_its_website() {
         let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(doc["mediaType"].as_str().unwrap(), content_type, "{key}");
     }
+    let check = common::regpress(&["check", &format!("http://{}", garage.web)]);
+    check.ok();
+    assert!(
+        check.stdout.contains("4 repositories, 8 tags") && check.stdout.contains(" 0 problems"),
+        "{}",
+        check.stdout
+    );
     let tags: serde_json::Value = web("/v2/apko/golden/tags/list").json().unwrap();
     assert_eq!(tags["tags"], serde_json::json!(["extra", "latest"]));
     let catalog: serde_json::Value = web("/v2/_catalog").json().unwrap();

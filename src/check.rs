@@ -1,0 +1,295 @@
+//! `regpress check`: crawl a served registry over HTTP the way clients do and verify it.
+//!
+//! After a publish, the question that matters is what a puller sees. This walks `/v2/`, the
+//! catalog (or the repositories named), each tag list, every tag's manifest or index, every
+//! child by digest and every blob, and checks each digest, size and Content-Type against what
+//! the documents say. It reads the endpoint only: a bucket's website or custom domain, a CDN,
+//! or `regpress serve`.
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+use reqwest::blocking::Client;
+use serde::Deserialize;
+
+use crate::digest::{Digest, hash_reader};
+use crate::layout::{DocumentKind, MAX_DOCUMENT_SIZE};
+
+/// What was checked, and every problem found.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Repositories crawled.
+    pub repositories: usize,
+    /// Tags resolved.
+    pub tags: usize,
+    /// Manifests and indexes fetched by digest.
+    pub manifests: usize,
+    /// Blobs fetched and hashed.
+    pub blobs: usize,
+    /// Problems, each naming the URL and what is wrong.
+    pub problems: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Catalog {
+    repositories: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct TagList {
+    name: String,
+    tags: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Document {
+    media_type: Option<String>,
+    #[serde(default)]
+    manifests: Vec<Descriptor>,
+    config: Option<Descriptor>,
+    #[serde(default)]
+    layers: Vec<Descriptor>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Descriptor {
+    media_type: String,
+    digest: String,
+    size: u64,
+}
+
+/// Crawl the registry at `base` (e.g. `https://cr.example.com`); only `repositories` when given.
+pub fn check(base: &str, repositories: &[String], jobs: usize) -> Result<Outcome, String> {
+    let base = base.trim_end_matches('/');
+    let http = Client::builder()
+        .build()
+        .map_err(|e| format!("cannot build HTTP client: {e}"))?;
+    let mut outcome = Outcome::default();
+    let root = format!("{base}/v2/");
+    match http.get(&root).send() {
+        Ok(r) if r.status().is_success() => {}
+        Ok(r) => outcome
+            .problems
+            .push(format!("{root}: HTTP {} (clients need 200)", r.status())),
+        Err(e) => return Err(format!("{root}: {e}")),
+    }
+    let repositories = if repositories.is_empty() {
+        let url = format!("{base}/v2/_catalog");
+        match get_json::<Catalog>(&http, &url) {
+            Ok(c) => c.repositories,
+            Err(e) => return Err(e),
+        }
+    } else {
+        repositories.to_vec()
+    };
+    let mut blobs: BTreeSet<(String, Descriptor)> = BTreeSet::new();
+    for repo in &repositories {
+        outcome.repositories += 1;
+        let url = format!("{base}/v2/{repo}/tags/list");
+        let list = match get_json::<TagList>(&http, &url) {
+            Ok(l) => l,
+            Err(e) => {
+                outcome.problems.push(e);
+                continue;
+            }
+        };
+        if &list.name != repo {
+            outcome
+                .problems
+                .push(format!("{url}: name is {:?}, not {repo:?}", list.name));
+        }
+        let mut seen = BTreeSet::new();
+        for tag in &list.tags {
+            outcome.tags += 1;
+            let url = format!("{base}/v2/{repo}/manifests/{tag}");
+            match fetch_document(&http, &url, None) {
+                Ok((digest, media_type, _)) => {
+                    // The same bytes must answer by digest.
+                    let wanted = Descriptor {
+                        media_type,
+                        digest: digest.to_string(),
+                        size: 0,
+                    };
+                    let mut crawl = Crawl {
+                        http: &http,
+                        base,
+                        repo,
+                        seen: &mut seen,
+                        blobs: &mut blobs,
+                        outcome: &mut outcome,
+                    };
+                    crawl.walk(&wanted);
+                }
+                Err(e) => outcome.problems.push(e),
+            }
+        }
+    }
+    let problems = Mutex::new(Vec::new());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .build()
+        .map_err(|e| format!("cannot start workers: {e}"))?;
+    pool.install(|| {
+        blobs.par_iter().for_each(|(repo, desc)| {
+            if let Err(e) = check_blob(&http, base, repo, desc)
+                && let Ok(mut p) = problems.lock()
+            {
+                p.push(e);
+            }
+        })
+    });
+    outcome.blobs = blobs.len();
+    outcome
+        .problems
+        .extend(problems.into_inner().unwrap_or_default());
+    Ok(outcome)
+}
+
+impl PartialEq for Descriptor {
+    fn eq(&self, other: &Self) -> bool {
+        self.digest == other.digest
+    }
+}
+impl Eq for Descriptor {}
+impl PartialOrd for Descriptor {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Descriptor {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.digest.cmp(&other.digest)
+    }
+}
+
+/// The state of one repository's crawl.
+struct Crawl<'a> {
+    http: &'a Client,
+    base: &'a str,
+    repo: &'a str,
+    seen: &'a mut BTreeSet<String>,
+    blobs: &'a mut BTreeSet<(String, Descriptor)>,
+    outcome: &'a mut Outcome,
+}
+
+impl Crawl<'_> {
+    /// Fetch a manifest by digest, check it against `wanted`, then its children; collect blobs.
+    fn walk(&mut self, wanted: &Descriptor) {
+        if !self.seen.insert(wanted.digest.clone()) {
+            return;
+        }
+        self.outcome.manifests += 1;
+        let url = format!("{}/v2/{}/manifests/{}", self.base, self.repo, wanted.digest);
+        let doc = match fetch_document(self.http, &url, Some(wanted)) {
+            Ok((_, _, doc)) => doc,
+            Err(e) => return self.outcome.problems.push(e),
+        };
+        for child in &doc.manifests {
+            self.walk(child);
+        }
+        for blob in doc.config.into_iter().chain(doc.layers) {
+            self.blobs.insert((self.repo.to_string(), blob));
+        }
+    }
+}
+
+/// GET a manifest or index: Content-Type must be its mediaType; with `wanted`, its digest and
+/// size must match the descriptor.
+fn fetch_document(
+    http: &Client,
+    url: &str,
+    wanted: Option<&Descriptor>,
+) -> Result<(Digest, String, Document), String> {
+    let response = http.get(url).send().map_err(|e| format!("{url}: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("{url}: HTTP {}", response.status()));
+    }
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let bytes = response.bytes().map_err(|e| format!("{url}: {e}"))?;
+    if bytes.len() as u64 > MAX_DOCUMENT_SIZE {
+        return Err(format!(
+            "{url}: {} bytes, over the 4 MiB manifest limit",
+            bytes.len()
+        ));
+    }
+    let digest = Digest::of_bytes(&bytes);
+    let doc: Document =
+        serde_json::from_slice(&bytes).map_err(|e| format!("{url}: not JSON: {e}"))?;
+    let media_type = doc
+        .media_type
+        .clone()
+        .or_else(|| wanted.map(|w| w.media_type.clone()))
+        .unwrap_or(content_type.clone());
+    if content_type != media_type {
+        return Err(format!(
+            "{url}: Content-Type {content_type:?} but mediaType {media_type:?}"
+        ));
+    }
+    if DocumentKind::of(&media_type).is_none() {
+        return Err(format!(
+            "{url}: {media_type:?} is not a manifest or index type"
+        ));
+    }
+    if let Some(w) = wanted {
+        if digest.as_str() != w.digest {
+            return Err(format!(
+                "{url}: content hashes to {digest}, not {}",
+                w.digest
+            ));
+        }
+        if w.size != 0 && bytes.len() as u64 != w.size {
+            return Err(format!(
+                "{url}: {} bytes, descriptor says {}",
+                bytes.len(),
+                w.size
+            ));
+        }
+        if media_type != w.media_type {
+            return Err(format!(
+                "{url}: mediaType {media_type:?}, descriptor says {:?}",
+                w.media_type
+            ));
+        }
+    }
+    Ok((digest, media_type, doc))
+}
+
+/// GET a blob and hash it as it streams.
+fn check_blob(http: &Client, base: &str, repo: &str, desc: &Descriptor) -> Result<(), String> {
+    let url = format!("{base}/v2/{repo}/blobs/{}", desc.digest);
+    let response = http.get(&url).send().map_err(|e| format!("{url}: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("{url}: HTTP {}", response.status()));
+    }
+    let (digest, size) = hash_reader(response, |_| {}).map_err(|e| format!("{url}: {e}"))?;
+    if size != desc.size {
+        return Err(format!(
+            "{url}: {size} bytes, descriptor says {}",
+            desc.size
+        ));
+    }
+    if digest.as_str() != desc.digest {
+        return Err(format!(
+            "{url}: content hashes to {digest}, not {}",
+            desc.digest
+        ));
+    }
+    Ok(())
+}
+
+fn get_json<T: serde::de::DeserializeOwned>(http: &Client, url: &str) -> Result<T, String> {
+    let response = http.get(url).send().map_err(|e| format!("{url}: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("{url}: HTTP {}", response.status()));
+    }
+    let bytes = response.bytes().map_err(|e| format!("{url}: {e}"))?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("{url}: {e}"))
+}
