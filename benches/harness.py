@@ -103,12 +103,18 @@ def s5cmd(garage, tree, bucket):
     return cold, noop
 
 
-def rclone(garage, tree, bucket):
+def rclone_env(garage):
+    """rclone configured for the Garage node (remote `g:`)."""
     env = dict(garage.env, RCLONE_CONFIG_G_TYPE="s3", RCLONE_CONFIG_G_PROVIDER="Other",
                RCLONE_CONFIG_G_ENDPOINT=garage.endpoint, RCLONE_CONFIG_G_REGION="garage",
                RCLONE_CONFIG_G_ACCESS_KEY_ID=garage.env["AWS_ACCESS_KEY_ID"],
                RCLONE_CONFIG_G_SECRET_ACCESS_KEY=garage.env["AWS_SECRET_ACCESS_KEY"])
     env.pop("AWS_CA_BUNDLE", None)  # rclone 1.60 fails to start with it set
+    return env
+
+
+def rclone(garage, tree, bucket):
+    env = rclone_env(garage)
     groups = {}
     for key, _, ct in key_tree_files(tree):
         groups.setdefault(ct, []).append(key)
@@ -219,11 +225,7 @@ def big_layer_rows(garage, gib):
     rows[f"s5cmd cp, {gib} GiB layer"] = measure(
         ["s5cmd", "--endpoint-url", garage.endpoint, "cp", layer, f"s3://{garage.bucket(f'big-s5-{gib}')}/layer"],
         env=dict(garage.env, AWS_REGION="garage"))
-    env = dict(garage.env, RCLONE_CONFIG_G_TYPE="s3", RCLONE_CONFIG_G_PROVIDER="Other",
-               RCLONE_CONFIG_G_ENDPOINT=garage.endpoint, RCLONE_CONFIG_G_REGION="garage",
-               RCLONE_CONFIG_G_ACCESS_KEY_ID=garage.env["AWS_ACCESS_KEY_ID"],
-               RCLONE_CONFIG_G_SECRET_ACCESS_KEY=garage.env["AWS_SECRET_ACCESS_KEY"])
-    env.pop("AWS_CA_BUNDLE", None)
+    env = rclone_env(garage)
     rows[f"rclone copyto, {gib} GiB layer"] = measure(
         ["rclone", "copyto", layer, f"g:{garage.bucket(f'big-rc-{gib}')}/layer", "--s3-upload-cutoff", "64M",
          "--s3-chunk-size", "16M"], env=env)

@@ -53,7 +53,7 @@ struct Document {
     layers: Vec<Descriptor>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(rename_all = "camelCase")]
 struct Descriptor {
     media_type: String,
@@ -128,10 +128,7 @@ pub fn check(base: &str, repositories: &[String], jobs: usize) -> Result<Outcome
         }
     }
     let problems = Mutex::new(Vec::new());
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs.max(1))
-        .build()
-        .map_err(|e| format!("cannot start workers: {e}"))?;
+    let pool = crate::sync::worker_pool(jobs).map_err(|e| e.to_string())?;
     pool.install(|| {
         blobs.par_iter().for_each(|(repo, desc)| {
             if let Err(e) = check_blob(&http, base, repo, desc)
@@ -146,23 +143,6 @@ pub fn check(base: &str, repositories: &[String], jobs: usize) -> Result<Outcome
         .problems
         .extend(problems.into_inner().unwrap_or_default());
     Ok(outcome)
-}
-
-impl PartialEq for Descriptor {
-    fn eq(&self, other: &Self) -> bool {
-        self.digest == other.digest
-    }
-}
-impl Eq for Descriptor {}
-impl PartialOrd for Descriptor {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Descriptor {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.digest.cmp(&other.digest)
-    }
 }
 
 /// The state of one repository's crawl.

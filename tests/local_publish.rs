@@ -9,12 +9,8 @@ use std::path::Path;
 use common::synth::{self, Breakage, Flavor, Layer};
 use common::{
     Server, fixture, platform_digest, platforms_of, pull_all, pulled_platforms, regpress, report,
-    skopeo, snapshot,
+    s, skopeo, snapshot,
 };
-
-fn s(p: &Path) -> String {
-    p.to_string_lossy().into_owned()
-}
 
 /// Publish one layout under one tag, quietly, and insist it succeeds.
 fn publish_quiet(layout: &Path, repo: &str, tag: &str, site: &Path) {

@@ -4,18 +4,13 @@
 mod common;
 
 use std::fs;
-use std::path::Path;
 
 use common::garage::Garage;
 use common::synth::{self, Flavor, Layer};
 use common::{
     fixture, platform_digest, platforms_of, pull_all, pulled_platforms, regpress_with_env, report,
-    skopeo,
+    s, skopeo,
 };
-
-fn s(p: &Path) -> String {
-    p.to_string_lossy().into_owned()
-}
 
 #[test]
 fn golden_and_a_catalog_publish_to_garage_and_pull_from_its_website() {

@@ -154,7 +154,8 @@ pub fn report(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).expect("read report")).expect("report is JSON")
 }
 
-fn s(p: &Path) -> String {
+/// A path as a command-line argument.
+pub fn s(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
