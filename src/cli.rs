@@ -8,10 +8,13 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::HumanBytes;
 
 use crate::config::{Config, ImageSpec};
-use crate::error::Error;
+use crate::error::{Error, Problem};
 use crate::progress;
 use crate::publish;
 use crate::sync::Report;
+use crate::verify::policy::{PolicySpec, RootSource, SignerSpec, TrustPolicy};
+use crate::verify::signature;
+use sigstore_verify::types::{Artifact, Sha256Hash};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -49,6 +52,47 @@ enum Command {
     /// Crawl a served registry as clients do and verify every digest, size and Content-Type.
     #[command(after_help = EXIT_CODES)]
     Check(CheckArgs),
+    /// Sigstore tools: verify a bundle as the sigstore-conformance suite drives clients.
+    #[command(subcommand)]
+    Sigstore(SigstoreCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum SigstoreCommand {
+    /// Verify a Sigstore bundle over a file or a digest, completely and offline: certificate
+    /// chain, signed timestamps, transparency-log proofs, identity or key. Exit 0 = verified.
+    #[command(after_help = EXIT_CODES)]
+    VerifyBundle(VerifyBundleArgs),
+}
+
+#[derive(Args, Debug)]
+struct VerifyBundleArgs {
+    /// Use Sigstore's staging trusted root instead of production.
+    #[arg(long, conflicts_with = "trusted_root")]
+    staging: bool,
+    /// The Sigstore bundle (`*.sigstore.json`).
+    #[arg(long, value_name = "FILE")]
+    bundle: PathBuf,
+    /// The expected certificate identity (exact).
+    #[arg(long, value_name = "ID", requires = "certificate_oidc_issuer")]
+    certificate_identity: Option<String>,
+    /// The expected OIDC issuer of the certificate.
+    #[arg(long, value_name = "URL", requires = "certificate_identity")]
+    certificate_oidc_issuer: Option<String>,
+    /// Verify with this PEM public key instead of a certificate identity.
+    #[arg(
+        long,
+        value_name = "PEM",
+        conflicts_with = "certificate_identity",
+        required_unless_present = "certificate_identity"
+    )]
+    key: Option<PathBuf>,
+    /// A trusted_root.json (default: Sigstore's production root, embedded).
+    #[arg(long, value_name = "FILE")]
+    trusted_root: Option<PathBuf>,
+    /// The signed artifact: `sha256:<64 hex>` is a digest, anything else a file.
+    #[arg(value_name = "FILE_OR_DIGEST")]
+    artifact: String,
 }
 
 /// Which images: one layout with flags, or a config file.
@@ -68,6 +112,81 @@ struct ImageArgs {
     /// A regpress.toml listing images (`[[image]] layout, repository, tags`) and the target.
     #[arg(long, value_name = "FILE", conflicts_with = "layout")]
     config: Option<PathBuf>,
+    /// A sidecar Sigstore bundle signing the layout's image (repeatable), e.g. from
+    /// `cosign sign-blob --bundle` over `index.json`.
+    #[arg(long = "bundle", value_name = "FILE", requires = "layout")]
+    bundles: Vec<PathBuf>,
+    #[command(flatten)]
+    signatures: SignatureArgs,
+}
+
+/// The signature trust policy, as flags (added to the config's `[signatures]`).
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Signatures (Sigstore / cosign)")]
+struct SignatureArgs {
+    /// Refuse any image without a verified signature over its tagged digest.
+    #[arg(long)]
+    require_signature: bool,
+    /// Accept signatures made with this PEM public key (repeatable).
+    #[arg(long = "key", value_name = "PEM")]
+    keys: Vec<PathBuf>,
+    /// Accept keyless signatures whose certificate identity is exactly this (with
+    /// --certificate-oidc-issuer).
+    #[arg(long, value_name = "ID", requires = "certificate_oidc_issuer")]
+    certificate_identity: Option<String>,
+    /// Accept keyless signatures whose certificate identity matches this regular expression
+    /// (anchored at both ends; with --certificate-oidc-issuer).
+    #[arg(
+        long,
+        value_name = "REGEX",
+        requires = "certificate_oidc_issuer",
+        conflicts_with = "certificate_identity"
+    )]
+    certificate_identity_regexp: Option<String>,
+    /// The OIDC issuer of accepted keyless signatures, e.g.
+    /// https://token.actions.githubusercontent.com.
+    #[arg(long, value_name = "URL")]
+    certificate_oidc_issuer: Option<String>,
+    /// A Sigstore trusted_root.json [default: Sigstore's production root, embedded].
+    #[arg(long, value_name = "FILE")]
+    trusted_root: Option<PathBuf>,
+}
+
+impl SignatureArgs {
+    /// Add these flags to a config's policy.
+    fn apply(&self, policy: &mut PolicySpec) -> Result<(), Error> {
+        policy.require |= self.require_signature;
+        if self.trusted_root.is_some() {
+            policy.trusted_root = self.trusted_root.clone();
+        }
+        for key in &self.keys {
+            policy.signers.push(SignerSpec {
+                key: Some(key.clone()),
+                ..SignerSpec::default()
+            });
+        }
+        match (
+            &self.certificate_identity,
+            &self.certificate_identity_regexp,
+            &self.certificate_oidc_issuer,
+        ) {
+            (None, None, Some(_)) => {
+                return Err(Error::Usage(
+                    "--certificate-oidc-issuer needs --certificate-identity or \
+                     --certificate-identity-regexp"
+                        .to_string(),
+                ));
+            }
+            (identity, identity_regexp, Some(issuer)) => policy.signers.push(SignerSpec {
+                identity: identity.clone(),
+                identity_regexp: identity_regexp.clone(),
+                issuer: Some(issuer.clone()),
+                key: None,
+            }),
+            _ => {}
+        }
+        Ok(())
+    }
 }
 
 #[derive(Args, Debug)]
@@ -153,6 +272,9 @@ pub fn run() -> Result<(), Error> {
         Command::Publish(args) => run_publish(args, mode, cli.quiet),
         Command::Verify(args) => run_verify(args, mode, cli.quiet),
         Command::Check(args) => run_check(args, cli.quiet),
+        Command::Sigstore(SigstoreCommand::VerifyBundle(args)) => {
+            run_verify_bundle(args, cli.quiet)
+        }
         Command::Serve(args) => {
             let runtime = tokio::runtime::Runtime::new()
                 .map_err(|e| Error::Internal(format!("cannot start runtime: {e}")))?;
@@ -162,6 +284,16 @@ pub fn run() -> Result<(), Error> {
 }
 
 fn load_config(
+    layouts: &[PathBuf],
+    args: &ImageArgs,
+    need_repository: bool,
+) -> Result<Config, Error> {
+    let mut config = read_config(layouts, args, need_repository)?;
+    args.signatures.apply(&mut config.signatures)?;
+    Ok(config)
+}
+
+fn read_config(
     layouts: &[PathBuf],
     args: &ImageArgs,
     need_repository: bool,
@@ -181,8 +313,10 @@ fn load_config(
                 repository: args.repo.clone().unwrap_or_default(),
                 tags: args.tags.clone(),
                 ref_name: args.ref_name.clone(),
+                bundles: args.bundles.clone(),
             })
             .collect(),
+        signatures: PolicySpec::default(),
     };
     config.check(need_repository).map_err(Error::Usage)?;
     Ok(config)
@@ -248,6 +382,48 @@ fn run_verify(args: VerifyArgs, mode: progress::Mode, quiet: bool) -> Result<(),
                 HumanBytes(bytes)
             );
         }
+    }
+    Ok(())
+}
+
+fn run_verify_bundle(args: VerifyBundleArgs, quiet: bool) -> Result<(), Error> {
+    let spec = PolicySpec {
+        require: true,
+        trusted_root: None,
+        signers: vec![SignerSpec {
+            key: args.key,
+            identity: args.certificate_identity,
+            issuer: args.certificate_oidc_issuer,
+            identity_regexp: None,
+        }],
+    };
+    let root = match (args.trusted_root, args.staging) {
+        (Some(path), _) => RootSource::File(path),
+        (None, true) => RootSource::Staging,
+        (None, false) => RootSource::Production,
+    };
+    let policy = TrustPolicy::with_root(&spec, &root).map_err(Error::Usage)?;
+    let bundle = signature::read_bundle(&args.bundle).map_err(Error::Usage)?;
+    let refuse = |reason: String| {
+        Error::Verify(vec![
+            Problem::new(reason).in_image(&args.bundle, &args.artifact),
+        ])
+    };
+    let signer = match args.artifact.strip_prefix("sha256:") {
+        Some(hex) => {
+            let digest = Sha256Hash::from_hex(hex)
+                .map_err(|e| Error::Usage(format!("bad digest {}: {e}", args.artifact)))?;
+            policy.verify(&bundle, Artifact::from_digest(digest))
+        }
+        None => {
+            let bytes = std::fs::read(&args.artifact)
+                .map_err(|e| Error::Usage(format!("cannot read {}: {e}", args.artifact)))?;
+            policy.verify(&bundle, Artifact::from_blob(&bytes))
+        }
+    }
+    .map_err(refuse)?;
+    if !quiet {
+        println!("verified {} by {signer}", args.artifact);
     }
     Ok(())
 }

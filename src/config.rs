@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::error::Error;
 use crate::names::{check_repository, check_tag};
 use crate::store::TargetSpec;
+use crate::verify::policy::PolicySpec;
 
 /// One image to verify and publish.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,6 +25,8 @@ pub struct ImageSpec {
     pub tags: Vec<String>,
     /// For layouts that list several named images: which one.
     pub ref_name: Option<String>,
+    /// Sidecar Sigstore bundles signing the image's root digest.
+    pub bundles: Vec<PathBuf>,
 }
 
 /// A whole run's request.
@@ -33,12 +36,16 @@ pub struct Config {
     pub target: Option<TargetSpec>,
     /// The images.
     pub images: Vec<ImageSpec>,
+    /// The signature trust policy (`[signatures]`).
+    pub signatures: PolicySpec,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     target: Option<TargetSpec>,
+    #[serde(default)]
+    signatures: PolicySpec,
     #[serde(default, rename = "image")]
     images: Vec<ImageFile>,
 }
@@ -52,6 +59,8 @@ struct ImageFile {
     tags: Vec<String>,
     #[serde(rename = "ref")]
     ref_name: Option<String>,
+    #[serde(default)]
+    bundles: Vec<PathBuf>,
 }
 
 impl Config {
@@ -75,13 +84,18 @@ impl Config {
                 repository: i.repository,
                 tags: i.tags,
                 ref_name: i.ref_name,
+                bundles: i.bundles.into_iter().map(|b| base.join(b)).collect(),
             })
             .collect();
         let target = file.target.map(|t| TargetSpec {
             to: resolve_target(&t.to, base),
             ..t
         });
-        let config = Config { target, images };
+        let config = Config {
+            target,
+            images,
+            signatures: file.signatures.resolve(base),
+        };
         config.check(true)?;
         Ok(config)
     }

@@ -16,6 +16,7 @@ use crate::progress;
 use crate::site::{self, Body};
 use crate::store::{self, TargetSpec};
 use crate::sync::{self, Report};
+use crate::verify::policy::TrustPolicy;
 use crate::verify::{self, VerifiedImage};
 
 /// Incomplete uploads and temporary files older than this were left by a run that died: no
@@ -37,13 +38,25 @@ pub struct Options {
 
 /// Verify every image of `config`.
 pub fn verify(config: &Config, mode: progress::Mode) -> Result<Vec<VerifiedImage>, Error> {
-    verify::verify_all(&config.images, mode).map_err(Error::Verify)
+    let policy = trust_policy(config)?;
+    verify::verify_all(&config.images, policy.as_ref(), mode).map_err(Error::Verify)
+}
+
+/// The config's signature trust policy, loaded when it asks for anything.
+fn trust_policy(config: &Config) -> Result<Option<TrustPolicy>, Error> {
+    if !config.signatures.is_active() {
+        return Ok(None);
+    }
+    TrustPolicy::load(&config.signatures)
+        .map(Some)
+        .map_err(|e| Error::Usage(format!("signature policy: {e}")))
 }
 
 /// Verify, plan and publish every image of `config` to `options.target`.
 pub fn publish(config: &Config, options: &Options) -> Result<Report, Error> {
+    let policy = trust_policy(config)?;
     let store = store::open(&options.target)?;
-    let images = verify::read_all(&config.images).map_err(Error::Verify)?;
+    let images = verify::read_all(&config.images, policy.as_ref()).map_err(Error::Verify)?;
     if let Some(untagged) = images.iter().find(|i| i.tags.is_empty()) {
         return Err(Error::Usage(format!(
             "image {} from layout {} has no tag: give one with --tag (or `tags` in the config)",

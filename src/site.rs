@@ -23,6 +23,8 @@ pub const CACHE_SHORT: &str = "public, max-age=60";
 pub const BLOB_CONTENT_TYPE: &str = "application/octet-stream";
 /// Content-Type of the JSON API documents (`/v2/`, tag lists, catalog).
 pub const JSON_CONTENT_TYPE: &str = "application/json";
+/// Content-Type of referrers lists (OCI 1.1 distribution spec).
+pub const REFERRERS_CONTENT_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 /// Key of the repository catalog.
 pub const CATALOG_KEY: &str = "v2/_catalog";
 /// Keys answering `GET /v2/`: the key itself, and an index document for website endpoints.
@@ -40,6 +42,8 @@ pub enum Phase {
     BlobCopies,
     /// Manifests and indexes by digest; the number is the nesting level (0 = image manifest).
     Manifests(u32),
+    /// `referrers/<digest>`: the OCI 1.1 referrers list of each manifest.
+    Referrers,
     /// `manifests/<tag>`.
     Tags,
     /// `tags/list`.
@@ -57,6 +61,7 @@ impl fmt::Display for Phase {
             Phase::BlobCopies => f.write_str("blob copies"),
             Phase::Manifests(0) => f.write_str("manifests"),
             Phase::Manifests(n) => write!(f, "indexes (level {n})"),
+            Phase::Referrers => f.write_str("referrers"),
             Phase::Tags => f.write_str("tags"),
             Phase::TagLists => f.write_str("tag lists"),
             Phase::Catalog => f.write_str("catalog"),
@@ -145,6 +150,8 @@ pub fn plan(images: &[VerifiedImage], existing: &Existing) -> Result<Site, Strin
     let mut tag_owner: BTreeMap<String, String> = BTreeMap::new();
     let mut tags = Vec::new();
     let mut lists: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut referrers: BTreeMap<(String, Digest), BTreeMap<Digest, serde_json::Value>> =
+        BTreeMap::new();
 
     for image in images {
         let repo = &image.repository;
@@ -177,6 +184,37 @@ pub fn plan(images: &[VerifiedImage], existing: &Existing) -> Result<Site, Strin
         let list = lists
             .entry(repo.clone())
             .or_insert_with(|| existing.tags.get(repo).cloned().unwrap_or_default());
+        for doc in &image.documents {
+            referrers
+                .entry((repo.clone(), doc.digest.clone()))
+                .or_default();
+        }
+        for attachment in &image.attachments {
+            plan_attachment(&mut objects, &prefix, attachment);
+            match &attachment.tag {
+                Some(tag) => {
+                    add(
+                        &mut objects,
+                        document_object(
+                            format!("{prefix}manifests/{tag}"),
+                            &attachment.document,
+                            Phase::Tags,
+                            CACHE_SHORT,
+                        ),
+                    );
+                    list.insert(tag.clone());
+                }
+                None => {
+                    referrers
+                        .entry((repo.clone(), attachment.subject.clone()))
+                        .or_default()
+                        .insert(
+                            attachment.document.digest.clone(),
+                            referrer_entry(attachment),
+                        );
+                }
+            }
+        }
         for tag in &image.tags {
             let key = format!("{prefix}manifests/{tag}");
             if let Some(owner) = tag_owner.get(&key)
@@ -206,6 +244,33 @@ pub fn plan(images: &[VerifiedImage], existing: &Existing) -> Result<Site, Strin
                 media_type: image.root.media_type.clone(),
             });
         }
+    }
+
+    for ((repo, subject), entries) in &referrers {
+        let prefix = repository_prefix(repo);
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": REFERRERS_CONTENT_TYPE,
+            "manifests": entries.values().collect::<Vec<_>>(),
+        });
+        let mut object = json_object(
+            format!("{prefix}referrers/{subject}"),
+            &index,
+            Phase::Referrers,
+        );
+        object.content_type = REFERRERS_CONTENT_TYPE.to_string();
+        if !entries.is_empty() {
+            // The OCI referrers tag schema, for clients that look for a tag first.
+            let tag = format!("sha256-{}", subject.hex());
+            let mut fallback = object.clone();
+            fallback.key = format!("{prefix}manifests/{tag}");
+            fallback.phase = Phase::Tags;
+            add(&mut objects, fallback);
+            if let Some(list) = lists.get_mut(repo) {
+                list.insert(tag);
+            }
+        }
+        add(&mut objects, object);
     }
 
     let mut repositories = existing.repositories.clone();
@@ -239,6 +304,56 @@ pub fn plan(images: &[VerifiedImage], existing: &Existing) -> Result<Site, Strin
     tags.sort_by(|a, b| (&a.repository, &a.tag).cmp(&(&b.repository, &b.tag)));
     tags.dedup();
     Ok(Site { objects, tags })
+}
+
+/// An attachment's manifest and the small blobs generated for it (its files are among the
+/// image's blobs).
+fn plan_attachment(
+    objects: &mut BTreeMap<String, SiteObject>,
+    prefix: &str,
+    attachment: &crate::verify::Attachment,
+) {
+    for (digest, bytes) in &attachment.inline_blobs {
+        add(
+            objects,
+            SiteObject {
+                key: format!("{prefix}blobs/{digest}"),
+                body: Body::Bytes(bytes.clone()),
+                size: bytes.len() as u64,
+                sha256: digest.clone(),
+                content_type: BLOB_CONTENT_TYPE.to_string(),
+                cache_control: CACHE_IMMUTABLE,
+                phase: Phase::Blobs,
+            },
+        );
+    }
+    let doc = &attachment.document;
+    add(
+        objects,
+        document_object(
+            format!("{prefix}manifests/{}", doc.digest),
+            doc,
+            Phase::Manifests(0),
+            CACHE_IMMUTABLE,
+        ),
+    );
+}
+
+/// The descriptor of an attachment in its subject's referrers list.
+fn referrer_entry(attachment: &crate::verify::Attachment) -> serde_json::Value {
+    let doc = &attachment.document;
+    let mut entry = serde_json::json!({
+        "mediaType": doc.media_type,
+        "digest": doc.digest.as_str(),
+        "size": doc.bytes.len(),
+    });
+    if let Some(artifact_type) = &attachment.artifact_type {
+        entry["artifactType"] = artifact_type.as_str().into();
+    }
+    if !attachment.annotations.is_empty() {
+        entry["annotations"] = serde_json::json!(attachment.annotations);
+    }
+    entry
 }
 
 fn add(objects: &mut BTreeMap<String, SiteObject>, object: SiteObject) {
@@ -308,6 +423,8 @@ mod tests {
                 size: 5,
                 path: PathBuf::from("/l/blobs/sha256/x"),
             }],
+            attachments: Vec::new(),
+            signers: Vec::new(),
         }
     }
 
@@ -349,6 +466,14 @@ mod tests {
                     Phase::Manifests(1),
                     format!("v2/apko/golden/manifests/{}", img.root.digest).as_str()
                 ),
+                (
+                    Phase::Referrers,
+                    format!("v2/apko/golden/referrers/{}", d(r#"{"schemaVersion":2}"#)).as_str()
+                ),
+                (
+                    Phase::Referrers,
+                    format!("v2/apko/golden/referrers/{}", img.root.digest).as_str()
+                ),
                 (Phase::Tags, "v2/apko/golden/manifests/1.0"),
                 (Phase::Tags, "v2/apko/golden/manifests/latest"),
                 (Phase::TagLists, "v2/apko/golden/tags/list"),
@@ -382,6 +507,78 @@ mod tests {
         );
         assert_eq!(body(&site, "v2/"), "{}");
         assert_eq!(site.tags.len(), 2);
+    }
+
+    #[test]
+    fn attachments_publish_as_referrers_fallback_tags_and_sig_tags() {
+        let mut img = image("a", &["t"], "{}");
+        let subject = img.root.digest.clone();
+        let sig = doc(
+            r#"{"sig":1}"#,
+            "application/vnd.oci.image.manifest.v1+json",
+            0,
+        );
+        let legacy = doc(
+            r#"{"legacy":1}"#,
+            "application/vnd.oci.image.manifest.v1+json",
+            0,
+        );
+        let empty = Digest::of_bytes(b"{}");
+        img.attachments = vec![
+            crate::verify::Attachment {
+                subject: subject.clone(),
+                document: sig.clone(),
+                artifact_type: Some("application/vnd.dev.sigstore.bundle.v0.3+json".into()),
+                annotations: [("k".to_string(), "v".to_string())].into(),
+                tag: None,
+                inline_blobs: vec![(empty.clone(), Arc::from(&b"{}"[..]))],
+                summary: String::new(),
+            },
+            crate::verify::Attachment {
+                subject: subject.clone(),
+                document: legacy.clone(),
+                artifact_type: None,
+                annotations: BTreeMap::new(),
+                tag: Some(format!("sha256-{}.sig", subject.hex())),
+                inline_blobs: Vec::new(),
+                summary: String::new(),
+            },
+        ];
+        let site = plan(&[img], &Existing::default()).unwrap();
+        let referrers = format!("v2/a/referrers/{subject}");
+        let listed: serde_json::Value = serde_json::from_str(&body(&site, &referrers)).unwrap();
+        assert_eq!(
+            listed["manifests"],
+            serde_json::json!([{
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": sig.digest.as_str(),
+                "size": sig.bytes.len(),
+                "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+                "annotations": {"k": "v"},
+            }])
+        );
+        let object = site.objects.iter().find(|o| o.key == referrers).unwrap();
+        assert_eq!(object.content_type, REFERRERS_CONTENT_TYPE);
+        let fallback = format!("v2/a/manifests/sha256-{}", subject.hex());
+        assert_eq!(body(&site, &fallback), body(&site, &referrers));
+        assert_eq!(
+            body(
+                &site,
+                &format!("v2/a/manifests/sha256-{}.sig", subject.hex())
+            ),
+            r#"{"legacy":1}"#
+        );
+        assert_eq!(body(&site, &format!("v2/a/blobs/{empty}")), "{}");
+        assert!(body(&site, "v2/a/tags/list").contains(&format!("sha256-{}.sig", subject.hex())));
+        // A manifest without referrers gets an empty list, and no fallback tag.
+        let child = site
+            .objects
+            .iter()
+            .find(|o| o.phase == Phase::Referrers && o.key != referrers)
+            .unwrap();
+        assert!(body(&site, &child.key).contains(r#""manifests":[]"#));
+        let tags = body(&site, "v2/a/tags/list");
+        assert_eq!(tags.matches("sha256-").count(), 2, "{tags}");
     }
 
     #[test]

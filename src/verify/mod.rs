@@ -7,6 +7,8 @@
 //! the user everything that is wrong.
 
 pub mod digest;
+pub mod policy;
+pub mod signature;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -20,6 +22,7 @@ use crate::digest::Digest;
 use crate::error::{Problem, VerifyError};
 use crate::layout::{DocumentKind, Layout, Root, media};
 use crate::progress;
+use policy::TrustPolicy;
 
 /// Deepest nesting of indexes we follow (an index of indexes of manifests is depth 2).
 const MAX_DEPTH: u32 = 8;
@@ -48,6 +51,26 @@ pub struct Blob {
     pub path: PathBuf,
 }
 
+/// A manifest published next to an image: an OCI 1.1 referrer of `subject` (a signature,
+/// attestation or SBOM artifact), or a legacy cosign `.sig` image under its tag.
+#[derive(Clone, Debug)]
+pub struct Attachment {
+    /// The manifest or index it is about.
+    pub subject: Digest,
+    /// The attachment's manifest, exactly as published.
+    pub document: Document,
+    /// Its artifactType, listed in the referrers index.
+    pub artifact_type: Option<String>,
+    /// Its manifest annotations, listed in the referrers index.
+    pub annotations: BTreeMap<String, String>,
+    /// A tag instead of a referrers entry (legacy cosign `sha256-<hex>.sig`).
+    pub tag: Option<String>,
+    /// Small generated blobs it needs (the OCI empty config `{}`).
+    pub inline_blobs: Vec<(Digest, Arc<[u8]>)>,
+    /// What it is and how it was verified, for reports.
+    pub summary: String,
+}
+
 /// An image that passed verification, ready to be planned into a site.
 #[derive(Clone, Debug)]
 pub struct VerifiedImage {
@@ -63,8 +86,12 @@ pub struct VerifiedImage {
     pub root: Document,
     /// Every manifest and index reachable from the root, children before parents, root last.
     pub documents: Vec<Document>,
-    /// Every config and layer blob, by digest.
+    /// Every config and layer blob, by digest (the attachments' too).
     pub blobs: Vec<Blob>,
+    /// Signatures, attestations and SBOMs to publish with it.
+    pub attachments: Vec<Attachment>,
+    /// Who signed the tagged digest, as verified against the trust policy.
+    pub signers: Vec<String>,
 }
 
 impl VerifiedImage {
@@ -86,9 +113,10 @@ fn image_name(repository: &str, tags: &[String], label: &str) -> String {
 /// every problem found.
 pub fn verify_all(
     specs: &[ImageSpec],
+    policy: Option<&TrustPolicy>,
     mode: progress::Mode,
 ) -> Result<Vec<VerifiedImage>, Vec<VerifyError>> {
-    let images = read_all(specs)?;
+    let images = read_all(specs, policy)?;
     hash_blobs(&images, |_| true, mode)?;
     Ok(images)
 }
@@ -97,7 +125,12 @@ pub fn verify_all(
 /// parsed, media types), and every config and layer blob present inside its layout with its
 /// descriptor's size. `publish` then hashes the blobs it sends with [`hash_blobs`]; a blob the
 /// target already holds under its digest was checked by the store on upload and is not sent.
-pub fn read_all(specs: &[ImageSpec]) -> Result<Vec<VerifiedImage>, Vec<VerifyError>> {
+///
+/// Signatures are verified here too (they are small): see [`signature::check`].
+pub fn read_all(
+    specs: &[ImageSpec],
+    policy: Option<&TrustPolicy>,
+) -> Result<Vec<VerifiedImage>, Vec<VerifyError>> {
     let mut errors = Vec::new();
     let mut images = Vec::new();
     for spec in specs {
@@ -116,11 +149,23 @@ pub fn read_all(specs: &[ImageSpec]) -> Result<Vec<VerifiedImage>, Vec<VerifyErr
                 continue;
             }
         };
+        let scan = signature::Scan::of(&layout);
         for sel in selected {
             let name = image_name(&spec.repository, &sel.tags, &sel.label);
             match walk(&layout, &sel.root) {
-                Ok(((root, documents, blobs), missing)) => {
+                Ok(((root, documents, mut blobs), missing)) => {
                     errors.extend(missing.into_iter().map(|p| p.in_image(&spec.layout, &name)));
+                    let subjects = documents.iter().map(|d| d.digest.clone()).collect();
+                    let signed =
+                        signature::check(&layout, &scan, &root, &subjects, &spec.bundles, policy)
+                            .unwrap_or_else(|problems| {
+                                let at = |p: Problem| p.in_image(&spec.layout, &name);
+                                errors.extend(problems.into_iter().map(at));
+                                signature::Signed::default()
+                            });
+                    blobs.extend(signed.blobs);
+                    blobs.sort_by(|a, b| a.digest.cmp(&b.digest));
+                    blobs.dedup_by(|a, b| a.digest == b.digest);
                     images.push(VerifiedImage {
                         layout: spec.layout.clone(),
                         repository: spec.repository.clone(),
@@ -129,6 +174,8 @@ pub fn read_all(specs: &[ImageSpec]) -> Result<Vec<VerifiedImage>, Vec<VerifyErr
                         root,
                         documents,
                         blobs,
+                        attachments: signed.attachments,
+                        signers: signed.signers,
                     })
                 }
                 Err(p) => errors.push(p.in_image(&spec.layout, &name)),
@@ -400,6 +447,7 @@ mod tests {
             repository: "r".into(),
             tags: vec!["t".into()],
             ref_name: None,
+            bundles: Vec::new(),
         }]
     }
 
@@ -407,7 +455,7 @@ mod tests {
     fn a_good_layout_verifies_children_first() {
         let dir = tempfile::tempdir().unwrap();
         layout(dir.path(), |_| {});
-        let images = verify_all(&spec(dir.path()), progress::Mode::Quiet).unwrap();
+        let images = verify_all(&spec(dir.path()), None, progress::Mode::Quiet).unwrap();
         let image = &images[0];
         assert_eq!(image.name(), "r:t");
         assert_eq!(image.documents.len(), 2);
@@ -426,7 +474,7 @@ mod tests {
             .join("blobs/sha256")
             .join(Digest::parse(&layer).unwrap().hex());
         fs::write(&path, b"LAYER BYTES").unwrap(); // same size, other bytes
-        let images = read_all(&spec(dir.path())).unwrap();
+        let images = read_all(&spec(dir.path()), None).unwrap();
         assert!(
             hash_blobs(
                 &images,
@@ -438,7 +486,7 @@ mod tests {
         let errors = hash_blobs(&images, |_| true, progress::Mode::Quiet).unwrap_err();
         assert!(errors[0].reason.contains("digest mismatch"), "{errors:?}");
         fs::write(&path, b"short").unwrap();
-        let errors = read_all(&spec(dir.path())).unwrap_err();
+        let errors = read_all(&spec(dir.path()), None).unwrap_err();
         assert!(errors[0].reason.contains("size mismatch"), "{errors:?}");
     }
 
@@ -456,7 +504,7 @@ mod tests {
         for (tweak, reason) in cases {
             let dir = tempfile::tempdir().unwrap();
             layout(dir.path(), tweak);
-            let errors = read_all(&spec(dir.path())).unwrap_err();
+            let errors = read_all(&spec(dir.path()), None).unwrap_err();
             assert!(errors[0].reason.contains(reason), "{reason}: {errors:?}");
             assert!(errors[0].digest.is_some());
         }

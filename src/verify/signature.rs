@@ -1,0 +1,590 @@
+//! Sigstore signatures of images: find them in a layout, verify them against the trust policy,
+//! and turn what verified into attachments the site publishes next to the image.
+//!
+//! Three places hold signatures, all keyed by the digest they sign (the image index, or a
+//! platform manifest):
+//! - OCI 1.1 referrers: manifests whose `subject` is the image and whose artifactType is a
+//!   Sigstore bundle (cosign v3's default). apko-style layouts cannot list them in
+//!   `index.json` (that file *is* the image), so every small blob of the layout is scanned;
+//! - legacy cosign `sha256-<hex>.sig` images: simple-signing payloads whose
+//!   `docker-manifest-digest` is the image, with the signature, certificate and Rekor bundle in
+//!   layer annotations; they are rebuilt as Sigstore v0.1 bundles and verified the same way;
+//! - sidecar bundle files named in the config (`cosign sign-blob --bundle` over `index.json`).
+//!
+//! Verification itself is [`super::policy::TrustPolicy`], i.e. `sigstore-verify`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use oci_spec::image::{Descriptor, ImageManifest};
+use serde_json::json;
+use sigstore_verify::types::{Artifact, Bundle, Sha256Hash, SignatureContent};
+
+use super::policy::TrustPolicy;
+use super::{Attachment, Blob, Document};
+use crate::digest::Digest;
+use crate::error::Problem;
+use crate::layout::{Layout, MAX_DOCUMENT_SIZE, media};
+
+/// Largest bundle we read (real ones are a few KiB).
+const MAX_BUNDLE_SIZE: u64 = 1 << 20;
+/// artifactType (and layer media type) of cosign v3 signatures: a Sigstore bundle v0.3.
+pub const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+/// Every Sigstore bundle media type starts so.
+const BUNDLE_PREFIX: &str = "application/vnd.dev.sigstore.bundle";
+/// Layer media type of legacy cosign signatures.
+const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// The OCI empty descriptor's media type, its content `{}` and that content's digest.
+pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+const EMPTY_JSON: &[u8] = b"{}";
+/// The in-toto predicate of cosign v3 image signatures (anything else is an attestation).
+const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
+const ANN_SIGNATURE: &str = "dev.cosignproject.cosign/signature";
+const ANN_CERTIFICATE: &str = "dev.sigstore.cosign/certificate";
+const ANN_CHAIN: &str = "dev.sigstore.cosign/chain";
+const ANN_BUNDLE: &str = "dev.sigstore.cosign/bundle";
+
+/// Read and parse a Sigstore bundle file.
+pub fn read_bundle(path: &Path) -> Result<Bundle, String> {
+    let bytes = read_bundle_bytes(path)?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| format!("bundle {} is not UTF-8 text", path.display()))?;
+    parse_bundle(text).map_err(|e| format!("bundle {}: {e}", path.display()))
+}
+
+fn read_bundle_bytes(path: &Path) -> Result<Vec<u8>, String> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read bundle {}: {e}", path.display()))?
+        .len();
+    if size > MAX_BUNDLE_SIZE {
+        return Err(format!(
+            "bundle {} is {size} bytes, more than the {MAX_BUNDLE_SIZE} a bundle may be",
+            path.display()
+        ));
+    }
+    std::fs::read(path).map_err(|e| format!("cannot read bundle {}: {e}", path.display()))
+}
+
+/// Parse a Sigstore bundle from JSON text.
+pub fn parse_bundle(text: &str) -> Result<Bundle, String> {
+    Bundle::from_json(text).map_err(|e| format!("not a valid Sigstore bundle: {e}"))
+}
+
+/// What a signature is, once its bundle is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// A signature of the image (cosign sign): counts toward "signed".
+    Signature,
+    /// An in-toto attestation about the image (provenance, SBOM, scan results…).
+    Attestation,
+}
+
+/// A manifest of the layout that is about another manifest.
+struct Candidate {
+    document: Document,
+    manifest: ImageManifest,
+    subject: Digest,
+    /// Legacy cosign `.sig` image (no OCI `subject`; the payload names the image).
+    legacy: bool,
+}
+
+/// The manifests of one layout that refer to other manifests, found once per layout.
+#[derive(Default)]
+pub struct Scan {
+    candidates: Vec<Candidate>,
+}
+
+impl Scan {
+    /// Scan every small JSON blob of `layout` for referrer manifests and legacy `.sig` images.
+    /// Blobs that are not such manifests are skipped; only their first byte is read when they
+    /// are not JSON.
+    pub fn of(layout: &Layout) -> Scan {
+        let dir = layout.dir().join("blobs").join("sha256");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Scan::default();
+        };
+        let mut candidates = Vec::new();
+        for entry in entries.flatten() {
+            let Ok(digest) =
+                Digest::parse(&format!("sha256:{}", entry.file_name().to_string_lossy()))
+            else {
+                continue;
+            };
+            let Ok(meta) = entry.metadata() else { continue };
+            if !meta.is_file()
+                || meta.len() > MAX_DOCUMENT_SIZE
+                || !starts_with_brace(&entry.path())
+            {
+                continue;
+            }
+            let Ok(bytes) = layout.read_document(&digest, meta.len()) else {
+                continue;
+            };
+            if let Some(candidate) = classify(layout, digest, bytes) {
+                candidates.push(candidate);
+            }
+        }
+        candidates.sort_by(|a, b| a.document.digest.cmp(&b.document.digest));
+        Scan { candidates }
+    }
+}
+
+fn starts_with_brace(path: &Path) -> bool {
+    use std::io::Read;
+    let mut first = [0u8; 1];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut first))
+        .is_ok()
+        && first[0] == b'{'
+}
+
+fn classify(layout: &Layout, digest: Digest, bytes: Vec<u8>) -> Option<Candidate> {
+    let manifest: ImageManifest = serde_json::from_slice(&bytes).ok()?;
+    let media_type = manifest
+        .media_type()
+        .as_ref()
+        .map(|m| m.to_string())
+        .unwrap_or_else(|| media::OCI_MANIFEST.to_string());
+    if media_type != media::OCI_MANIFEST && media_type != media::DOCKER_MANIFEST {
+        return None;
+    }
+    let document = Document {
+        digest,
+        media_type,
+        bytes: Arc::from(bytes),
+        level: 0,
+    };
+    if let Some(subject) = manifest.subject() {
+        let subject = Digest::parse(subject.digest().as_ref()).ok()?;
+        return Some(Candidate {
+            document,
+            manifest,
+            subject,
+            legacy: false,
+        });
+    }
+    let payload = manifest
+        .layers()
+        .iter()
+        .find(|l| l.media_type().to_string() == SIMPLE_SIGNING)?;
+    let subject = legacy_subject(layout, payload).ok()?;
+    Some(Candidate {
+        document,
+        manifest,
+        subject,
+        legacy: true,
+    })
+}
+
+/// The `critical.image.docker-manifest-digest` of a simple-signing payload.
+fn legacy_subject(layout: &Layout, payload: &Descriptor) -> Result<Digest, String> {
+    let bytes = read_blob(layout, payload)?;
+    let json: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| format!("payload is not JSON: {e}"))?;
+    let named = json["critical"]["image"]["docker-manifest-digest"]
+        .as_str()
+        .ok_or("payload names no critical.image.docker-manifest-digest")?;
+    Digest::parse(named)
+}
+
+fn read_blob(layout: &Layout, desc: &Descriptor) -> Result<Vec<u8>, String> {
+    let digest = Digest::parse(desc.digest().as_ref())?;
+    if desc.size() > MAX_BUNDLE_SIZE {
+        return Err(format!("{digest} is {} bytes, too large", desc.size()));
+    }
+    layout
+        .read_document(&digest, desc.size())
+        .map_err(|p| p.reason)
+}
+
+/// An image's signatures and attestations, verified as the policy says.
+#[derive(Default)]
+pub struct Signed {
+    /// Everything to publish with the image.
+    pub attachments: Vec<Attachment>,
+    /// Blobs the attachments need (bundles, payloads, configs), published with the image's.
+    pub blobs: Vec<Blob>,
+    /// Who signed the image's root digest (verified signatures only).
+    pub signers: Vec<String>,
+}
+
+/// Find the signatures of the manifests `subjects` (an image's documents; `root` the tagged
+/// one) in `scan` and in `sidecars`, and verify them. With signers in the policy every
+/// signature found must verify; with `require`, the root must carry a verified signature.
+pub fn check(
+    layout: &Layout,
+    scan: &Scan,
+    root: &Document,
+    subjects: &BTreeSet<Digest>,
+    sidecars: &[PathBuf],
+    policy: Option<&TrustPolicy>,
+) -> Result<Signed, Vec<Problem>> {
+    let mut signed = Signed::default();
+    let mut problems = Vec::new();
+    for candidate in scan
+        .candidates
+        .iter()
+        .filter(|c| subjects.contains(&c.subject))
+    {
+        let outcome = if candidate.legacy {
+            legacy(layout, candidate, &root.digest, policy, &mut signed)
+        } else {
+            referrer(layout, candidate, &root.digest, policy, &mut signed)
+        };
+        if let Err(reason) = outcome {
+            problems.push(Problem::at(
+                &candidate.document.digest,
+                format!("signature over {}: {reason}", candidate.subject),
+            ));
+        }
+    }
+    for path in sidecars {
+        if let Err(reason) = sidecar(path, root, policy, &mut signed) {
+            problems.push(Problem::at(
+                &root.digest,
+                format!("signature bundle {}: {reason}", path.display()),
+            ));
+        }
+    }
+    if policy.is_some_and(|p| p.require) && signed.signers.is_empty() && problems.is_empty() {
+        problems.push(Problem::at(
+            &root.digest,
+            format!(
+                "unsigned: signatures are required, and none signs {} (looked for OCI referrers \
+                 with this subject, a sha256-{}.sig image and sidecar bundles)",
+                root.digest,
+                root.digest.hex()
+            ),
+        ));
+    }
+    if problems.is_empty() {
+        Ok(signed)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Verify `bundle` over `subject` if the policy has signers; who signed, or None unchecked.
+fn verify(
+    bundle: &Bundle,
+    subject: &Digest,
+    policy: Option<&TrustPolicy>,
+) -> Result<Option<String>, String> {
+    let Some(policy) = policy.filter(|p| p.has_signers()) else {
+        return Ok(None);
+    };
+    let hash = Sha256Hash::from_hex(subject.hex()).map_err(|e| e.to_string())?;
+    policy.verify(bundle, Artifact::from_digest(hash)).map(Some)
+}
+
+fn kind_of(bundle: &Bundle) -> Result<(Kind, Option<String>), String> {
+    match &bundle.content {
+        SignatureContent::DsseEnvelope(envelope) => {
+            let statement: serde_json::Value = serde_json::from_slice(envelope.payload.as_bytes())
+                .map_err(|e| format!("DSSE payload is not an in-toto statement: {e}"))?;
+            let predicate = statement["predicateType"]
+                .as_str()
+                .ok_or("in-toto statement has no predicateType")?
+                .to_string();
+            let kind = if predicate == COSIGN_SIGN_PREDICATE {
+                Kind::Signature
+            } else {
+                Kind::Attestation
+            };
+            Ok((kind, Some(predicate)))
+        }
+        _ => Ok((Kind::Signature, None)),
+    }
+}
+
+fn record(signed: &mut Signed, kind: Kind, subject_is_root: bool, who: Option<String>) -> String {
+    let what = match kind {
+        Kind::Signature => "signature",
+        Kind::Attestation => "attestation",
+    };
+    match who {
+        Some(who) => {
+            if kind == Kind::Signature && subject_is_root && !signed.signers.contains(&who) {
+                signed.signers.push(who.clone());
+            }
+            format!("{what}, verified: {who}")
+        }
+        None => format!("{what}, not verified (no signers in the policy)"),
+    }
+}
+
+fn referrer(
+    layout: &Layout,
+    candidate: &Candidate,
+    root: &Digest,
+    policy: Option<&TrustPolicy>,
+    signed: &mut Signed,
+) -> Result<(), String> {
+    let manifest = &candidate.manifest;
+    let artifact_type = manifest
+        .artifact_type()
+        .as_ref()
+        .map(|m| m.to_string())
+        .unwrap_or_else(|| manifest.config().media_type().to_string());
+    let mut summary = format!("attachment {artifact_type}, not verified");
+    if artifact_type.starts_with(BUNDLE_PREFIX) {
+        let layer = manifest
+            .layers()
+            .iter()
+            .find(|l| l.media_type().to_string().starts_with(BUNDLE_PREFIX))
+            .ok_or("a Sigstore bundle artifact with no bundle layer")?;
+        let bytes = read_blob(layout, layer)?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| "bundle is not UTF-8")?;
+        let bundle = parse_bundle(text)?;
+        let (kind, _) = kind_of(&bundle)?;
+        let who = verify(&bundle, &candidate.subject, policy)?;
+        summary = record(signed, kind, candidate.subject == *root, who);
+    }
+    let blobs = manifest_blobs(layout, manifest)?;
+    signed.blobs.extend(blobs);
+    signed.attachments.push(Attachment {
+        subject: candidate.subject.clone(),
+        document: candidate.document.clone(),
+        artifact_type: Some(artifact_type),
+        annotations: manifest
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        tag: None,
+        inline_blobs: Vec::new(),
+        summary,
+    });
+    Ok(())
+}
+
+fn legacy(
+    layout: &Layout,
+    candidate: &Candidate,
+    root: &Digest,
+    policy: Option<&TrustPolicy>,
+    signed: &mut Signed,
+) -> Result<(), String> {
+    let manifest = &candidate.manifest;
+    let mut summaries = Vec::new();
+    for layer in manifest.layers() {
+        if layer.media_type().to_string() != SIMPLE_SIGNING {
+            continue;
+        }
+        let payload = read_blob(layout, layer)?;
+        let json: serde_json::Value =
+            serde_json::from_slice(&payload).map_err(|e| format!("payload is not JSON: {e}"))?;
+        let named = json["critical"]["image"]["docker-manifest-digest"].as_str();
+        if named != Some(candidate.subject.as_str()) {
+            return Err(format!(
+                "payload {} signs {}, not {}",
+                layer.digest(),
+                named.unwrap_or("nothing"),
+                candidate.subject
+            ));
+        }
+        let annotations = layer.annotations().clone().unwrap_or_default();
+        let bundle = legacy_bundle(&payload, &annotations)
+            .map_err(|e| format!("payload {}: {e}", layer.digest()))?;
+        let payload_hash =
+            Sha256Hash::from_hex(&hex::encode(sha2_256(&payload))).map_err(|e| e.to_string())?;
+        let who = match policy.filter(|p| p.has_signers()) {
+            Some(p) => Some(
+                p.verify(&bundle, Artifact::from_digest(payload_hash))
+                    .map_err(|e| format!("payload {}: {e}", layer.digest()))?,
+            ),
+            None => None,
+        };
+        summaries.push(record(
+            signed,
+            Kind::Signature,
+            candidate.subject == *root,
+            who,
+        ));
+    }
+    if summaries.is_empty() {
+        return Err("a cosign signature image with no simple-signing payload".into());
+    }
+    signed.blobs.extend(manifest_blobs(layout, manifest)?);
+    signed.attachments.push(Attachment {
+        subject: candidate.subject.clone(),
+        document: candidate.document.clone(),
+        artifact_type: None,
+        annotations: BTreeMap::new(),
+        tag: Some(format!("sha256-{}.sig", candidate.subject.hex())),
+        inline_blobs: Vec::new(),
+        summary: summaries.join("; "),
+    });
+    Ok(())
+}
+
+fn sha2_256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).into()
+}
+
+/// A legacy cosign signature (payload layer annotations) as a Sigstore v0.1 bundle: message
+/// signature over the payload, certificate or key, and the Rekor entry with its signed entry
+/// timestamp.
+fn legacy_bundle(
+    payload: &[u8],
+    annotations: &std::collections::HashMap<String, String>,
+) -> Result<Bundle, String> {
+    let signature = annotations
+        .get(ANN_SIGNATURE)
+        .ok_or(format!("no {ANN_SIGNATURE} annotation"))?;
+    let material = match annotations.get(ANN_CERTIFICATE).filter(|c| !c.is_empty()) {
+        Some(pem) => {
+            let mut chain = vec![pem_der(pem)?];
+            if let Some(rest) = annotations.get(ANN_CHAIN).filter(|c| !c.is_empty()) {
+                chain.extend(pem_blocks(rest)?);
+            }
+            json!({"x509CertificateChain": {"certificates":
+                chain.iter().map(|der| json!({"rawBytes": BASE64.encode(der)})).collect::<Vec<_>>()}})
+        }
+        None => json!({"publicKey": {"hint": ""}}),
+    };
+    let mut tlog_entries = Vec::new();
+    if let Some(rekor) = annotations.get(ANN_BUNDLE) {
+        let rekor: serde_json::Value =
+            serde_json::from_str(rekor).map_err(|e| format!("{ANN_BUNDLE} is not JSON: {e}"))?;
+        let p = &rekor["Payload"];
+        let body_b64 = p["body"]
+            .as_str()
+            .ok_or("Rekor bundle has no Payload.body")?;
+        let body: serde_json::Value = serde_json::from_slice(
+            &BASE64
+                .decode(body_b64)
+                .map_err(|e| format!("Rekor body is not base64: {e}"))?,
+        )
+        .map_err(|e| format!("Rekor body is not JSON: {e}"))?;
+        let log_id = hex::decode(p["logID"].as_str().ok_or("Rekor bundle has no logID")?)
+            .map_err(|e| format!("Rekor logID is not hex: {e}"))?;
+        tlog_entries.push(json!({
+            "logIndex": p["logIndex"].as_i64().ok_or("Rekor bundle has no logIndex")?.to_string(),
+            "logId": {"keyId": BASE64.encode(log_id)},
+            "kindVersion": {"kind": body["kind"], "version": body["apiVersion"]},
+            "integratedTime": p["integratedTime"].as_i64().ok_or("Rekor bundle has no integratedTime")?.to_string(),
+            "inclusionPromise": {"signedEntryTimestamp": rekor["SignedEntryTimestamp"]},
+            "canonicalizedBody": body_b64,
+        }));
+    }
+    let bundle = json!({
+        "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",
+        "verificationMaterial": {
+            "tlogEntries": tlog_entries,
+            "x509CertificateChain": material.get("x509CertificateChain"),
+            "publicKey": material.get("publicKey"),
+        },
+        "messageSignature": {
+            "messageDigest": {"algorithm": "SHA2_256", "digest": BASE64.encode(sha2_256(payload))},
+            "signature": signature,
+        },
+    });
+    let mut bundle = bundle;
+    if let Some(vm) = bundle["verificationMaterial"].as_object_mut() {
+        vm.retain(|_, v| !v.is_null());
+    }
+    parse_bundle(&bundle.to_string())
+}
+
+fn pem_der(pem: &str) -> Result<Vec<u8>, String> {
+    Ok(pem::parse(pem)
+        .map_err(|e| format!("bad PEM certificate: {e}"))?
+        .into_contents())
+}
+
+fn pem_blocks(pem: &str) -> Result<Vec<Vec<u8>>, String> {
+    Ok(pem::parse_many(pem)
+        .map_err(|e| format!("bad PEM chain: {e}"))?
+        .into_iter()
+        .map(|p| p.into_contents())
+        .collect())
+}
+
+/// The config and layers of an attachment manifest, present in the layout with their sizes.
+fn manifest_blobs(layout: &Layout, manifest: &ImageManifest) -> Result<Vec<Blob>, String> {
+    std::iter::once(manifest.config())
+        .chain(manifest.layers())
+        .map(|desc| {
+            let digest = Digest::parse(desc.digest().as_ref())?;
+            let path = layout.blob_path(&digest).map_err(|p| p.reason)?;
+            let size = std::fs::metadata(&path)
+                .map_err(|e| format!("cannot stat blob {digest}: {e}"))?
+                .len();
+            if size != desc.size() {
+                return Err(format!(
+                    "blob {digest}: descriptor says {} bytes, blob has {size}",
+                    desc.size()
+                ));
+            }
+            Ok(Blob { digest, size, path })
+        })
+        .collect()
+}
+
+/// A sidecar bundle over the image root (e.g. `cosign sign-blob --bundle` over `index.json`):
+/// verified, then published as a cosign v3-style referrer (an OCI artifact manifest whose
+/// layer is the bundle, byte for byte).
+fn sidecar(
+    path: &Path,
+    root: &Document,
+    policy: Option<&TrustPolicy>,
+    signed: &mut Signed,
+) -> Result<(), String> {
+    let bytes = read_bundle_bytes(path)?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| "bundle is not UTF-8".to_string())?;
+    let bundle = parse_bundle(text)?;
+    let (kind, predicate) = kind_of(&bundle)?;
+    let who = verify(&bundle, &root.digest, policy)?;
+    let summary = record(signed, kind, true, who);
+    let bundle_type = bundle.media_type().as_str().to_string();
+    let bundle_digest = Digest::of_bytes(&bytes);
+    let empty = Digest::of_bytes(EMPTY_JSON);
+    let mut annotations = BTreeMap::new();
+    let content = match bundle.content {
+        SignatureContent::DsseEnvelope(_) => "dsse-envelope",
+        _ => "message-signature",
+    };
+    annotations.insert(
+        "dev.sigstore.bundle.content".to_string(),
+        content.to_string(),
+    );
+    if let Some(predicate) = predicate {
+        annotations.insert("dev.sigstore.bundle.predicateType".to_string(), predicate);
+    }
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": media::OCI_MANIFEST,
+        "artifactType": bundle_type,
+        "config": {"mediaType": EMPTY_MEDIA_TYPE, "digest": empty.as_str(), "size": EMPTY_JSON.len(), "data": BASE64.encode(EMPTY_JSON)},
+        "layers": [{"mediaType": bundle_type, "digest": bundle_digest.as_str(), "size": bytes.len()}],
+        "subject": {"mediaType": root.media_type, "digest": root.digest.as_str(), "size": root.bytes.len()},
+        "annotations": annotations,
+    });
+    let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| e.to_string())?;
+    signed.blobs.push(Blob {
+        digest: bundle_digest,
+        size: bytes.len() as u64,
+        path: path.to_path_buf(),
+    });
+    signed.attachments.push(Attachment {
+        subject: root.digest.clone(),
+        document: Document {
+            digest: Digest::of_bytes(&manifest_bytes),
+            media_type: media::OCI_MANIFEST.to_string(),
+            bytes: Arc::from(manifest_bytes),
+            level: 0,
+        },
+        artifact_type: Some(bundle_type),
+        annotations: annotations.into_iter().collect(),
+        tag: None,
+        inline_blobs: vec![(empty, Arc::from(EMPTY_JSON))],
+        summary,
+    });
+    Ok(())
+}
