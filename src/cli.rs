@@ -381,6 +381,15 @@ fn run_verify(args: VerifyArgs, mode: progress::Mode, quiet: bool) -> Result<(),
                 image.blobs.len(),
                 HumanBytes(bytes)
             );
+            for signer in &image.signers {
+                println!("  signed by {signer}");
+            }
+            for attachment in &image.attachments {
+                println!(
+                    "  {} {} on {}",
+                    attachment.document.digest, attachment.summary, attachment.subject
+                );
+            }
         }
     }
     Ok(())

@@ -101,6 +101,9 @@ pub struct TrustPolicy {
     pub require: bool,
     signers: Vec<Signer>,
     verifier: Verifier,
+    /// Certificates must carry a Signed Certificate Timestamp from a CT log of the root; a
+    /// root that lists no CT log (a private Sigstore without CT) cannot vouch for any.
+    require_sct: bool,
 }
 
 impl TrustPolicy {
@@ -115,10 +118,12 @@ impl TrustPolicy {
             .iter()
             .map(load_signer)
             .collect::<Result<Vec<_>, _>>()?;
+        let (verifier, require_sct) = verifier(&root)?;
         Ok(TrustPolicy {
             require: spec.require,
             signers,
-            verifier: verifier(&root)?,
+            verifier,
+            require_sct,
         })
     }
 
@@ -128,7 +133,7 @@ impl TrustPolicy {
             trusted_root: None,
             ..spec.clone()
         })?;
-        policy.verifier = verifier(root)?;
+        (policy.verifier, policy.require_sct) = verifier(root)?;
         Ok(policy)
     }
 
@@ -179,12 +184,15 @@ impl TrustPolicy {
                 Ok(signer.describe())
             }
             Signer::Keyless { identity, issuer } => {
-                let policy = match identity {
+                let mut policy = match identity {
                     Identity::Exact(id) => VerificationPolicy::new(id.as_str(), issuer.as_str()),
                     Identity::Pattern(_) => {
                         VerificationPolicy::any_identity().require_issuer(issuer.as_str())
                     }
                 };
+                if !self.require_sct {
+                    policy = policy.skip_sct();
+                }
                 let result = self
                     .verifier
                     .verify(artifact, bundle, &policy)
@@ -207,7 +215,8 @@ impl TrustPolicy {
     }
 }
 
-fn verifier(root: &RootSource) -> Result<Verifier, String> {
+/// The verifier for a root, and whether that root can vouch for SCTs (lists a CT log).
+fn verifier(root: &RootSource) -> Result<(Verifier, bool), String> {
     let (json, name) = match root {
         RootSource::Production => (
             SIGSTORE_PRODUCTION_TRUSTED_ROOT.to_string(),
@@ -224,7 +233,8 @@ fn verifier(root: &RootSource) -> Result<Verifier, String> {
         ),
     };
     let root = TrustedRoot::from_json(&json).map_err(|e| format!("{name}: {e}"))?;
-    Verifier::new(&root).map_err(|e| format!("{name}: {e}"))
+    let verifier = Verifier::new(&root).map_err(|e| format!("{name}: {e}"))?;
+    Ok((verifier, !root.ctlogs.is_empty()))
 }
 
 fn load_signer(spec: &SignerSpec) -> Result<Signer, String> {

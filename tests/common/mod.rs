@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod garage;
+pub mod signing;
 pub mod synth;
 
 use std::collections::BTreeMap;

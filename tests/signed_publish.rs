@@ -1,0 +1,540 @@
+//! Signed images end to end: layouts signed by a test Sigstore (key-signed and keyless, cosign
+//! v3 bundles as OCI referrers, legacy `.sig` images, sidecar bundles) publish with their
+//! signatures, which the site serves as referrers; every tampered variant is refused with its
+//! reason and nothing written.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::signing::{
+    self, COSIGN_SIGN, IDENTITY, ISSUER, Signer, TestSigstore, Validity, attach_bundle,
+    attach_legacy,
+};
+use common::synth::{self, Flavor, Generated, Layer};
+use common::{Run, Server, fixture, regpress, s, skopeo, snapshot};
+
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// A small two-platform apko-shaped layout in `dir`.
+fn layout(dir: &Path, seed: u64) -> Generated {
+    let base = vec![Layer::new(seed, 4_000)];
+    synth::apko_layout(
+        dir,
+        &synth::Image {
+            name: "signed",
+            seed,
+            base: &base,
+            app_size: 3_000,
+            platforms: &["amd64", "arm64"],
+            flavor: Flavor::Oci,
+            arch_base: &[],
+            small_layers: &[],
+        },
+    )
+}
+
+/// Sign the index of `g` with `bundle`, attached as a cosign v3 referrer.
+fn attach(g: &Generated, bundle: &serde_json::Value) -> String {
+    attach_bundle(
+        &g.dir,
+        &g.index_digest,
+        OCI_INDEX,
+        g.index_bytes.len(),
+        bundle,
+    )
+}
+
+/// Sign the index of `g` as cosign v3 does; returns the referrer's digest.
+fn sign_index(sigstore: &TestSigstore, signer: &Signer, g: &Generated) -> String {
+    attach(
+        g,
+        &sigstore.dsse_bundle(signer, &g.index_digest, COSIGN_SIGN),
+    )
+}
+
+struct World {
+    tmp: tempfile::TempDir,
+    sigstore: TestSigstore,
+    root: PathBuf,
+}
+
+impl World {
+    fn new() -> World {
+        let tmp = tempfile::tempdir().unwrap();
+        let sigstore = TestSigstore::new();
+        let root = tmp.path().join("trusted_root.json");
+        sigstore.write_trusted_root(&root);
+        World {
+            tmp,
+            sigstore,
+            root,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    fn key_file(&self, signer: &Signer, name: &str) -> String {
+        let path = self.path(name);
+        signer.write_public(&path);
+        s(&path)
+    }
+
+    /// `publish LAYOUT --repo signed --tag v1 --to SITE` with `policy` flags.
+    fn publish(&self, layout: &Path, site: &Path, policy: &[&str]) -> Run {
+        let mut args = vec![
+            "publish".to_string(),
+            s(layout),
+            "--repo".into(),
+            "signed".into(),
+            "--tag".into(),
+            "v1".into(),
+            "--to".into(),
+            s(site),
+            "--trusted-root".into(),
+            s(&self.root),
+        ];
+        args.extend(policy.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        regpress(&args)
+    }
+}
+
+fn get_json(server: &Server, path: &str) -> (String, serde_json::Value) {
+    let response = reqwest::blocking::get(server.url(path)).unwrap();
+    assert_eq!(response.status(), 200, "{path}");
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    (content_type, response.json().unwrap())
+}
+
+#[test]
+fn key_signed_image_publishes_with_its_signature_as_a_referrer_and_pulls() {
+    let w = World::new();
+    let g = layout(&w.path("layout"), 1);
+    let signer = Signer::key();
+    let key = w.key_file(&signer, "cosign.pub");
+    let bundle = w
+        .sigstore
+        .dsse_bundle(&signer, &g.index_digest, COSIGN_SIGN);
+    let referrer = attach(&g, &bundle);
+    let site = w.path("site");
+
+    let run = w.publish(&g.dir, &site, &["--require-signature", "--key", &key]);
+    run.ok();
+
+    let verified = regpress(&[
+        "verify",
+        &s(&g.dir),
+        "--require-signature",
+        "--key",
+        &key,
+        "--trusted-root",
+        &s(&w.root),
+    ]);
+    verified.ok();
+    assert!(
+        verified.stdout.contains("signed by key"),
+        "{}",
+        verified.stdout
+    );
+
+    let server = Server::start(&site);
+    let (content_type, referrers) =
+        get_json(&server, &format!("/v2/signed/referrers/{}", g.index_digest));
+    assert_eq!(content_type, OCI_INDEX);
+    let listed = referrers["manifests"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{referrers}");
+    assert_eq!(listed[0]["digest"], referrer.as_str());
+    assert_eq!(listed[0]["artifactType"], signing::BUNDLE_V03);
+    // The fallback tag (OCI referrers tag schema) lists the same.
+    let hex = g.index_digest.trim_start_matches("sha256:");
+    let (_, fallback) = get_json(&server, &format!("/v2/signed/manifests/sha256-{hex}"));
+    assert_eq!(fallback, referrers);
+    // The referrer manifest and its bundle are served byte for byte.
+    let (_, manifest) = get_json(&server, &format!("/v2/signed/manifests/{referrer}"));
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+    let served = reqwest::blocking::get(server.url(&format!("/v2/signed/blobs/{layer}")))
+        .unwrap()
+        .bytes()
+        .unwrap();
+    assert_eq!(served.as_ref(), bundle.to_string().as_bytes());
+    // Platform manifests have (empty) referrers lists too.
+    let (_, empty) = get_json(&server, &format!("/v2/signed/referrers/{}", g.manifests[0]));
+    assert_eq!(empty["manifests"], serde_json::json!([]));
+    // The image itself still pulls.
+    let dest = w.path("pulled");
+    skopeo(&[
+        "copy",
+        "--all",
+        "--src-tls-verify=false",
+        &server.image("signed:v1"),
+        &format!("oci:{}", s(&dest)),
+    ])
+    .ok();
+}
+
+#[test]
+fn keyless_signatures_verify_by_identity_and_issuer() {
+    let w = World::new();
+    let g = layout(&w.path("layout"), 2);
+    let signer = w.sigstore.keyless(IDENTITY, ISSUER, Validity::CURRENT);
+    attach(
+        &g,
+        &w.sigstore
+            .dsse_bundle(&signer, &g.index_digest, COSIGN_SIGN),
+    );
+    let site = w.path("site");
+    w.publish(
+        &g.dir,
+        &site,
+        &[
+            "--require-signature",
+            "--certificate-identity",
+            IDENTITY,
+            "--certificate-oidc-issuer",
+            ISSUER,
+        ],
+    )
+    .ok();
+    // An anchored pattern accepts the same identity; a pattern that only matches a part does not.
+    w.publish(
+        &g.dir,
+        &w.path("site2"),
+        &[
+            "--require-signature",
+            "--certificate-identity-regexp",
+            r"https://github\.com/acme/[^/]+/\.github/workflows/release\.yml@refs/heads/main",
+            "--certificate-oidc-issuer",
+            ISSUER,
+        ],
+    )
+    .ok();
+    let partial = w.publish(
+        &g.dir,
+        &w.path("site3"),
+        &[
+            "--require-signature",
+            "--certificate-identity-regexp",
+            "https://github.com/acme",
+            "--certificate-oidc-issuer",
+            ISSUER,
+        ],
+    );
+    assert_eq!(partial.code, 3, "{}", partial.stderr);
+    assert!(
+        partial.stderr.contains("identity mismatch"),
+        "{}",
+        partial.stderr
+    );
+    assert!(!w.path("site3").join("v2").exists());
+}
+
+#[test]
+fn legacy_sig_images_and_sidecar_bundles_are_verified_and_published() {
+    let w = World::new();
+    let g = layout(&w.path("layout"), 3);
+    let signer = w.sigstore.keyless(IDENTITY, ISSUER, Validity::CURRENT);
+    let (payload, annotations) = w.sigstore.legacy_signature(&signer, &g.index_digest);
+    let sig = attach_legacy(&g.dir, &payload, &annotations);
+    let key_signer = Signer::key();
+    let key = w.key_file(&key_signer, "cosign.pub");
+    let sidecar = w.path("index.json.sigstore.json");
+    std::fs::write(
+        &sidecar,
+        w.sigstore
+            .blob_bundle(&key_signer, &g.index_bytes)
+            .to_string(),
+    )
+    .unwrap();
+    let site = w.path("site");
+    let run = w.publish(
+        &g.dir,
+        &site,
+        &[
+            "--require-signature",
+            "--certificate-identity",
+            IDENTITY,
+            "--certificate-oidc-issuer",
+            ISSUER,
+            "--key",
+            &key,
+            "--bundle",
+            &s(&sidecar),
+        ],
+    );
+    run.ok();
+    let server = Server::start(&site);
+    let hex = g.index_digest.trim_start_matches("sha256:");
+    let (_, sig_manifest) = get_json(&server, &format!("/v2/signed/manifests/sha256-{hex}.sig"));
+    assert_eq!(
+        sig_manifest["layers"][0]["annotations"]["dev.cosignproject.cosign/signature"],
+        annotations["dev.cosignproject.cosign/signature"].as_str()
+    );
+    let (_, by_digest) = get_json(&server, &format!("/v2/signed/manifests/{sig}"));
+    assert_eq!(by_digest, sig_manifest);
+    let (_, referrers) = get_json(&server, &format!("/v2/signed/referrers/{}", g.index_digest));
+    let listed = referrers["manifests"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "the sidecar bundle: {referrers}");
+    let (_, tags) = get_json(&server, "/v2/signed/tags/list");
+    let tags: Vec<&str> = tags["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert!(
+        tags.contains(&format!("sha256-{hex}.sig").as_str()),
+        "{tags:?}"
+    );
+    assert!(tags.contains(&format!("sha256-{hex}").as_str()), "{tags:?}");
+    assert!(tags.contains(&"v1"), "{tags:?}");
+}
+
+/// Each tampered or mis-signed variant, the flags to publish it with, and the reason expected.
+#[test]
+fn every_bad_signature_is_refused_with_its_reason_and_nothing_written() {
+    let w = World::new();
+    let site = w.path("site");
+    // A good publish first, so the site exists and can be checked for untouchedness.
+    let good = layout(&w.path("good"), 10);
+    regpress(&[
+        "publish",
+        &s(&good.dir),
+        "--repo",
+        "good",
+        "--tag",
+        "v1",
+        "--to",
+        &s(&site),
+        "-q",
+    ])
+    .ok();
+    let before = snapshot(&site);
+
+    let key_signer = Signer::key();
+    let key = w.key_file(&key_signer, "cosign.pub");
+    let other_key = w.key_file(&Signer::key(), "other.pub");
+    let keyless = [
+        "--certificate-identity",
+        IDENTITY,
+        "--certificate-oidc-issuer",
+        ISSUER,
+    ];
+    let stranger = w.sigstore.other_ca();
+
+    type Make<'a> = Box<dyn Fn(&Generated) + 'a>;
+    let cases: Vec<(&str, Make, Vec<&str>, &str)> = vec![
+        (
+            "unsigned",
+            Box::new(|_: &Generated| {}),
+            vec!["--key", &key],
+            "unsigned",
+        ),
+        (
+            "unknown key",
+            Box::new(|g: &Generated| {
+                sign_index(&w.sigstore, &key_signer, g);
+            }),
+            vec!["--key", &other_key],
+            "key",
+        ),
+        (
+            "wrong identity",
+            Box::new(|g: &Generated| {
+                let signer = w.sigstore.keyless(
+                    "https://github.com/evil/images/.github/workflows/release.yml@refs/heads/main",
+                    ISSUER,
+                    Validity::CURRENT,
+                );
+                sign_index(&w.sigstore, &signer, g);
+            }),
+            keyless.to_vec(),
+            "identity mismatch",
+        ),
+        (
+            "wrong issuer",
+            Box::new(|g: &Generated| {
+                let signer =
+                    w.sigstore
+                        .keyless(IDENTITY, "https://accounts.google.com", Validity::CURRENT);
+                sign_index(&w.sigstore, &signer, g);
+            }),
+            keyless.to_vec(),
+            "issuer mismatch",
+        ),
+        (
+            "tampered payload",
+            Box::new(|g: &Generated| {
+                let mut bundle = w
+                    .sigstore
+                    .dsse_bundle(&key_signer, &g.index_digest, COSIGN_SIGN);
+                let statement = serde_json::json!({
+                    "_type": "https://in-toto.io/Statement/v1",
+                    "subject": [{"name": "", "digest": {"sha256": g.index_digest.trim_start_matches("sha256:")}}],
+                    "predicateType": COSIGN_SIGN,
+                    "predicate": {"tampered": true},
+                });
+                use base64::Engine;
+                bundle["dsseEnvelope"]["payload"] = base64::engine::general_purpose::STANDARD
+                    .encode(statement.to_string())
+                    .into();
+                attach(g, &bundle);
+            }),
+            vec!["--key", &key],
+            "signature",
+        ),
+        (
+            "signature over another digest",
+            Box::new(|g: &Generated| {
+                let other = synth::digest_of(b"another image");
+                attach(g, &w.sigstore.dsse_bundle(&key_signer, &other, COSIGN_SIGN));
+            }),
+            vec!["--key", &key],
+            "artifact mismatch",
+        ),
+        (
+            "expired certificate",
+            Box::new(|g: &Generated| {
+                let signer = w.sigstore.keyless(IDENTITY, ISSUER, Validity::EXPIRED);
+                sign_index(&w.sigstore, &signer, g);
+            }),
+            keyless.to_vec(),
+            "certificate",
+        ),
+        (
+            "untrusted certificate authority",
+            Box::new(|g: &Generated| {
+                let signer = stranger.keyless(IDENTITY, ISSUER, Validity::CURRENT);
+                sign_index(&stranger, &signer, g);
+            }),
+            keyless.to_vec(),
+            "certificate",
+        ),
+        (
+            "bad inclusion proof",
+            Box::new(|g: &Generated| {
+                let mut bundle = w
+                    .sigstore
+                    .dsse_bundle(&key_signer, &g.index_digest, COSIGN_SIGN);
+                bundle["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["rootHash"] =
+                    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into();
+                attach(g, &bundle);
+            }),
+            vec!["--key", &key],
+            "proof",
+        ),
+        (
+            "bad signed entry timestamp",
+            Box::new(|g: &Generated| {
+                let mut bundle = w
+                    .sigstore
+                    .dsse_bundle(&key_signer, &g.index_digest, COSIGN_SIGN);
+                let entry = &mut bundle["verificationMaterial"]["tlogEntries"][0];
+                let time: i64 = entry["integratedTime"].as_str().unwrap().parse().unwrap();
+                entry["integratedTime"] = (time - 3600).to_string().into();
+                attach(g, &bundle);
+            }),
+            vec!["--key", &key],
+            "SET",
+        ),
+        (
+            "legacy payload for another image",
+            Box::new(|g: &Generated| {
+                let (payload, annotations) =
+                    w.sigstore.legacy_signature(&key_signer, &g.index_digest);
+                let text = String::from_utf8(payload)
+                    .unwrap()
+                    .replace(g.index_digest.as_str(), &g.manifests[0]);
+                attach_legacy(&g.dir, text.as_bytes(), &annotations);
+            }),
+            vec!["--key", &key],
+            "signature",
+        ),
+        (
+            "referrer blob changed on disk",
+            Box::new(|g: &Generated| {
+                let bundle = w
+                    .sigstore
+                    .dsse_bundle(&key_signer, &g.index_digest, COSIGN_SIGN);
+                let referrer = attach(g, &bundle);
+                let manifest: serde_json::Value = serde_json::from_slice(
+                    &std::fs::read(synth::blob_path(&g.dir, &referrer)).unwrap(),
+                )
+                .unwrap();
+                let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+                let path = synth::blob_path(&g.dir, layer);
+                let mut bytes = std::fs::read(&path).unwrap();
+                let at = bytes.len() / 2;
+                bytes[at] ^= 1;
+                std::fs::write(path, bytes).unwrap();
+            }),
+            vec!["--key", &key],
+            "digest mismatch",
+        ),
+    ];
+
+    for (i, (name, make, flags, reason)) in cases.iter().enumerate() {
+        let g = layout(&w.path(&format!("case-{i}")), 20 + i as u64);
+        make(&g);
+        let mut flags = flags.clone();
+        flags.push("--require-signature");
+        let run = w.publish(&g.dir, &site, &flags);
+        assert_eq!(run.code, 3, "{name}: {}{}", run.stdout, run.stderr);
+        assert!(
+            run.stderr.contains(reason) && run.stderr.contains("signed:v1"),
+            "{name}: expected {reason:?} naming the image:\n{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains(&g.index_digest) || run.stderr.contains("sha256:"),
+            "{name}: no digest named:\n{}",
+            run.stderr
+        );
+        assert!(snapshot(&site) == before, "{name}: the site changed");
+    }
+}
+
+#[test]
+fn the_real_golden_layout_is_refused_unsigned_and_publishes_when_optional() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    let key = tmp.path().join("cosign.pub");
+    Signer::key().write_public(&key);
+    let golden = fixture("apko/golden");
+    let refused = regpress(&[
+        "publish",
+        &s(&golden),
+        "--repo",
+        "golden",
+        "--tag",
+        "v1",
+        "--to",
+        &s(&site),
+        "--require-signature",
+        "--key",
+        &s(&key),
+    ]);
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    assert!(refused.stderr.contains("unsigned"), "{}", refused.stderr);
+    assert!(!site.exists());
+    // Signers but no requirement: an unsigned image publishes.
+    regpress(&[
+        "publish",
+        &s(&golden),
+        "--repo",
+        "golden",
+        "--tag",
+        "v1",
+        "--to",
+        &s(&site),
+        "--key",
+        &s(&key),
+        "-q",
+    ])
+    .ok();
+}
