@@ -163,6 +163,48 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_signature_policy_and_sidecar_bundles() {
+        let c = Config::parse(
+            r#"
+            [signatures]
+            require = true
+            trusted_root = "root.json"
+            [[signatures.signer]]
+            key = "keys/cosign.pub"
+            [[signatures.signer]]
+            identity_regexp = "https://github.com/acme/.*"
+            issuer = "https://token.actions.githubusercontent.com"
+            [[image]]
+            layout = "l"
+            repository = "a"
+            bundles = ["index.json.sigstore.json"]
+            "#,
+            Path::new("/etc/rp"),
+        )
+        .unwrap();
+        assert!(c.signatures.require);
+        assert_eq!(
+            c.signatures.trusted_root,
+            Some(PathBuf::from("/etc/rp/root.json"))
+        );
+        assert_eq!(
+            c.signatures.signers[0].key,
+            Some(PathBuf::from("/etc/rp/keys/cosign.pub"))
+        );
+        assert_eq!(c.signatures.signers.len(), 2);
+        assert_eq!(
+            c.images[0].bundles,
+            [PathBuf::from("/etc/rp/index.json.sigstore.json")]
+        );
+        let unknown = "[signatures]\nrequired = true\n[[image]]\nlayout='x'\nrepository='a'";
+        assert!(
+            Config::parse(unknown, Path::new("."))
+                .unwrap_err()
+                .contains("unknown field")
+        );
+    }
+
+    #[test]
     fn refuses_bad_names_unknown_keys_and_duplicates() {
         let base = Path::new(".");
         let bad_repo = "[[image]]\nlayout='x'\nrepository='Bad'\ntags=['a']";

@@ -143,6 +143,7 @@ impl Layout {
                     .and_then(|a| a.get(REF_NAME))
                     .map(|name| (name.as_str(), d))
             })
+            .filter(|(name, _)| !is_attached_tag(name))
             .collect();
         if named.is_empty() {
             if let Some(r) = ref_name {
@@ -287,6 +288,21 @@ impl Layout {
 }
 
 /// The tag in an image's ref name: `latest` for `latest` or `example.com/app:latest`.
+/// Whether a ref names something cosign attaches to an image (`sha256-<hex>` referrers
+/// fallback, `.sig`, `.att`, `.sbom`) rather than an image: those publish with their subject.
+fn is_attached_tag(name: &str) -> bool {
+    let Some(tag) = tag_of_ref(name) else {
+        return false;
+    };
+    let Some(rest) = tag.strip_prefix("sha256-") else {
+        return false;
+    };
+    let (hex, suffix) = rest.split_at(rest.len().min(64));
+    hex.len() == 64
+        && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        && ["", ".sig", ".att", ".sbom"].contains(&suffix)
+}
+
 fn tag_of_ref(name: &str) -> Option<String> {
     let candidate = match name.rsplit_once(':') {
         Some((_, t)) if !t.contains('/') => t,
@@ -323,6 +339,18 @@ mod tests {
             tag_of_ref("sha256-abc.sig").as_deref(),
             Some("sha256-abc.sig")
         );
+    }
+
+    #[test]
+    fn cosign_attached_tags_are_not_images() {
+        let hex = "a".repeat(64);
+        for attached in ["", ".sig", ".att", ".sbom"] {
+            assert!(is_attached_tag(&format!("sha256-{hex}{attached}")));
+            assert!(is_attached_tag(&format!("r.io/app:sha256-{hex}{attached}")));
+        }
+        assert!(!is_attached_tag(&format!("sha256-{hex}.tar")));
+        assert!(!is_attached_tag("sha256-abc.sig"));
+        assert!(!is_attached_tag("latest"));
     }
 
     #[test]
