@@ -12,8 +12,8 @@ use crate::error::{Error, Problem};
 use crate::progress;
 use crate::publish;
 use crate::sync::Report;
-use crate::verify::policy::{PolicySpec, RootSource, SignerSpec, TrustPolicy};
 use crate::verify::signature;
+use crate::verify::trust::{PolicySpec, RootSource, SignerSpec, TrustPolicy};
 use sigstore_verify::types::{Artifact, Sha256Hash};
 
 const EXIT_CODES: &str = "\

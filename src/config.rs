@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::error::Error;
 use crate::names::{check_repository, check_tag};
 use crate::store::TargetSpec;
-use crate::verify::policy::PolicySpec;
+use crate::verify::trust::PolicySpec;
 
 /// One image to verify and publish.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -16,7 +16,7 @@ use crate::progress;
 use crate::site::{self, Body};
 use crate::store::{self, TargetSpec};
 use crate::sync::{self, Report};
-use crate::verify::policy::TrustPolicy;
+use crate::verify::trust::TrustPolicy;
 use crate::verify::{self, VerifiedImage};
 
 /// Incomplete uploads and temporary files older than this were left by a run that died: no

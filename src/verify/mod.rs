@@ -7,8 +7,8 @@
 //! the user everything that is wrong.
 
 pub mod digest;
-pub mod policy;
 pub mod signature;
+pub mod trust;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -22,7 +22,7 @@ use crate::digest::Digest;
 use crate::error::{Problem, VerifyError};
 use crate::layout::{DocumentKind, Layout, Root, media};
 use crate::progress;
-use policy::TrustPolicy;
+use trust::TrustPolicy;
 
 /// Deepest nesting of indexes we follow (an index of indexes of manifests is depth 2).
 const MAX_DEPTH: u32 = 8;

@@ -11,7 +11,7 @@
 //!   layer annotations; they are rebuilt as Sigstore v0.1 bundles and verified the same way;
 //! - sidecar bundle files named in the config (`cosign sign-blob --bundle` over `index.json`).
 //!
-//! Verification itself is [`super::policy::TrustPolicy`], i.e. `sigstore-verify`.
+//! Verification itself is [`super::trust::TrustPolicy`], i.e. `sigstore-verify`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -23,7 +23,7 @@ use oci_spec::image::{Descriptor, ImageManifest};
 use serde_json::json;
 use sigstore_verify::types::{Artifact, Bundle, Sha256Hash, SignatureContent};
 
-use super::policy::TrustPolicy;
+use super::trust::TrustPolicy;
 use super::{Attachment, Blob, Document};
 use crate::digest::Digest;
 use crate::error::Problem;
