@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::error::Error;
 use crate::names::{check_repository, check_tag};
 use crate::store::TargetSpec;
+use crate::verify::policy::{Policy, SbomPolicy};
 
 /// One image to verify and publish.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,6 +25,8 @@ pub struct ImageSpec {
     pub tags: Vec<String>,
     /// For layouts that list several named images: which one.
     pub ref_name: Option<String>,
+    /// The directory holding its SBOMs (`sboms`); `None` looks beside the layout.
+    pub sboms: Option<PathBuf>,
 }
 
 /// A whole run's request.
@@ -33,6 +36,8 @@ pub struct Config {
     pub target: Option<TargetSpec>,
     /// The images.
     pub images: Vec<ImageSpec>,
+    /// What verification requires beyond intact digests (`[sbom]`).
+    pub policy: Policy,
 }
 
 #[derive(Deserialize)]
@@ -41,6 +46,8 @@ struct ConfigFile {
     target: Option<TargetSpec>,
     #[serde(default, rename = "image")]
     images: Vec<ImageFile>,
+    #[serde(default)]
+    sbom: SbomPolicy,
 }
 
 #[derive(Deserialize)]
@@ -52,6 +59,7 @@ struct ImageFile {
     tags: Vec<String>,
     #[serde(rename = "ref")]
     ref_name: Option<String>,
+    sboms: Option<PathBuf>,
 }
 
 impl Config {
@@ -75,13 +83,18 @@ impl Config {
                 repository: i.repository,
                 tags: i.tags,
                 ref_name: i.ref_name,
+                sboms: i.sboms.map(|d| base.join(d)),
             })
             .collect();
         let target = file.target.map(|t| TargetSpec {
             to: resolve_target(&t.to, base),
             ..t
         });
-        let config = Config { target, images };
+        let config = Config {
+            target,
+            images,
+            policy: Policy { sbom: file.sbom },
+        };
         config.check(true)?;
         Ok(config)
     }
@@ -146,6 +159,43 @@ mod tests {
         assert_eq!(c.images[0].tags, ["latest", "1.0"]);
         assert_eq!(c.images[1].layout, PathBuf::from("/abs/skopeo"));
         assert_eq!(c.images[1].ref_name.as_deref(), Some("v1"));
+        assert_eq!(c.images[0].sboms, None);
+        assert_eq!(c.policy, Policy::default());
+    }
+
+    #[test]
+    fn reads_the_sbom_policy_and_sbom_directories() {
+        let c = Config::parse(
+            r#"
+            [sbom]
+            policy = "required"
+            per_platform = true
+            ntia = "require"
+            [[image]]
+            layout = "out/base"
+            repository = "base"
+            sboms = "out/sboms"
+            "#,
+            Path::new("/etc/rp"),
+        )
+        .unwrap();
+        assert_eq!(c.images[0].sboms, Some(PathBuf::from("/etc/rp/out/sboms")));
+        let sbom = c.policy.sbom;
+        assert_eq!(sbom.policy, crate::verify::policy::Requirement::Required);
+        assert!(sbom.per_platform);
+        assert_eq!(sbom.ntia, crate::verify::policy::NtiaMode::Require);
+        let bad = "[sbom]\npolicy='always'\n[[image]]\nlayout='x'\nrepository='a'";
+        assert!(
+            Config::parse(bad, Path::new("."))
+                .unwrap_err()
+                .contains("unknown variant")
+        );
+        let unknown = "[sbom]\nntia_mode='warn'\n[[image]]\nlayout='x'\nrepository='a'";
+        assert!(
+            Config::parse(unknown, Path::new("."))
+                .unwrap_err()
+                .contains("unknown field")
+        );
     }
 
     #[test]

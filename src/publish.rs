@@ -37,13 +37,13 @@ pub struct Options {
 
 /// Verify every image of `config`.
 pub fn verify(config: &Config, mode: progress::Mode) -> Result<Vec<VerifiedImage>, Error> {
-    verify::verify_all(&config.images, mode).map_err(Error::Verify)
+    verify::verify_all(&config.images, &config.policy, mode).map_err(Error::Verify)
 }
 
 /// Verify, plan and publish every image of `config` to `options.target`.
 pub fn publish(config: &Config, options: &Options) -> Result<Report, Error> {
     let store = store::open(&options.target)?;
-    let images = verify::read_all(&config.images).map_err(Error::Verify)?;
+    let images = verify::read_all(&config.images, &config.policy).map_err(Error::Verify)?;
     if let Some(untagged) = images.iter().find(|i| i.tags.is_empty()) {
         return Err(Error::Usage(format!(
             "image {} from layout {} has no tag: give one with --tag (or `tags` in the config)",
@@ -82,5 +82,6 @@ pub fn publish(config: &Config, options: &Options) -> Result<Report, Error> {
         sync::apply(store.as_ref(), &changes, report, &pool, options.progress)?
     };
     report.requests = store.requests();
+    report.sboms = crate::report::sboms(&images);
     Ok(report)
 }

@@ -308,6 +308,7 @@ mod tests {
                 size: 5,
                 path: PathBuf::from("/l/blobs/sha256/x"),
             }],
+            sboms: Vec::new(),
         }
     }
 

@@ -3,10 +3,13 @@
 //! Every descriptor reachable from a published root is checked before anything is written: each
 //! manifest and index is read (size-capped), hashed, parsed as its media type says and checked to
 //! agree with its descriptor; every config and layer blob is checked for presence, size and
-//! sha256 (streamed, in parallel, see [`digest`]). All failures are collected, so one run tells
-//! the user everything that is wrong.
+//! sha256 (streamed, in parallel, see [`digest`]). Each image's SBOMs are found, validated and
+//! bound to its digests, and the [`policy`] applied (see [`sbom`]). All failures are collected,
+//! so one run tells the user everything that is wrong.
 
 pub mod digest;
+pub mod policy;
+pub mod sbom;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -20,6 +23,8 @@ use crate::digest::Digest;
 use crate::error::{Problem, VerifyError};
 use crate::layout::{DocumentKind, Layout, Root, media};
 use crate::progress;
+use policy::Policy;
+use sbom::VerifiedSbom;
 
 /// Deepest nesting of indexes we follow (an index of indexes of manifests is depth 2).
 const MAX_DEPTH: u32 = 8;
@@ -65,6 +70,8 @@ pub struct VerifiedImage {
     pub documents: Vec<Document>,
     /// Every config and layer blob, by digest.
     pub blobs: Vec<Blob>,
+    /// Its SBOMs, each bound to the index or platform manifest it describes.
+    pub sboms: Vec<VerifiedSbom>,
 }
 
 impl VerifiedImage {
@@ -86,18 +93,23 @@ fn image_name(repository: &str, tags: &[String], label: &str) -> String {
 /// every problem found.
 pub fn verify_all(
     specs: &[ImageSpec],
+    policy: &Policy,
     mode: progress::Mode,
 ) -> Result<Vec<VerifiedImage>, Vec<VerifyError>> {
-    let images = read_all(specs)?;
+    let images = read_all(specs, policy)?;
     hash_blobs(&images, |_| true, mode)?;
     Ok(images)
 }
 
 /// Every check but hashing blob contents: layouts, every manifest and index (read, hashed,
-/// parsed, media types), and every config and layer blob present inside its layout with its
-/// descriptor's size. `publish` then hashes the blobs it sends with [`hash_blobs`]; a blob the
-/// target already holds under its digest was checked by the store on upload and is not sent.
-pub fn read_all(specs: &[ImageSpec]) -> Result<Vec<VerifiedImage>, Vec<VerifyError>> {
+/// parsed, media types), every config and layer blob present inside its layout with its
+/// descriptor's size, and SBOMs against `policy`. `publish` then hashes the blobs it sends with
+/// [`hash_blobs`]; a blob the target already holds under its digest was checked by the store on
+/// upload and is not sent.
+pub fn read_all(
+    specs: &[ImageSpec],
+    policy: &Policy,
+) -> Result<Vec<VerifiedImage>, Vec<VerifyError>> {
     let mut errors = Vec::new();
     let mut images = Vec::new();
     for spec in specs {
@@ -116,6 +128,7 @@ pub fn read_all(specs: &[ImageSpec]) -> Result<Vec<VerifiedImage>, Vec<VerifyErr
                 continue;
             }
         };
+        let first = images.len();
         for sel in selected {
             let name = image_name(&spec.repository, &sel.tags, &sel.label);
             match walk(&layout, &sel.root) {
@@ -129,10 +142,24 @@ pub fn read_all(specs: &[ImageSpec]) -> Result<Vec<VerifiedImage>, Vec<VerifyErr
                         root,
                         documents,
                         blobs,
+                        sboms: Vec::new(),
                     })
                 }
                 Err(p) => errors.push(p.in_image(&spec.layout, &name)),
             }
+        }
+        if images.len() > first {
+            let found = sbom::attach(
+                &mut images[first..],
+                &spec.layout,
+                spec.sboms.as_deref(),
+                &policy.sbom,
+            );
+            errors.extend(
+                found
+                    .into_iter()
+                    .map(|(name, p)| p.in_image(&spec.layout, &name)),
+            );
         }
     }
 
@@ -400,6 +427,7 @@ mod tests {
             repository: "r".into(),
             tags: vec!["t".into()],
             ref_name: None,
+            sboms: None,
         }]
     }
 
@@ -407,7 +435,8 @@ mod tests {
     fn a_good_layout_verifies_children_first() {
         let dir = tempfile::tempdir().unwrap();
         layout(dir.path(), |_| {});
-        let images = verify_all(&spec(dir.path()), progress::Mode::Quiet).unwrap();
+        let images =
+            verify_all(&spec(dir.path()), &Policy::default(), progress::Mode::Quiet).unwrap();
         let image = &images[0];
         assert_eq!(image.name(), "r:t");
         assert_eq!(image.documents.len(), 2);
@@ -426,7 +455,7 @@ mod tests {
             .join("blobs/sha256")
             .join(Digest::parse(&layer).unwrap().hex());
         fs::write(&path, b"LAYER BYTES").unwrap(); // same size, other bytes
-        let images = read_all(&spec(dir.path())).unwrap();
+        let images = read_all(&spec(dir.path()), &Policy::default()).unwrap();
         assert!(
             hash_blobs(
                 &images,
@@ -438,7 +467,7 @@ mod tests {
         let errors = hash_blobs(&images, |_| true, progress::Mode::Quiet).unwrap_err();
         assert!(errors[0].reason.contains("digest mismatch"), "{errors:?}");
         fs::write(&path, b"short").unwrap();
-        let errors = read_all(&spec(dir.path())).unwrap_err();
+        let errors = read_all(&spec(dir.path()), &Policy::default()).unwrap_err();
         assert!(errors[0].reason.contains("size mismatch"), "{errors:?}");
     }
 
@@ -456,7 +485,7 @@ mod tests {
         for (tweak, reason) in cases {
             let dir = tempfile::tempdir().unwrap();
             layout(dir.path(), tweak);
-            let errors = read_all(&spec(dir.path())).unwrap_err();
+            let errors = read_all(&spec(dir.path()), &Policy::default()).unwrap_err();
             assert!(errors[0].reason.contains(reason), "{reason}: {errors:?}");
             assert!(errors[0].digest.is_some());
         }
