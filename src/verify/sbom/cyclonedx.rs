@@ -261,3 +261,95 @@ fn inventory(bom: &Bom, components: &[&Component]) -> ntia::Inventory {
         dependencies: described.is_some() && (components.is_empty() || relates),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const INDEX: &str = "b5f05e6fc882c97d61c1daee566954ae6fc09924f8e152293e2b97a06092069f";
+
+    /// A complete CycloneDX BOM of the golden image index.
+    fn bom(version: &str) -> Value {
+        json!({
+            "bomFormat": "CycloneDX", "specVersion": version, "version": 1,
+            "serialNumber": "urn:uuid:9b0c2427-be94-439c-82e5-8928db124270",
+            "metadata": {
+                "timestamp": "2024-05-01T10:00:00Z",
+                "authors": [{"name": "Build team"}],
+                "component": {
+                    "type": "container", "bom-ref": "image", "name": "golden", "version": "1.0",
+                    "supplier": {"name": "Chainguard"},
+                    "purl": format!("pkg:oci/golden@sha256%3A{INDEX}"),
+                    "hashes": [{"alg": "SHA-256", "content": INDEX}]
+                }
+            },
+            "components": [{
+                "type": "library", "bom-ref": "busybox", "name": "busybox", "version": "1.36.1-r0",
+                "supplier": {"name": "Wolfi"}, "purl": "pkg:apk/wolfi/busybox@1.36.1-r0?arch=x86_64",
+                "components": [{"type": "file", "bom-ref": "sh", "name": "sh", "version": "1",
+                    "supplier": {"name": "Wolfi"}, "cpe": "cpe:2.3:a:busybox:busybox:1.36.1:*:*:*:*:*:*:*"}]
+            }],
+            "dependencies": [{"ref": "image", "dependsOn": ["busybox"]}, {"ref": "busybox", "dependsOn": ["sh"]}]
+        })
+    }
+
+    #[test]
+    fn versions_1_4_to_1_6_describe_their_component() {
+        for v in ["1.4", "1.5", "1.6"] {
+            let checked = check(bom(v)).unwrap();
+            assert_eq!(checked.version, format!("CycloneDX-{v}"));
+            assert_eq!(checked.packages, 2);
+            assert_eq!(
+                checked.describes,
+                [Digest::parse(&format!("sha256:{INDEX}")).unwrap()]
+            );
+            assert!(ntia::missing(&checked.inventory).is_empty(), "{v}");
+        }
+        let mut old = bom("1.3");
+        old["specVersion"] = json!("1.3");
+        assert!(check(old).unwrap_err().contains("1.4, 1.5 or 1.6"));
+    }
+
+    #[test]
+    fn schema_and_reference_errors() {
+        let mut doc = bom("1.5");
+        doc["components"][0].as_object_mut().unwrap().remove("name");
+        let e = check(doc).unwrap_err();
+        assert!(
+            e.contains("at /components/0: \"name\" is a required property"),
+            "{e}"
+        );
+        let mut doc = bom("1.6");
+        doc["dependencies"][1]["dependsOn"] = json!(["ash"]);
+        doc["components"][0]["components"][0]["bom-ref"] = json!("busybox");
+        let e = check(doc).unwrap_err();
+        assert!(
+            e.contains("bom-ref \"busybox\" is used more than once"),
+            "{e}"
+        );
+        assert!(e.contains("\"ash\" is not the bom-ref"), "{e}");
+        let mut doc = bom("1.6");
+        doc["metadata"]["component"]["hashes"][0]["content"] = json!("0".repeat(64));
+        assert!(check(doc).unwrap_err().contains("name different digests"));
+    }
+
+    #[test]
+    fn ntia_gaps_are_named_per_component() {
+        let mut doc = bom("1.6");
+        doc["metadata"].as_object_mut().unwrap().remove("timestamp");
+        doc["metadata"].as_object_mut().unwrap().remove("authors");
+        doc["components"][0].as_object_mut().unwrap().remove("purl");
+        doc["components"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("supplier");
+        doc["dependencies"] = json!([]);
+        let checked = check(doc).unwrap();
+        assert_eq!(
+            ntia::describe(&ntia::missing(&checked.inventory)),
+            "supplier (component \"busybox\" (busybox)); unique identifier (component \"busybox\" (busybox)); \
+             dependency relationship (document); author (document); timestamp (document)"
+        );
+    }
+}

@@ -121,6 +121,7 @@ pub struct VerifiedSbom {
 }
 
 /// What a format module found in a valid document.
+#[derive(Debug)]
 pub struct Checked {
     /// `SPDX-2.3`, `CycloneDX-1.5`, …
     pub version: String,

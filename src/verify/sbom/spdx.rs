@@ -399,3 +399,132 @@ fn inventory(doc: &Document, described: &HashSet<String>) -> ntia::Inventory {
         dependencies: !described.is_empty() && (doc.packages.len() <= 1 || relates),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const INDEX: &str = "sha256:b5f05e6fc882c97d61c1daee566954ae6fc09924f8e152293e2b97a06092069f";
+    const AMD64: &str = "sha256:69f0237c7f8cf0b8a329d1bf1d6870c870c4ec323e39d3a6da59596632d0f2f4";
+
+    fn golden(name: &str) -> Value {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/apko/golden/sboms/");
+        serde_json::from_slice(&std::fs::read(format!("{path}{name}")).unwrap()).unwrap()
+    }
+
+    fn error(doc: Value) -> String {
+        match check(doc) {
+            Ok(_) => panic!("accepted"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn apkos_documents_describe_the_index_and_the_platform_manifest() {
+        let index = check(golden("sbom-index.spdx.json")).unwrap();
+        assert_eq!(index.version, "SPDX-2.3");
+        assert_eq!(index.packages, 3);
+        assert_eq!(index.describes, [Digest::parse(INDEX).unwrap()]);
+        assert!(ntia::missing(&index.inventory).is_empty());
+        let amd64 = check(golden("sbom-x86_64.spdx.json")).unwrap();
+        assert_eq!(amd64.describes, [Digest::parse(AMD64).unwrap()]);
+        assert_eq!(amd64.packages, 7);
+        assert!(ntia::missing(&amd64.inventory).is_empty());
+    }
+
+    #[test]
+    fn both_spellings_and_both_ways_of_describing_are_accepted() {
+        let mut doc = golden("sbom-x86_64.spdx.json");
+        doc["packages"][2]["primaryPackagePurpose"] = json!("OPERATING-SYSTEM");
+        let described = doc["documentDescribes"][0].clone();
+        doc.as_object_mut().unwrap().remove("documentDescribes");
+        doc["relationships"].as_array_mut().unwrap().push(json!({
+            "spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES",
+            "relatedSpdxElement": described}));
+        assert_eq!(
+            check(doc).unwrap().describes,
+            [Digest::parse(AMD64).unwrap()]
+        );
+    }
+
+    #[test]
+    fn schema_violations_name_the_field_and_path() {
+        let mut doc = golden("sbom-index.spdx.json");
+        doc.as_object_mut().unwrap().remove("creationInfo");
+        doc["packages"][1]
+            .as_object_mut()
+            .unwrap()
+            .remove("downloadLocation");
+        let e = error(doc);
+        assert!(e.contains("SPDX 2.3 schema"), "{e}");
+        assert!(e.contains("\"creationInfo\" is a required property"), "{e}");
+        assert!(
+            e.contains("at /packages/1: \"downloadLocation\" is a required property"),
+            "{e}"
+        );
+        let mut doc = golden("sbom-index.spdx.json");
+        doc["spdxVersion"] = json!("SPDX-3.0");
+        assert!(error(doc).contains("not supported"));
+    }
+
+    #[test]
+    fn identifiers_and_references_must_hold_together() {
+        let mut doc = golden("sbom-x86_64.spdx.json");
+        doc["packages"][3]["SPDXID"] = json!("SPDXRef-apk_busybox");
+        doc["packages"][4]["SPDXID"] = doc["packages"][5]["SPDXID"].clone();
+        doc["relationships"][0]["relatedSpdxElement"] = json!("SPDXRef-Nowhere");
+        doc["documentDescribes"] = json!(["SPDXRef-Gone"]);
+        doc["creationInfo"]["created"] = json!("yesterday");
+        doc["creationInfo"]["creators"] = json!(["apko"]);
+        doc["dataLicense"] = json!("MIT");
+        let e = error(doc);
+        for want in [
+            "dataLicense is \"MIT\"",
+            "creationInfo.created \"yesterday\"",
+            "creator \"apko\"",
+            "has SPDXID \"SPDXRef-apk_busybox\"",
+            "is used by more than one element",
+        ] {
+            assert!(e.contains(want), "{want}: {e}");
+        }
+        assert!(e.contains("; and 5 more"), "{e}");
+        let mut doc = golden("sbom-x86_64.spdx.json");
+        doc["relationships"][0]["relatedSpdxElement"] = json!("SPDXRef-Nowhere");
+        let e = error(doc);
+        assert!(
+            e.contains("\"SPDXRef-Nowhere\" is not an element of this document"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_checksum_and_purl_that_disagree_are_refused() {
+        let mut doc = golden("sbom-x86_64.spdx.json");
+        let purl = doc["packages"][0]["externalRefs"][0]["referenceLocator"]
+            .as_str()
+            .unwrap()
+            .replace(&AMD64[7..], &INDEX[7..]);
+        doc["packages"][0]["externalRefs"][0]["referenceLocator"] = json!(purl);
+        let e = error(doc);
+        assert!(e.contains("name different digests"), "{e}");
+    }
+
+    #[test]
+    fn ntia_gaps_are_named_per_package() {
+        let mut doc = golden("sbom-x86_64.spdx.json");
+        doc["packages"][3]
+            .as_object_mut()
+            .unwrap()
+            .remove("supplier");
+        doc["packages"][5]["versionInfo"] = json!("NOASSERTION");
+        doc["creationInfo"]["creators"] = json!(["Tool: apko"]);
+        let checked = check(doc).unwrap();
+        let text = ntia::describe(&ntia::missing(&checked.inventory));
+        assert_eq!(
+            text,
+            "supplier (package \"pretend-baselayout\" (SPDXRef-Package-apk-pretend-baselayout-1.0.0-r0)); \
+             version (package \"replayout\" (SPDXRef-Package-apk-replayout-1.0.0-r0)); author (document)"
+        );
+    }
+}
