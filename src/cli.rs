@@ -321,13 +321,9 @@ fn run_verify(args: VerifyArgs, mode: progress::Mode, quiet: bool) -> Result<(),
     }
     if !quiet {
         for image in &report.images {
-            eprint!(
-                "{}",
-                report::warnings(&image.sboms)
-                    .iter()
-                    .map(|w| format!("{w}\n"))
-                    .collect::<String>()
-            );
+            for warning in report::warnings(&image.sboms) {
+                eprintln!("{warning}");
+            }
             println!(
                 "ok {} ({}) {} {}: {} manifests, {} blobs, {}, {} SBOMs",
                 image.layout.display(),
