@@ -4,6 +4,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use indicatif::HumanBytes;
 
@@ -11,7 +12,9 @@ use crate::config::{Config, ImageSpec};
 use crate::error::{Error, Problem};
 use crate::progress;
 use crate::publish;
+use crate::report::{self, VerifyReport};
 use crate::sync::Report;
+use crate::verify::policy::{NtiaMode, Requirement, SbomPolicy};
 use crate::verify::signature;
 use crate::verify::trust::{PolicySpec, RootSource, SignerSpec, TrustPolicy};
 use sigstore_verify::types::{Artifact, Sha256Hash};
@@ -189,6 +192,56 @@ impl SignatureArgs {
     }
 }
 
+/// SBOM policy: override the config's `[sbom]` table.
+#[derive(Args, Debug)]
+struct SbomArgs {
+    /// `required`: refuse an image without an SBOM. `optional` (default): check the SBOMs
+    /// found; an image without one passes. Either way a malformed SBOM, or one that describes
+    /// another digest, is refused.
+    #[arg(
+        long = "sbom",
+        value_name = "POLICY",
+        value_parser = PossibleValuesParser::new(["required", "optional"])
+            .try_map(|s| s.parse::<Requirement>())
+    )]
+    policy: Option<Requirement>,
+    /// Every platform manifest needs its own SBOM (apko's `sbom-<arch>.spdx.json`), when the
+    /// image has SBOMs or `--sbom required`.
+    #[arg(long = "sbom-per-platform")]
+    per_platform: bool,
+    /// NTIA minimum elements (supplier, name, version, unique identifier, dependency
+    /// relationship, author, timestamp): `require` refuses an SBOM missing one, `warn`
+    /// (default) prints what is missing where, `off` skips the check.
+    #[arg(
+        long,
+        value_name = "MODE",
+        value_parser = PossibleValuesParser::new(["require", "warn", "off"])
+            .try_map(|s| s.parse::<NtiaMode>())
+    )]
+    ntia: Option<NtiaMode>,
+    /// Directory holding the layout's SBOMs (*.spdx.json, *.cdx.json, *.cyclonedx.json).
+    /// Default: a `sboms/` directory inside or beside the layout, else apko's
+    /// `sbom-*.spdx.json` inside or beside it. One LAYOUT only; with --config use `sboms` in
+    /// `[[image]]`.
+    #[arg(long, value_name = "DIR", conflicts_with = "config")]
+    sboms: Option<PathBuf>,
+}
+
+impl SbomArgs {
+    /// Apply the flags given over the config's policy.
+    fn apply(&self, policy: &mut SbomPolicy) {
+        if let Some(p) = self.policy {
+            policy.policy = p;
+        }
+        if self.per_platform {
+            policy.per_platform = true;
+        }
+        if let Some(n) = self.ntia {
+            policy.ntia = n;
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 struct PublishArgs {
     /// OCI image layout directory (or use --config).
@@ -196,6 +249,8 @@ struct PublishArgs {
     layout: Option<PathBuf>,
     #[command(flatten)]
     images: ImageArgs,
+    #[command(flatten)]
+    sbom: SbomArgs,
     /// Target: `s3://BUCKET[/PREFIX]`, a directory (`./site`) or `file:///abs/path`.
     /// Overrides the config's `[target] to`.
     #[arg(long, value_name = "TARGET")]
@@ -220,7 +275,8 @@ struct PublishArgs {
     /// nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Write a JSON report: objects and bytes written and unchanged, per phase and per tag.
+    /// Write a JSON report: objects and bytes written and unchanged, per phase and per tag,
+    /// and every SBOM.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
     /// Objects written in parallel.
@@ -235,6 +291,12 @@ struct VerifyArgs {
     layout: Vec<PathBuf>,
     #[command(flatten)]
     images: ImageArgs,
+    #[command(flatten)]
+    sbom: SbomArgs,
+    /// Write a JSON report: per image its digest, manifests and blobs, and per SBOM what it
+    /// describes, its packages and its NTIA result with the elements missing where.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -286,45 +348,55 @@ pub fn run() -> Result<(), Error> {
 fn load_config(
     layouts: &[PathBuf],
     args: &ImageArgs,
+    sbom: &SbomArgs,
     need_repository: bool,
 ) -> Result<Config, Error> {
-    let mut config = read_config(layouts, args, need_repository)?;
+    let mut config = if let Some(path) = &args.config {
+        Config::load(path)?
+    } else {
+        if need_repository && args.repo.is_none() {
+            return Err(Error::Usage("--repo is required with a LAYOUT".to_string()));
+        }
+        if sbom.sboms.is_some() && layouts.len() > 1 {
+            return Err(Error::Usage(
+                "--sboms names the SBOMs of one LAYOUT; give one layout per run, or a config with `sboms` per [[image]]".to_string(),
+            ));
+        }
+        let config = Config {
+            target: None,
+            images: layouts
+                .iter()
+                .map(|layout| ImageSpec {
+                    layout: layout.clone(),
+                    repository: args.repo.clone().unwrap_or_default(),
+                    tags: args.tags.clone(),
+                    ref_name: args.ref_name.clone(),
+                    sboms: sbom.sboms.clone(),
+                    bundles: args.bundles.clone(),
+                })
+                .collect(),
+            policy: Default::default(),
+            signatures: PolicySpec::default(),
+        };
+        config.check(need_repository).map_err(Error::Usage)?;
+        config
+    };
+    sbom.apply(&mut config.policy.sbom);
     args.signatures.apply(&mut config.signatures)?;
     Ok(config)
 }
 
-fn read_config(
-    layouts: &[PathBuf],
-    args: &ImageArgs,
-    need_repository: bool,
-) -> Result<Config, Error> {
-    if let Some(path) = &args.config {
-        return Config::load(path);
-    }
-    if need_repository && args.repo.is_none() {
-        return Err(Error::Usage("--repo is required with a LAYOUT".to_string()));
-    }
-    let config = Config {
-        target: None,
-        images: layouts
-            .iter()
-            .map(|layout| ImageSpec {
-                layout: layout.clone(),
-                repository: args.repo.clone().unwrap_or_default(),
-                tags: args.tags.clone(),
-                ref_name: args.ref_name.clone(),
-                bundles: args.bundles.clone(),
-            })
-            .collect(),
-        signatures: PolicySpec::default(),
-    };
-    config.check(need_repository).map_err(Error::Usage)?;
-    Ok(config)
+/// Write a JSON report.
+fn write_report(path: &PathBuf, report: &impl serde::Serialize) -> Result<(), Error> {
+    let json = serde_json::to_vec_pretty(report)
+        .map_err(|e| Error::Internal(format!("cannot encode report: {e}")))?;
+    std::fs::write(path, json)
+        .map_err(|e| Error::Usage(format!("cannot write report {}: {e}", path.display())))
 }
 
 fn run_publish(args: PublishArgs, mode: progress::Mode, quiet: bool) -> Result<(), Error> {
     let layouts: Vec<PathBuf> = args.layout.into_iter().collect();
-    let config = load_config(&layouts, &args.images, true)?;
+    let config = load_config(&layouts, &args.images, &args.sbom, true)?;
     let mut target = config.target.clone().unwrap_or_default();
     if let Some(to) = args.to {
         target.to = to;
@@ -354,32 +426,39 @@ fn run_publish(args: PublishArgs, mode: progress::Mode, quiet: bool) -> Result<(
     };
     let report = publish::publish(&config, &options)?;
     if let Some(path) = &args.report {
-        let json = serde_json::to_vec_pretty(&report)
-            .map_err(|e| Error::Internal(format!("cannot encode report: {e}")))?;
-        std::fs::write(path, json)
-            .map_err(|e| Error::Usage(format!("cannot write report {}: {e}", path.display())))?;
+        write_report(path, &report)?;
     }
     if !quiet {
+        for warning in report::warnings(&report.sboms) {
+            eprintln!("{warning}");
+        }
         print_report(&report);
     }
     Ok(())
 }
 
 fn run_verify(args: VerifyArgs, mode: progress::Mode, quiet: bool) -> Result<(), Error> {
-    let config = load_config(&args.layout, &args.images, false)?;
+    let config = load_config(&args.layout, &args.images, &args.sbom, false)?;
     let images = publish::verify(&config, mode)?;
+    let report = VerifyReport::new(&images, config.policy.sbom);
+    if let Some(path) = &args.report {
+        write_report(path, &report)?;
+    }
     if !quiet {
-        for image in images {
-            let bytes: u64 = image.blobs.iter().map(|b| b.size).sum();
+        for image in &report.images {
+            for warning in report::warnings(&image.sboms) {
+                eprintln!("{warning}");
+            }
             println!(
-                "ok {} ({}) {} {}: {} manifests, {} blobs, {}",
+                "ok {} ({}) {} {}: {} manifests, {} blobs, {}, {} SBOMs",
                 image.layout.display(),
-                image.name(),
-                image.root.digest,
-                image.root.media_type,
-                image.documents.len(),
-                image.blobs.len(),
-                HumanBytes(bytes)
+                image.image,
+                image.digest,
+                image.media_type,
+                image.manifests,
+                image.blobs,
+                HumanBytes(image.blob_bytes),
+                image.sboms.len()
             );
             for signer in &image.signers {
                 println!("  signed by {signer}");
@@ -387,8 +466,11 @@ fn run_verify(args: VerifyArgs, mode: progress::Mode, quiet: bool) -> Result<(),
             for attachment in &image.attachments {
                 println!(
                     "  {} {} on {}",
-                    attachment.document.digest, attachment.summary, attachment.subject
+                    attachment.digest, attachment.summary, attachment.subject
                 );
+            }
+            for sbom in &image.sboms {
+                println!("{}", report::sbom_line(sbom));
             }
         }
     }

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::error::Error;
 use crate::names::{check_repository, check_tag};
 use crate::store::TargetSpec;
+use crate::verify::policy::{Policy, SbomPolicy};
 use crate::verify::trust::PolicySpec;
 
 /// One image to verify and publish.
@@ -27,6 +28,8 @@ pub struct ImageSpec {
     pub ref_name: Option<String>,
     /// Sidecar Sigstore bundles signing the image's root digest.
     pub bundles: Vec<PathBuf>,
+    /// The directory holding its SBOMs (`sboms`); `None` looks beside the layout.
+    pub sboms: Option<PathBuf>,
 }
 
 /// A whole run's request.
@@ -38,6 +41,8 @@ pub struct Config {
     pub images: Vec<ImageSpec>,
     /// The signature trust policy (`[signatures]`).
     pub signatures: PolicySpec,
+    /// What verification requires beyond intact digests (`[sbom]`).
+    pub policy: Policy,
 }
 
 #[derive(Deserialize)]
@@ -48,6 +53,8 @@ struct ConfigFile {
     signatures: PolicySpec,
     #[serde(default, rename = "image")]
     images: Vec<ImageFile>,
+    #[serde(default)]
+    sbom: SbomPolicy,
 }
 
 #[derive(Deserialize)]
@@ -61,6 +68,7 @@ struct ImageFile {
     ref_name: Option<String>,
     #[serde(default)]
     bundles: Vec<PathBuf>,
+    sboms: Option<PathBuf>,
 }
 
 impl Config {
@@ -85,6 +93,7 @@ impl Config {
                 tags: i.tags,
                 ref_name: i.ref_name,
                 bundles: i.bundles.into_iter().map(|b| base.join(b)).collect(),
+                sboms: i.sboms.map(|d| base.join(d)),
             })
             .collect();
         let target = file.target.map(|t| TargetSpec {
@@ -95,6 +104,7 @@ impl Config {
             target,
             images,
             signatures: file.signatures.resolve(base),
+            policy: Policy { sbom: file.sbom },
         };
         config.check(true)?;
         Ok(config)
@@ -160,6 +170,43 @@ mod tests {
         assert_eq!(c.images[0].tags, ["latest", "1.0"]);
         assert_eq!(c.images[1].layout, PathBuf::from("/abs/skopeo"));
         assert_eq!(c.images[1].ref_name.as_deref(), Some("v1"));
+        assert_eq!(c.images[0].sboms, None);
+        assert_eq!(c.policy, Policy::default());
+    }
+
+    #[test]
+    fn reads_the_sbom_policy_and_sbom_directories() {
+        let c = Config::parse(
+            r#"
+            [sbom]
+            policy = "required"
+            per_platform = true
+            ntia = "require"
+            [[image]]
+            layout = "out/base"
+            repository = "base"
+            sboms = "out/sboms"
+            "#,
+            Path::new("/etc/rp"),
+        )
+        .unwrap();
+        assert_eq!(c.images[0].sboms, Some(PathBuf::from("/etc/rp/out/sboms")));
+        let sbom = c.policy.sbom;
+        assert_eq!(sbom.policy, crate::verify::policy::Requirement::Required);
+        assert!(sbom.per_platform);
+        assert_eq!(sbom.ntia, crate::verify::policy::NtiaMode::Require);
+        let bad = "[sbom]\npolicy='always'\n[[image]]\nlayout='x'\nrepository='a'";
+        assert!(
+            Config::parse(bad, Path::new("."))
+                .unwrap_err()
+                .contains("unknown variant")
+        );
+        let unknown = "[sbom]\nntia_mode='warn'\n[[image]]\nlayout='x'\nrepository='a'";
+        assert!(
+            Config::parse(unknown, Path::new("."))
+                .unwrap_err()
+                .contains("unknown field")
+        );
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! The pipeline is one module per arrow: [`layout`] reads, [`verify`] checks, [`site`] plans,
 //! [`sync`] diffs and applies to a [`store`]; [`publish`] wires them, [`cli`] drives them and
-//! [`serve`] previews the result; [`check`] crawls a served registry as clients do.
+//! [`serve`] previews the result; [`check`] crawls a served registry as clients do; [`report`]
+//! says what was verified.
 
 pub mod check;
 pub mod cli;
@@ -13,6 +14,7 @@ pub mod layout;
 pub mod names;
 pub mod progress;
 pub mod publish;
+pub mod report;
 pub mod serve;
 pub mod site;
 pub mod store;

@@ -38,8 +38,8 @@ pub struct Options {
 
 /// Verify every image of `config`.
 pub fn verify(config: &Config, mode: progress::Mode) -> Result<Vec<VerifiedImage>, Error> {
-    let policy = trust_policy(config)?;
-    verify::verify_all(&config.images, policy.as_ref(), mode).map_err(Error::Verify)
+    let trust = trust_policy(config)?;
+    verify::verify_all(&config.images, &config.policy, trust.as_ref(), mode).map_err(Error::Verify)
 }
 
 /// The config's signature trust policy, loaded when it asks for anything.
@@ -54,9 +54,10 @@ fn trust_policy(config: &Config) -> Result<Option<TrustPolicy>, Error> {
 
 /// Verify, plan and publish every image of `config` to `options.target`.
 pub fn publish(config: &Config, options: &Options) -> Result<Report, Error> {
-    let policy = trust_policy(config)?;
+    let trust = trust_policy(config)?;
     let store = store::open(&options.target)?;
-    let images = verify::read_all(&config.images, policy.as_ref()).map_err(Error::Verify)?;
+    let images =
+        verify::read_all(&config.images, &config.policy, trust.as_ref()).map_err(Error::Verify)?;
     if let Some(untagged) = images.iter().find(|i| i.tags.is_empty()) {
         return Err(Error::Usage(format!(
             "image {} from layout {} has no tag: give one with --tag (or `tags` in the config)",
@@ -95,5 +96,6 @@ pub fn publish(config: &Config, options: &Options) -> Result<Report, Error> {
         sync::apply(store.as_ref(), &changes, report, &pool, options.progress)?
     };
     report.requests = store.requests();
+    report.sboms = crate::report::sboms(&images);
     Ok(report)
 }

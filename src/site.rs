@@ -425,6 +425,7 @@ mod tests {
             }],
             attachments: Vec::new(),
             signers: Vec::new(),
+            sboms: Vec::new(),
         }
     }
 

@@ -222,6 +222,8 @@ pub struct Report {
     pub stale_removed: u64,
     /// Every tag published.
     pub tags: Vec<PublishedTag>,
+    /// Every SBOM verified with the images.
+    pub sboms: Vec<crate::report::SbomReport>,
 }
 
 /// The worker pool that bounds requests in flight: `jobs` threads, for I/O, not CPU.

@@ -3,10 +3,13 @@
 //! Every descriptor reachable from a published root is checked before anything is written: each
 //! manifest and index is read (size-capped), hashed, parsed as its media type says and checked to
 //! agree with its descriptor; every config and layer blob is checked for presence, size and
-//! sha256 (streamed, in parallel, see [`digest`]). All failures are collected, so one run tells
-//! the user everything that is wrong.
+//! sha256 (streamed, in parallel, see [`digest`]). Each image's SBOMs are found, validated and
+//! bound to its digests, and the [`policy`] applied (see [`sbom`]). All failures are collected,
+//! so one run tells the user everything that is wrong.
 
 pub mod digest;
+pub mod policy;
+pub mod sbom;
 pub mod signature;
 pub mod trust;
 
@@ -22,6 +25,8 @@ use crate::digest::Digest;
 use crate::error::{Problem, VerifyError};
 use crate::layout::{DocumentKind, Layout, Root, media};
 use crate::progress;
+use policy::Policy;
+use sbom::VerifiedSbom;
 use trust::TrustPolicy;
 
 /// Deepest nesting of indexes we follow (an index of indexes of manifests is depth 2).
@@ -92,6 +97,8 @@ pub struct VerifiedImage {
     pub attachments: Vec<Attachment>,
     /// Who signed the tagged digest, as verified against the trust policy.
     pub signers: Vec<String>,
+    /// Its SBOMs, each bound to the index or platform manifest it describes.
+    pub sboms: Vec<VerifiedSbom>,
 }
 
 impl VerifiedImage {
@@ -113,23 +120,26 @@ fn image_name(repository: &str, tags: &[String], label: &str) -> String {
 /// every problem found.
 pub fn verify_all(
     specs: &[ImageSpec],
-    policy: Option<&TrustPolicy>,
+    policy: &Policy,
+    trust: Option<&TrustPolicy>,
     mode: progress::Mode,
 ) -> Result<Vec<VerifiedImage>, Vec<VerifyError>> {
-    let images = read_all(specs, policy)?;
+    let images = read_all(specs, policy, trust)?;
     hash_blobs(&images, |_| true, mode)?;
     Ok(images)
 }
 
 /// Every check but hashing blob contents: layouts, every manifest and index (read, hashed,
-/// parsed, media types), and every config and layer blob present inside its layout with its
-/// descriptor's size. `publish` then hashes the blobs it sends with [`hash_blobs`]; a blob the
-/// target already holds under its digest was checked by the store on upload and is not sent.
+/// parsed, media types), every config and layer blob present inside its layout with its
+/// descriptor's size, and SBOMs against `policy`. `publish` then hashes the blobs it sends with
+/// [`hash_blobs`]; a blob the target already holds under its digest was checked by the store on
+/// upload and is not sent.
 ///
-/// Signatures are verified here too (they are small): see [`signature::check`].
+/// Signatures are verified here too (they are small) against `trust`: see [`signature::check`].
 pub fn read_all(
     specs: &[ImageSpec],
-    policy: Option<&TrustPolicy>,
+    policy: &Policy,
+    trust: Option<&TrustPolicy>,
 ) -> Result<Vec<VerifiedImage>, Vec<VerifyError>> {
     let mut errors = Vec::new();
     let mut images = Vec::new();
@@ -150,6 +160,7 @@ pub fn read_all(
             }
         };
         let scan = signature::Scan::of(&layout);
+        let first = images.len();
         for sel in selected {
             let name = image_name(&spec.repository, &sel.tags, &sel.label);
             match walk(&layout, &sel.root) {
@@ -157,7 +168,7 @@ pub fn read_all(
                     errors.extend(missing.into_iter().map(|p| p.in_image(&spec.layout, &name)));
                     let subjects = documents.iter().map(|d| d.digest.clone()).collect();
                     let signed =
-                        signature::check(&layout, &scan, &root, &subjects, &spec.bundles, policy)
+                        signature::check(&layout, &scan, &root, &subjects, &spec.bundles, trust)
                             .unwrap_or_else(|problems| {
                                 let at = |p: Problem| p.in_image(&spec.layout, &name);
                                 errors.extend(problems.into_iter().map(at));
@@ -176,10 +187,24 @@ pub fn read_all(
                         blobs,
                         attachments: signed.attachments,
                         signers: signed.signers,
+                        sboms: Vec::new(),
                     })
                 }
                 Err(p) => errors.push(p.in_image(&spec.layout, &name)),
             }
+        }
+        if images.len() > first {
+            let found = sbom::attach(
+                &mut images[first..],
+                &spec.layout,
+                spec.sboms.as_deref(),
+                &policy.sbom,
+            );
+            errors.extend(
+                found
+                    .into_iter()
+                    .map(|(name, p)| p.in_image(&spec.layout, &name)),
+            );
         }
     }
 
@@ -448,6 +473,7 @@ mod tests {
             tags: vec!["t".into()],
             ref_name: None,
             bundles: Vec::new(),
+            sboms: None,
         }]
     }
 
@@ -455,7 +481,13 @@ mod tests {
     fn a_good_layout_verifies_children_first() {
         let dir = tempfile::tempdir().unwrap();
         layout(dir.path(), |_| {});
-        let images = verify_all(&spec(dir.path()), None, progress::Mode::Quiet).unwrap();
+        let images = verify_all(
+            &spec(dir.path()),
+            &Policy::default(),
+            None,
+            progress::Mode::Quiet,
+        )
+        .unwrap();
         let image = &images[0];
         assert_eq!(image.name(), "r:t");
         assert_eq!(image.documents.len(), 2);
@@ -474,7 +506,7 @@ mod tests {
             .join("blobs/sha256")
             .join(Digest::parse(&layer).unwrap().hex());
         fs::write(&path, b"LAYER BYTES").unwrap(); // same size, other bytes
-        let images = read_all(&spec(dir.path()), None).unwrap();
+        let images = read_all(&spec(dir.path()), &Policy::default(), None).unwrap();
         assert!(
             hash_blobs(
                 &images,
@@ -486,7 +518,7 @@ mod tests {
         let errors = hash_blobs(&images, |_| true, progress::Mode::Quiet).unwrap_err();
         assert!(errors[0].reason.contains("digest mismatch"), "{errors:?}");
         fs::write(&path, b"short").unwrap();
-        let errors = read_all(&spec(dir.path()), None).unwrap_err();
+        let errors = read_all(&spec(dir.path()), &Policy::default(), None).unwrap_err();
         assert!(errors[0].reason.contains("size mismatch"), "{errors:?}");
     }
 
@@ -504,7 +536,7 @@ mod tests {
         for (tweak, reason) in cases {
             let dir = tempfile::tempdir().unwrap();
             layout(dir.path(), tweak);
-            let errors = read_all(&spec(dir.path()), None).unwrap_err();
+            let errors = read_all(&spec(dir.path()), &Policy::default(), None).unwrap_err();
             assert!(errors[0].reason.contains(reason), "{reason}: {errors:?}");
             assert!(errors[0].digest.is_some());
         }

@@ -1,0 +1,409 @@
+//! SBOMs: every image we serve carries its list of ingredients, bound to its exact digests.
+//!
+//! For each layout, SBOM files are found ([`discover`]), each is read (size-capped), validated
+//! as SPDX 2.3 ([`spdx`]) or CycloneDX 1.4–1.6 ([`cyclonedx`]) against the official schemas
+//! ([`schema`]), bound to the image index or platform manifest it describes ([`bind`]) and
+//! judged for the NTIA minimum elements ([`ntia`]); then the [`SbomPolicy`] decides whether an
+//! image without SBOMs, a platform without its own, or an incomplete SBOM refuses the image.
+//! [`check_document`] validates a document from bytes alone, for SBOMs found inside signed
+//! in-toto attestations.
+
+pub mod bind;
+pub mod cyclonedx;
+pub mod discover;
+pub mod ntia;
+pub mod schema;
+pub mod spdx;
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::digest::Digest;
+use crate::error::Problem;
+use crate::verify::VerifiedImage;
+use crate::verify::policy::{NtiaMode, Requirement, SbomPolicy};
+use bind::Subject;
+pub use ntia::{Element, Missing};
+
+/// Largest SBOM read: checked before parsing (file size, or the bytes given).
+pub const MAX_SBOM_SIZE: u64 = 64 * 1024 * 1024;
+
+/// The media type of SPDX JSON documents (the artifactType of an SPDX referrer).
+pub const SPDX_MEDIA_TYPE: &str = "application/spdx+json";
+/// The media type of CycloneDX JSON documents.
+pub const CYCLONEDX_MEDIA_TYPE: &str = "application/vnd.cyclonedx+json";
+
+/// An SBOM format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// SPDX 2.3 JSON.
+    Spdx,
+    /// CycloneDX 1.4–1.6 JSON.
+    CycloneDx,
+}
+
+impl Format {
+    /// Its media type.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Format::Spdx => SPDX_MEDIA_TYPE,
+            Format::CycloneDx => CYCLONEDX_MEDIA_TYPE,
+        }
+    }
+
+    /// The format an in-toto statement's `predicateType` carries, if it is an SBOM.
+    pub fn of_predicate_type(predicate_type: &str) -> Option<Format> {
+        match predicate_type.trim_end_matches('/') {
+            "https://spdx.dev/Document" => Some(Format::Spdx),
+            "https://cyclonedx.org/bom" => Some(Format::CycloneDx),
+            _ => None,
+        }
+    }
+}
+
+/// What a valid SBOM document says, as far as policy and reports need it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SbomSummary {
+    /// SPDX or CycloneDX.
+    pub format: Format,
+    /// `SPDX-2.3`, `CycloneDX-1.5`, …
+    pub version: String,
+    /// SPDX packages, or CycloneDX components (nested ones included, not the described one).
+    pub packages: usize,
+    /// The digests the document says it describes: the SHA-256 checksums and `pkg:oci` purls of
+    /// its described package (SPDX) or `metadata.component` (CycloneDX).
+    pub describes: Vec<Digest>,
+    /// NTIA minimum elements it lacks, and where; empty when complete.
+    pub ntia_missing: Vec<Missing>,
+}
+
+/// What the NTIA check concluded under the run's policy (a failure under `require` refuses the
+/// image instead).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NtiaOutcome {
+    /// Every minimum element is present.
+    Pass,
+    /// Elements are missing; the policy is `warn`.
+    Warn,
+    /// The policy is `off`.
+    Off,
+}
+
+/// An SBOM file that passed verification, bound to what it describes.
+#[derive(Clone, Debug)]
+pub struct VerifiedSbom {
+    /// The image index or platform manifest it describes.
+    pub subject: Digest,
+    /// The platform (`linux/amd64`) when the subject is a platform manifest of an index.
+    pub platform: Option<String>,
+    /// `application/spdx+json` or `application/vnd.cyclonedx+json`.
+    pub media_type: &'static str,
+    /// The file.
+    pub path: PathBuf,
+    /// sha256 of the file's bytes.
+    pub digest: Digest,
+    /// The file's size in bytes.
+    pub size: u64,
+    /// The exact bytes verified, to publish byte for byte.
+    pub bytes: Arc<[u8]>,
+    /// What it says.
+    pub summary: SbomSummary,
+    /// The NTIA result under the run's policy.
+    pub ntia: NtiaOutcome,
+}
+
+/// What a format module found in a valid document.
+#[derive(Debug)]
+pub struct Checked {
+    /// `SPDX-2.3`, `CycloneDX-1.5`, …
+    pub version: String,
+    /// Packages or components counted.
+    pub packages: usize,
+    /// Digests of what it describes.
+    pub describes: Vec<Digest>,
+    /// What the NTIA elements need.
+    pub inventory: ntia::Inventory,
+}
+
+/// Validate an SBOM document from its bytes, whatever it came from: a file, or the predicate
+/// of an in-toto statement (`origin` names it in errors, e.g. the file path or
+/// `attestation sha256:… predicate`). Errors start with `origin`.
+pub fn check_document(bytes: &[u8], origin: &str) -> Result<SbomSummary, String> {
+    check_bytes(bytes).map_err(|e| format!("{origin}: {e}"))
+}
+
+fn check_bytes(bytes: &[u8]) -> Result<SbomSummary, String> {
+    if bytes.len() as u64 > MAX_SBOM_SIZE {
+        return Err(format!(
+            "{} bytes is more than the {} MiB an SBOM may have",
+            bytes.len(),
+            MAX_SBOM_SIZE >> 20
+        ));
+    }
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        let hint = if e.is_eof() { " (truncated?)" } else { "" };
+        format!("not valid JSON{hint}: {e}")
+    })?;
+    let (format, checked) = if value.get("spdxVersion").is_some() {
+        (Format::Spdx, spdx::check(value)?)
+    } else if value.get("bomFormat").is_some() {
+        (Format::CycloneDx, cyclonedx::check(value)?)
+    } else {
+        return Err(
+            "neither an SPDX document (no spdxVersion) nor a CycloneDX BOM (no bomFormat)"
+                .to_string(),
+        );
+    };
+    Ok(SbomSummary {
+        format,
+        version: checked.version,
+        packages: checked.packages,
+        describes: checked.describes,
+        ntia_missing: ntia::missing(&checked.inventory),
+    })
+}
+
+/// Judge an SBOM's NTIA completeness under `mode`: `Err` (naming `origin` and what is missing
+/// where) when elements are missing and the mode is `require`.
+pub fn judge_ntia(
+    summary: &SbomSummary,
+    mode: NtiaMode,
+    origin: &str,
+) -> Result<NtiaOutcome, String> {
+    match (mode, summary.ntia_missing.is_empty()) {
+        (NtiaMode::Off, _) => Ok(NtiaOutcome::Off),
+        (_, true) => Ok(NtiaOutcome::Pass),
+        (NtiaMode::Warn, false) => Ok(NtiaOutcome::Warn),
+        (NtiaMode::Require, false) => Err(format!(
+            "{origin}: NTIA minimum elements missing: {}",
+            ntia::describe(&summary.ntia_missing)
+        )),
+    }
+}
+
+/// Join problems found by a format module into one error.
+fn findings(errors: Vec<String>) -> Result<(), String> {
+    const LISTED: usize = 5;
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let mut text = errors[..errors.len().min(LISTED)].join("; ");
+    if errors.len() > LISTED {
+        text.push_str(&format!("; and {} more", errors.len() - LISTED));
+    }
+    Err(text)
+}
+
+/// The digest a `pkg:oci/…@sha256:…` purl names (`None` for other purl types). The version may
+/// be percent-encoded (`sha256%3A…`, the purl specification's form) or not (apko's).
+fn oci_purl_digest(locator: &str) -> Result<Option<Digest>, String> {
+    if !locator.starts_with("pkg:oci/") {
+        return Ok(None);
+    }
+    let purl = packageurl::PackageUrl::from_str(locator)
+        .map_err(|e| format!("purl {locator:?} is not a valid package URL: {e}"))?;
+    match purl.version() {
+        Some(version) => Digest::parse(version)
+            .map(Some)
+            .map_err(|e| format!("purl {locator:?}: {e}")),
+        None => Ok(None),
+    }
+}
+
+/// Find, check and bind the SBOMs of the images selected from one layout (`images`, all from
+/// `layout`), and apply the policy. Each SBOM is attached to the image it describes; every
+/// problem comes back with the name of the image (or images) it concerns.
+pub(crate) fn attach(
+    images: &mut [VerifiedImage],
+    layout: &Path,
+    explicit: Option<&Path>,
+    policy: &SbomPolicy,
+) -> Vec<(String, Problem)> {
+    let everyone = images
+        .iter()
+        .map(VerifiedImage::name)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut problems = Vec::new();
+    let discovery = match discover::find(layout, explicit) {
+        Ok(d) => d,
+        Err(p) => return vec![(everyone, p)],
+    };
+    let subjects: Vec<Vec<Subject>> = images.iter().map(bind::subjects).collect();
+    for found in &discovery.files {
+        match check_file(found, &subjects, policy.ntia) {
+            Ok((i, sbom)) => images[i].sboms.push(sbom),
+            Err(p) => problems.push((everyone.clone(), p)),
+        }
+    }
+    for (image, subjects) in images.iter_mut().zip(&subjects) {
+        // The root's SBOMs first, then each platform's in index order.
+        image
+            .sboms
+            .sort_by_key(|s| subjects.iter().position(|x| x.digest == s.subject));
+        for p in coverage(image, subjects, policy, &discovery.searched) {
+            problems.push((image.name(), p));
+        }
+    }
+    problems
+}
+
+/// Read, validate and bind one file: the index of the image it belongs to, and the SBOM.
+fn check_file(
+    found: &discover::Found,
+    subjects: &[Vec<Subject>],
+    mode: NtiaMode,
+) -> Result<(usize, VerifiedSbom), Problem> {
+    let origin = format!("SBOM {}", found.path.display());
+    let bytes = read_capped(&found.path).map_err(|e| Problem::new(format!("{origin}: {e}")))?;
+    let summary = check_document(&bytes, &origin).map_err(Problem::new)?;
+    let (i, subject) = bind::bind(&found.role, &summary.describes, subjects).map_err(
+        |(digest, e)| match digest {
+            Some(d) => Problem::at(&d, format!("{origin}: {e}")),
+            None => Problem::new(format!("{origin}: {e}")),
+        },
+    )?;
+    let ntia = judge_ntia(&summary, mode, &origin).map_err(|e| Problem::at(&subject.digest, e))?;
+    Ok((
+        i,
+        VerifiedSbom {
+            subject: subject.digest.clone(),
+            platform: subject.platform.as_ref().map(ToString::to_string),
+            media_type: summary.format.media_type(),
+            path: found.path.clone(),
+            digest: Digest::of_bytes(&bytes),
+            size: bytes.len() as u64,
+            bytes: Arc::from(bytes),
+            summary,
+            ntia,
+        },
+    ))
+}
+
+/// The whole file, refusing one larger than [`MAX_SBOM_SIZE`] before reading it.
+fn read_capped(path: &Path) -> Result<Vec<u8>, String> {
+    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let size = file
+        .metadata()
+        .map_err(|e| format!("cannot stat: {e}"))?
+        .len();
+    if size > MAX_SBOM_SIZE {
+        return Err(format!(
+            "{size} bytes is more than the {} MiB an SBOM may have",
+            MAX_SBOM_SIZE >> 20
+        ));
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.take(MAX_SBOM_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    Ok(bytes)
+}
+
+/// The policy's demands on one image's set of SBOMs: at least one when required; one per
+/// platform manifest when `per_platform` (and the image has SBOMs or must have them).
+fn coverage(
+    image: &VerifiedImage,
+    subjects: &[Subject],
+    policy: &SbomPolicy,
+    searched: &[PathBuf],
+) -> Vec<Problem> {
+    let looked = || {
+        searched
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let required = policy.policy == Requirement::Required;
+    if image.sboms.is_empty() && required {
+        return vec![Problem::at(
+            &image.root.digest,
+            format!(
+                "no SBOM found (SBOM policy: required); looked in {} (name the directory with --sboms, or `sboms` in [[image]])",
+                looked()
+            ),
+        )];
+    }
+    if !policy.per_platform || image.sboms.is_empty() {
+        return Vec::new();
+    }
+    subjects
+        .iter()
+        .filter(|s| !s.is_index)
+        .filter(|s| !image.sboms.iter().any(|b| b.subject == s.digest))
+        .map(|s| {
+            Problem::at(
+                &s.digest,
+                format!(
+                    "{} has no SBOM of its own (per_platform = true)",
+                    s.describe()
+                ),
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn predicate_types_and_media_types() {
+        assert_eq!(
+            Format::of_predicate_type("https://spdx.dev/Document"),
+            Some(Format::Spdx)
+        );
+        assert_eq!(
+            Format::of_predicate_type("https://cyclonedx.org/bom"),
+            Some(Format::CycloneDx)
+        );
+        assert_eq!(
+            Format::of_predicate_type("https://slsa.dev/provenance/v1"),
+            None
+        );
+        assert_eq!(Format::CycloneDx.media_type(), CYCLONEDX_MEDIA_TYPE);
+    }
+
+    #[test]
+    fn oci_purls_name_digests_encoded_or_not() {
+        let hex = "b5f05e6fc882c97d61c1daee566954ae6fc09924f8e152293e2b97a06092069f";
+        let want = Digest::parse(&format!("sha256:{hex}")).unwrap();
+        for purl in [
+            format!(
+                "pkg:oci/golden@sha256:{hex}?mediaType=application%2Fvnd.oci.image.index.v1%2Bjson"
+            ),
+            format!("pkg:oci/golden@sha256%3A{hex}?arch=amd64"),
+        ] {
+            assert_eq!(
+                oci_purl_digest(&purl).unwrap(),
+                Some(want.clone()),
+                "{purl}"
+            );
+        }
+        assert_eq!(oci_purl_digest("pkg:apk/wolfi/busybox@1.36").unwrap(), None);
+        assert!(
+            oci_purl_digest("pkg:oci/x@sha256:abc")
+                .unwrap_err()
+                .contains("invalid digest")
+        );
+    }
+
+    #[test]
+    fn bad_bytes_are_refused_with_their_origin() {
+        let e = check_document(b"{\"spdxVersion\": \"SPDX-2.3\", \"na", "f.json").unwrap_err();
+        assert!(e.starts_with("f.json: not valid JSON (truncated?)"), "{e}");
+        let e = check_document(b"[1, 2]", "x").unwrap_err();
+        assert!(e.contains("neither an SPDX document"), "{e}");
+        let big = vec![b' '; MAX_SBOM_SIZE as usize + 1];
+        assert!(check_document(&big, "x").unwrap_err().contains("MiB"));
+    }
+}

@@ -1,0 +1,154 @@
+//! The official JSON schemas of SPDX 2.3 and CycloneDX 1.4–1.6, vendored in `schemas/` (origins
+//! in `schemas/README.md`), compiled on first use, and their findings as short messages.
+//!
+//! Schema validation catches every missing required field, wrong type and unknown enum value the
+//! standards define, with the JSON path of each, so the format modules only add what a schema
+//! cannot say (identifier patterns, references between elements, binding to an image).
+
+use std::sync::OnceLock;
+
+use jsonschema::{Registry, Resource, Validator};
+use serde_json::Value;
+
+/// How many schema errors one message lists before "and N more".
+const MAX_LISTED: usize = 5;
+
+/// A vendored schema.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Schema {
+    /// SPDX 2.3 (draft 2019-09).
+    Spdx23,
+    /// CycloneDX 1.4 (draft-07).
+    CycloneDx14,
+    /// CycloneDX 1.5 (draft-07).
+    CycloneDx15,
+    /// CycloneDX 1.6 (draft-07).
+    CycloneDx16,
+}
+
+const SPDX_2_3: &str = include_str!("../../../schemas/spdx-2.3.schema.json");
+const BOM_1_4: &str = include_str!("../../../schemas/bom-1.4.SNAPSHOT.schema.json");
+const BOM_1_5: &str = include_str!("../../../schemas/bom-1.5.SNAPSHOT.schema.json");
+const BOM_1_6: &str = include_str!("../../../schemas/bom-1.6.SNAPSHOT.schema.json");
+/// Referenced by the CycloneDX schemas (license identifiers, signatures) by these URIs.
+const CYCLONEDX_SHARED: [(&str, &str); 2] = [
+    (
+        "http://cyclonedx.org/schema/spdx.SNAPSHOT.schema.json",
+        include_str!("../../../schemas/spdx.SNAPSHOT.schema.json"),
+    ),
+    (
+        "http://cyclonedx.org/schema/jsf-0.82.SNAPSHOT.schema.json",
+        include_str!("../../../schemas/jsf-0.82.SNAPSHOT.schema.json"),
+    ),
+];
+
+impl Schema {
+    /// The CycloneDX schema for `specVersion`, if supported.
+    pub fn cyclonedx(spec_version: &str) -> Option<Schema> {
+        match spec_version {
+            "1.4" => Some(Schema::CycloneDx14),
+            "1.5" => Some(Schema::CycloneDx15),
+            "1.6" => Some(Schema::CycloneDx16),
+            _ => None,
+        }
+    }
+
+    /// Its name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Schema::Spdx23 => "SPDX 2.3 schema",
+            Schema::CycloneDx14 => "CycloneDX 1.4 schema",
+            Schema::CycloneDx15 => "CycloneDX 1.5 schema",
+            Schema::CycloneDx16 => "CycloneDX 1.6 schema",
+        }
+    }
+
+    /// Validate `document`; the error lists the first findings, each with its JSON path.
+    pub fn check(self, document: &Value) -> Result<(), String> {
+        let validator = self.validator()?;
+        let mut findings = Vec::new();
+        let mut total = 0usize;
+        for error in validator.iter_errors(document) {
+            total += 1;
+            if findings.len() < MAX_LISTED {
+                let path = error.instance_path().to_string();
+                let at = if path.is_empty() { "/" } else { path.as_str() };
+                findings.push(format!("at {at}: {}", error.masked()));
+            }
+        }
+        if total == 0 {
+            return Ok(());
+        }
+        let more = if total > findings.len() {
+            format!("; and {} more", total - findings.len())
+        } else {
+            String::new()
+        };
+        Err(format!(
+            "does not match the {}: {}{more}",
+            self.name(),
+            findings.join("; ")
+        ))
+    }
+
+    fn validator(self) -> Result<&'static Validator, String> {
+        static COMPILED: [OnceLock<Result<Validator, String>>; 4] = [const { OnceLock::new() }; 4];
+        COMPILED[self as usize]
+            .get_or_init(|| self.compile())
+            .as_ref()
+            .map_err(|e| format!("internal: the vendored {} does not load: {e}", self.name()))
+    }
+
+    fn compile(self) -> Result<Validator, String> {
+        let text = match self {
+            Schema::Spdx23 => SPDX_2_3,
+            Schema::CycloneDx14 => BOM_1_4,
+            Schema::CycloneDx15 => BOM_1_5,
+            Schema::CycloneDx16 => BOM_1_6,
+        };
+        let schema: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let mut registry = Registry::new();
+        if self != Schema::Spdx23 {
+            for (uri, text) in CYCLONEDX_SHARED {
+                let contents: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+                registry = registry
+                    .add(uri, Resource::from_contents(contents))
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        let registry = registry.prepare().map_err(|e| e.to_string())?;
+        jsonschema::options()
+            .offline()
+            .with_registry(&registry)
+            .build(&schema)
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_vendored_schema_compiles_offline() {
+        for s in [
+            Schema::Spdx23,
+            Schema::CycloneDx14,
+            Schema::CycloneDx15,
+            Schema::CycloneDx16,
+        ] {
+            s.validator().unwrap();
+        }
+    }
+
+    #[test]
+    fn findings_name_the_path_and_are_capped() {
+        let bom = json!({"bomFormat": "CycloneDX", "specVersion": "1.5",
+            "components": (0..8).map(|i| json!({"type": "library", "nme": i})).collect::<Vec<_>>()});
+        let e = Schema::CycloneDx15.check(&bom).unwrap_err();
+        assert!(e.contains("CycloneDX 1.5 schema"), "{e}");
+        assert!(e.contains("at /components/0"), "{e}");
+        assert!(e.contains("more"), "{e}");
+    }
+}
