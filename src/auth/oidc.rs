@@ -143,7 +143,7 @@ impl Verifier {
     pub async fn verify(&self, token: &str) -> Result<Identity, Refusal> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(invalid(format!(
-                "token is {} bytes, more than {MAX_TOKEN_BYTES}",
+                "token is {} bytes, at most {MAX_TOKEN_BYTES} bytes are read",
                 token.len()
             )));
         }

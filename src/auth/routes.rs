@@ -128,7 +128,9 @@ fn basic_password(headers: &HeaderMap) -> Result<Option<String>, TokenError> {
         message: m.to_string(),
     };
     if value.len() > MAX_AUTHORIZATION_BYTES {
-        return Err(unauthorized("credentials too large"));
+        return Err(unauthorized(&format!(
+            "credentials too large: an ID token may have at most {MAX_TOKEN_BYTES} bytes"
+        )));
     }
     let text = value
         .to_str()

@@ -158,17 +158,22 @@ impl Signer {
 pub fn generate_key() -> Result<String, String> {
     use aws_lc_rs::rand::SystemRandom;
     use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
-    use base64::Engine;
     let der = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
         .map_err(|_| "cannot generate a P-256 key".to_string())?;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
-    let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
+    Ok(pem("PRIVATE KEY", der.as_ref()))
+}
+
+/// DER bytes as a PEM block with `label` (`PRIVATE KEY`, `PUBLIC KEY`).
+pub fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
     for line in b64.as_bytes().chunks(64) {
-        pem.push_str(&String::from_utf8_lossy(line));
-        pem.push('\n');
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
     }
-    pem.push_str("-----END PRIVATE KEY-----\n");
-    Ok(pem)
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
 }
 
 /// Does `access` allow `action` on `repository`?
