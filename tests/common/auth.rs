@@ -156,8 +156,9 @@ impl Nginx {
         format!("docker://{}/{reference}", self.addr)
     }
 
-    /// Send `GET <raw_path>` exactly as written (no client normalises it) and return the status.
-    pub fn raw_get_status(&self, raw_path: &str) -> u16 {
+    /// Send `GET <raw_path>` exactly as written (no client normalises it); return the status
+    /// and the whole response.
+    pub fn raw_get(&self, raw_path: &str) -> (u16, String) {
         let mut stream = TcpStream::connect(&self.addr).expect("connect nginx");
         write!(
             stream,
@@ -167,11 +168,12 @@ impl Nginx {
         .expect("send");
         let mut response = String::new();
         let _ = stream.read_to_string(&mut response);
-        response
+        let status = response
             .split_whitespace()
             .nth(1)
             .and_then(|code| code.parse().ok())
-            .unwrap_or_else(|| panic!("no status line in {response:?}"))
+            .unwrap_or_else(|| panic!("no status line in {response:?}"));
+        (status, response)
     }
 }
 
