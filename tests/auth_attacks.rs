@@ -377,6 +377,11 @@ fn attack_table_forged_stale_and_misdirected_id_tokens_are_refused() {
             "missing required claim sub",
         ),
         (
+            "sub too long for a registry token",
+            t.issuer.key.sign(&with(json!({"sub": "x".repeat(300)}))),
+            "sub must be a string of 1 to 256 bytes",
+        ),
+        (
             "wrong iss: an issuer that is not allowed",
             other_issuer.id_token("acme/app", SERVICE),
             "is not allowed",

@@ -24,6 +24,8 @@ use super::config::{IssuerConfig, check_url};
 pub const LEEWAY: u64 = 60;
 /// Largest ID token accepted, in bytes (GitHub's are about 1.2 KB).
 pub const MAX_TOKEN_BYTES: usize = 8192;
+/// Longest `sub` accepted: it is copied into registry tokens, which must stay small.
+const MAX_SUBJECT_BYTES: usize = 256;
 /// Largest discovery document or JWKS read.
 const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
 /// Keys are re-fetched after this long even when every `kid` is known (rotation removes keys).
@@ -202,8 +204,12 @@ impl Verifier {
             return Err(invalid("issued in the future (iat)"));
         }
         let subject = match claims.get("sub") {
-            Some(Value::String(s)) if !s.is_empty() => s.clone(),
-            _ => return Err(invalid("sub must be a non-empty string")),
+            Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_SUBJECT_BYTES => s.clone(),
+            _ => {
+                return Err(invalid(format!(
+                    "sub must be a string of 1 to {MAX_SUBJECT_BYTES} bytes"
+                )));
+            }
         };
         let audience = match claims.get("aud") {
             Some(Value::String(a)) => vec![a.clone()],

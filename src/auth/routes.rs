@@ -23,7 +23,7 @@ use super::scope::{PULL, Scope, Target, parse_request};
 use super::token::{Access, Signer, covers};
 
 /// Most scopes one token request may name (keeps tokens far below header size limits).
-const MAX_SCOPES: usize = 16;
+const MAX_SCOPES: usize = 8;
 /// Largest `Authorization` header read (a base64 Basic header around a maximal ID token).
 const MAX_AUTHORIZATION_BYTES: usize = MAX_TOKEN_BYTES * 4 / 3 + 512;
 /// Largest POST /token body.

@@ -227,6 +227,19 @@ mod tests {
     }
 
     #[test]
+    fn the_largest_grant_stays_under_4_kb() {
+        let access = (0..8)
+            .map(|i| Access {
+                kind: "repository".to_string(),
+                name: format!("{i}{}", "a".repeat(254)),
+                actions: vec!["pull".to_string(), "push".to_string()],
+            })
+            .collect();
+        let token = signer(300).mint(&"s".repeat(200), access).unwrap().token;
+        assert!(token.len() < 4096, "{} bytes", token.len());
+    }
+
+    #[test]
     fn other_keys_services_expired_and_garbage_are_refused() {
         let ours = signer(300);
         let theirs = signer(300);
