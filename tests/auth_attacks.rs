@@ -646,3 +646,24 @@ fn bad_configs_stop_the_start_with_the_reason() {
         "127.0.0.1:0",
     ]);
 }
+
+#[test]
+fn an_unreachable_issuer_is_a_503_not_a_bad_token() {
+    let t = setup();
+    let token = t.issuer.id_token("acme/app", SERVICE);
+    let Setup {
+        issuer, auth, http, ..
+    } = t;
+    drop(issuer);
+    std::thread::sleep(Duration::from_millis(200));
+    let response = http
+        .get(auth.url("/token"))
+        .query(&[("service", SERVICE), ("scope", APP)])
+        .basic_auth("x", Some(&token))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = response.json().unwrap();
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("issuer unavailable"), "{body}");
+}
