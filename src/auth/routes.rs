@@ -19,7 +19,7 @@ use serde_json::json;
 
 use super::oidc::{Identity, MAX_TOKEN_BYTES, Refusal, Verifier};
 use super::policy::Policy;
-use super::scope::{PULL, Scope, Target, parse_request};
+use super::scope::{PULL, PUSH, Scope, Target, parse_request};
 use super::token::{Access, Signer, covers};
 
 /// Most scopes one token request may name (keeps tokens far below header size limits).
@@ -365,11 +365,17 @@ async fn check(State(h): State<Arc<Handler>>, headers: HeaderMap) -> Response {
             if action == PULL && h.policy.is_public(&name) {
                 return StatusCode::OK.into_response();
             }
-            let scope = if action == PULL {
-                format!("repository:{name}:pull")
+            // What a client should ask /token for: pushes need pull too.
+            let actions = if action == PULL {
+                vec![PULL]
             } else {
-                format!("repository:{name}:pull,push")
+                vec![PULL, PUSH]
             };
+            let scope = Scope {
+                repository: name.clone(),
+                actions: actions.into_iter().map(str::to_string).collect(),
+            }
+            .render();
             match token.map(|t| h.signer.verify(t)) {
                 None => h.challenge(Some(&scope), None),
                 Some(Ok(access)) if covers(&access, &name, action) => {
