@@ -58,6 +58,9 @@ enum Command {
     /// Sigstore tools: verify a bundle as the sigstore-conformance suite drives clients.
     #[command(subcommand)]
     Sigstore(SigstoreCommand),
+    /// The companion handler for private repositories: registry tokens from OIDC identity.
+    #[command(subcommand)]
+    Auth(AuthCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -96,6 +99,27 @@ struct VerifyBundleArgs {
     /// The signed artifact: `sha256:<64 hex>` is a digest, anything else a file.
     #[arg(value_name = "FILE_OR_DIGEST")]
     artifact: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum AuthCommand {
+    /// Serve /token (registry tokens for OIDC ID tokens), /check (a proxy's forward-auth:
+    /// nginx auth_request, Caddy forward_auth, Traefik forwardAuth) and /.well-known/jwks.json.
+    Serve(AuthServeArgs),
+    /// Print a new P-256 signing key (PKCS#8 PEM) for auth.toml's `signing_key`.
+    Keygen,
+}
+
+#[derive(Args, Debug)]
+struct AuthServeArgs {
+    /// The handler's config: service, realm, signing key, issuers, trust rules (see
+    /// examples/auth.toml).
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Address to listen on, overriding the config's `listen`; port 0 picks a free port
+    /// (printed on start).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
 }
 
 /// Which images: one layout with flags, or a config file.
@@ -341,6 +365,14 @@ pub fn run() -> Result<(), Error> {
             let runtime = tokio::runtime::Runtime::new()
                 .map_err(|e| Error::Internal(format!("cannot start runtime: {e}")))?;
             runtime.block_on(crate::serve::serve(args.dir, args.listen))
+        }
+        Command::Auth(AuthCommand::Serve(args)) => crate::auth::serve(&args.config, args.listen),
+        Command::Auth(AuthCommand::Keygen) => {
+            print!(
+                "{}",
+                crate::auth::token::generate_key().map_err(Error::Internal)?
+            );
+            Ok(())
         }
     }
 }

@@ -3,8 +3,10 @@
 //! The pipeline is one module per arrow: [`layout`] reads, [`verify`] checks, [`site`] plans,
 //! [`sync`] diffs and applies to a [`store`]; [`publish`] wires them, [`cli`] drives them and
 //! [`serve`] previews the result; [`check`] crawls a served registry as clients do; [`report`]
-//! says what was verified.
+//! says what was verified; [`auth`] is the companion handler that guards private repositories
+//! with OIDC-based registry tokens.
 
+pub mod auth;
 pub mod check;
 pub mod cli;
 pub mod config;

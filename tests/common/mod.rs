@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod auth;
 pub mod garage;
+pub mod oidc;
 pub mod signing;
 pub mod synth;
 
@@ -84,21 +86,28 @@ pub struct Server {
 
 impl Server {
     pub fn start(dir: &Path) -> Server {
+        Server::spawn(&["serve", &dir.to_string_lossy(), "--listen", "127.0.0.1:0"])
+    }
+
+    /// Run `regpress ARGS` and wait for the line ending in `http://host:port/` it prints once
+    /// listening.
+    pub fn spawn(args: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_regpress"))
-            .args(["serve", &dir.to_string_lossy(), "--listen", "127.0.0.1:0"])
+            .args(args)
             .stdout(Stdio::piped())
             .spawn()
-            .expect("start regpress serve");
+            .expect("start regpress");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
         BufReader::new(stdout)
             .read_line(&mut line)
-            .expect("read serve banner");
+            .expect("read banner");
         let addr = line
             .trim()
             .rsplit("http://")
             .next()
-            .expect("serve banner has a URL")
+            .filter(|_| line.contains("http://"))
+            .unwrap_or_else(|| panic!("regpress {args:?} printed no URL (exited?): {line:?}"))
             .trim_end_matches('/')
             .to_string();
         Server { child, addr }

@@ -1,0 +1,400 @@
+//! The handler's HTTP endpoints: `/token` (GET per the Docker token spec, POST per OAuth2's
+//! password grant), `/check` for a proxy's forward-auth, and `/.well-known/jwks.json`.
+//!
+//! Each endpoint turns HTTP into calls on [`Verifier`], [`Policy`] and [`Signer`] and back;
+//! the decisions live in those modules. Refusals are logged to stderr with their reason (the
+//! client only sees a status and a challenge), never with the token itself.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{any, get};
+use base64::Engine;
+use bytes::Bytes;
+use serde_json::json;
+
+use super::oidc::{Identity, MAX_TOKEN_BYTES, Refusal, Verifier};
+use super::policy::Policy;
+use super::scope::{PULL, PUSH, Scope, Target, parse_request};
+use super::token::{Access, Signer, covers};
+
+/// Most scopes one token request may name (keeps tokens far below header size limits).
+const MAX_SCOPES: usize = 8;
+/// Largest `Authorization` header read (a base64 Basic header around a maximal ID token).
+const MAX_AUTHORIZATION_BYTES: usize = MAX_TOKEN_BYTES * 4 / 3 + 512;
+/// Largest POST /token body.
+const MAX_FORM_BYTES: usize = 64 * 1024;
+
+/// Everything the endpoints need.
+pub struct Handler {
+    /// Checks ID tokens.
+    pub verifier: Verifier,
+    /// Decides what identities get.
+    pub policy: Policy,
+    /// Mints and checks registry tokens.
+    pub signer: Signer,
+    /// The service name clients send and tokens are for.
+    pub service: String,
+    /// The token endpoint's public URL, for challenges.
+    pub realm: String,
+}
+
+/// The router: `/token`, `/check`, `/.well-known/jwks.json`.
+pub fn router(handler: Arc<Handler>) -> Router {
+    Router::new()
+        .route("/token", get(token_get).post(token_post))
+        .route("/check", any(check))
+        .route("/.well-known/jwks.json", get(jwks))
+        .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
+        .with_state(handler)
+}
+
+/// How a `/token` failure is written: the Docker spec's errors or OAuth2's.
+#[derive(Clone, Copy)]
+enum Flavor {
+    Docker,
+    OAuth,
+}
+
+struct TokenError {
+    status: StatusCode,
+    oauth_code: &'static str,
+    message: String,
+}
+
+impl TokenError {
+    fn bad_request(message: impl Into<String>) -> TokenError {
+        TokenError {
+            status: StatusCode::BAD_REQUEST,
+            oauth_code: "invalid_request",
+            message: message.into(),
+        }
+    }
+
+    fn render(self, flavor: Flavor, realm: &str) -> Response {
+        match flavor {
+            Flavor::Docker => {
+                let code = if self.status == StatusCode::UNAUTHORIZED {
+                    "UNAUTHORIZED"
+                } else {
+                    "DENIED"
+                };
+                let body = json!({"errors": [{"code": code, "message": self.message}]});
+                let mut response = (self.status, Json(body)).into_response();
+                if self.status == StatusCode::UNAUTHORIZED
+                    && let Ok(v) = HeaderValue::from_str(&format!("Basic realm=\"{realm}\""))
+                {
+                    response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+                response
+            }
+            Flavor::OAuth => {
+                // RFC 6749 5.2: a bad grant (here, the ID token) is a 400.
+                let status = if self.oauth_code == "invalid_grant" {
+                    StatusCode::BAD_REQUEST
+                } else {
+                    self.status
+                };
+                let body = json!({"error": self.oauth_code, "error_description": self.message});
+                (status, Json(body)).into_response()
+            }
+        }
+    }
+}
+
+fn parse_form(bytes: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(bytes).into_owned().collect()
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The password of an HTTP Basic `Authorization` header, if there is one.
+fn basic_password(headers: &HeaderMap) -> Result<Option<String>, TokenError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let unauthorized = |m: &str| TokenError {
+        status: StatusCode::UNAUTHORIZED,
+        oauth_code: "invalid_client",
+        message: m.to_string(),
+    };
+    if value.len() > MAX_AUTHORIZATION_BYTES {
+        return Err(unauthorized(&format!(
+            "credentials too large: an ID token may have at most {MAX_TOKEN_BYTES} bytes"
+        )));
+    }
+    let text = value
+        .to_str()
+        .map_err(|_| unauthorized("bad Authorization header"))?;
+    let Some((scheme, encoded)) = text.split_once(' ') else {
+        return Err(unauthorized("bad Authorization header"));
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(unauthorized(
+            "use HTTP Basic with the OIDC ID token as password",
+        ));
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| unauthorized("bad Basic credentials"))?;
+    let (_, password) = decoded
+        .split_once(':')
+        .ok_or_else(|| unauthorized("bad Basic credentials"))?;
+    Ok(Some(password.to_string()))
+}
+
+async fn token_get(
+    State(h): State<Arc<Handler>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = parse_form(query.unwrap_or_default().as_bytes());
+    let result = match basic_password(&headers) {
+        Ok(password) => h.issue(&params, password.as_deref()).await,
+        Err(e) => Err(e),
+    };
+    respond(result, Flavor::Docker, &h.realm)
+}
+
+async fn token_post(State(h): State<Arc<Handler>>, body: Bytes) -> Response {
+    let params = parse_form(&body);
+    let result = match param(&params, "grant_type") {
+        Some("password") => match param(&params, "password") {
+            Some(password) if !password.is_empty() => h.issue(&params, Some(password)).await,
+            _ => Err(TokenError::bad_request(
+                "the password grant needs a password (the OIDC ID token)",
+            )),
+        },
+        other => Err(TokenError {
+            status: StatusCode::BAD_REQUEST,
+            oauth_code: "unsupported_grant_type",
+            message: format!(
+                "grant_type {:?} is not supported; use password with the OIDC ID token",
+                other.unwrap_or_default()
+            ),
+        }),
+    };
+    respond(result, Flavor::OAuth, &h.realm)
+}
+
+fn respond(result: Result<serde_json::Value, TokenError>, flavor: Flavor, realm: &str) -> Response {
+    match result {
+        Ok(body) => (
+            StatusCode::OK,
+            [(header::CACHE_CONTROL, "no-store")],
+            Json(body),
+        )
+            .into_response(),
+        Err(e) => e.render(flavor, realm),
+    }
+}
+
+impl Handler {
+    /// Verify the ID token (if any), grant what the policy allows of the scopes asked, mint.
+    async fn issue(
+        &self,
+        params: &[(String, String)],
+        id_token: Option<&str>,
+    ) -> Result<serde_json::Value, TokenError> {
+        if let Some(service) = param(params, "service")
+            && service != self.service
+        {
+            return Err(TokenError::bad_request(format!(
+                "unknown service {service:?}; this is {:?}",
+                self.service
+            )));
+        }
+        let asked: Vec<&str> = params
+            .iter()
+            .filter(|(k, _)| k == "scope")
+            .flat_map(|(_, v)| v.split_whitespace())
+            .collect();
+        if asked.len() > MAX_SCOPES {
+            return Err(TokenError::bad_request(format!(
+                "{} scopes asked; at most {MAX_SCOPES} per token",
+                asked.len()
+            )));
+        }
+        let identity = match id_token {
+            None => None,
+            Some(t) => Some(self.verifier.verify(t).await.map_err(|r| {
+                eprintln!("regpress auth: token refused: {r}");
+                let (status, oauth_code) = match r {
+                    Refusal::Invalid(_) => (StatusCode::UNAUTHORIZED, "invalid_grant"),
+                    Refusal::Unavailable(_) => {
+                        (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
+                    }
+                };
+                TokenError {
+                    status,
+                    oauth_code,
+                    message: r.to_string(),
+                }
+            })?),
+        };
+        let access = self.grant(identity.as_ref(), &asked);
+        let subject = identity
+            .as_ref()
+            .map_or("anonymous", |i| i.subject.as_str());
+        eprintln!(
+            "regpress auth: token for {subject:?}{}: asked [{}], granted [{}]",
+            identity
+                .as_ref()
+                .map(|i| format!(" from {}", i.issuer))
+                .unwrap_or_default(),
+            asked.join(" "),
+            access
+                .iter()
+                .map(|a| format!("repository:{}:{}", a.name, a.actions.join(",")))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let minted = self.signer.mint(subject, access).map_err(|e| TokenError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            oauth_code: "server_error",
+            message: e,
+        })?;
+        Ok(json!({
+            "token": minted.token,
+            "access_token": minted.token,
+            "expires_in": minted.expires_in,
+            "issued_at": minted.issued_at,
+        }))
+    }
+
+    /// The intersection of what is asked and what the policy allows, one entry per repository.
+    fn grant(&self, identity: Option<&Identity>, asked: &[&str]) -> Vec<Access> {
+        let mut by_repo: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for scope in asked.iter().filter_map(|s| Scope::parse(s)) {
+            let granted = self.policy.grant(identity, &scope);
+            let entry = by_repo.entry(scope.repository).or_default();
+            for action in granted {
+                if !entry.contains(&action) {
+                    entry.push(action);
+                }
+            }
+        }
+        by_repo
+            .into_iter()
+            .filter(|(_, actions)| !actions.is_empty())
+            .map(|(name, actions)| Access {
+                kind: "repository".to_string(),
+                name,
+                actions,
+            })
+            .collect()
+    }
+
+    /// A 401 with the Bearer challenge a registry client follows to `/token`.
+    fn challenge(&self, scope: Option<&str>, error: Option<&str>) -> Response {
+        let mut value = format!(
+            "Bearer realm=\"{}\",service=\"{}\"",
+            self.realm, self.service
+        );
+        if let Some(scope) = scope {
+            value.push_str(&format!(",scope=\"{scope}\""));
+        }
+        if let Some(error) = error {
+            value.push_str(&format!(",error=\"{error}\""));
+        }
+        let body = json!({"errors": [{"code": "UNAUTHORIZED", "message": error.unwrap_or("authentication required")}]});
+        let mut response = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        response
+    }
+}
+
+/// The first of `names` present as a header, as text.
+fn first_header<'a>(headers: &'a HeaderMap, names: &[&str]) -> Option<&'a str> {
+    names
+        .iter()
+        .find_map(|n| headers.get(*n).and_then(|v| v.to_str().ok()))
+}
+
+/// The Bearer token of the original request, if it sent one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+async fn check(State(h): State<Arc<Handler>>, headers: HeaderMap) -> Response {
+    let Some(uri) = first_header(&headers, &["x-original-uri", "x-forwarded-uri"]) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "no X-Original-URI or X-Forwarded-Uri header: the proxy must send the original URI\n",
+        )
+            .into_response();
+    };
+    let method =
+        first_header(&headers, &["x-forwarded-method", "x-original-method"]).unwrap_or("GET");
+    let target = match parse_request(method, uri) {
+        Ok(t) => t,
+        Err(why) => {
+            eprintln!("regpress auth: check refused {method} {uri:?}: {why}");
+            return (StatusCode::FORBIDDEN, format!("refused: {why}\n")).into_response();
+        }
+    };
+    let token = bearer(&headers);
+    match target {
+        Target::Base => match token.map(|t| h.signer.verify(t)) {
+            None if !h.policy.has_private() => StatusCode::OK.into_response(),
+            None => h.challenge(None, None),
+            Some(Ok(_)) => StatusCode::OK.into_response(),
+            Some(Err(why)) => {
+                eprintln!("regpress auth: check {method} {uri:?}: invalid token: {why}");
+                h.challenge(None, Some("invalid_token"))
+            }
+        },
+        Target::Repository { name, action } => {
+            if action == PULL && h.policy.is_public(&name) {
+                return StatusCode::OK.into_response();
+            }
+            // What a client should ask /token for: pushes need pull too.
+            let actions = if action == PULL {
+                vec![PULL]
+            } else {
+                vec![PULL, PUSH]
+            };
+            let scope = Scope {
+                repository: name.clone(),
+                actions: actions.into_iter().map(str::to_string).collect(),
+            }
+            .render();
+            match token.map(|t| h.signer.verify(t)) {
+                None => h.challenge(Some(&scope), None),
+                Some(Ok(access)) if covers(&access, &name, action) => {
+                    StatusCode::OK.into_response()
+                }
+                Some(Ok(_)) => h.challenge(Some(&scope), Some("insufficient_scope")),
+                Some(Err(why)) => {
+                    eprintln!("regpress auth: check {method} {uri:?}: invalid token: {why}");
+                    h.challenge(Some(&scope), Some("invalid_token"))
+                }
+            }
+        }
+    }
+}
+
+async fn jwks(State(h): State<Arc<Handler>>) -> Response {
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(h.signer.jwks()),
+    )
+        .into_response()
+}

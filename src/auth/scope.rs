@@ -1,0 +1,211 @@
+//! What a client asks for: `scope` strings at `/token`, and original request paths at `/check`.
+//!
+//! Both name a repository and actions, and both are attacker-controlled, so both are parsed
+//! strictly against the distribution grammar. A path that a proxy or bucket could read as a
+//! different repository than the one checked here (`..`, percent-encoding, `//`) is refused
+//! rather than normalised: no registry client sends such paths.
+
+use crate::digest::Digest;
+use crate::names::{check_repository, check_tag};
+
+/// The pull action.
+pub const PULL: &str = "pull";
+/// The push action.
+pub const PUSH: &str = "push";
+
+/// A repository scope: `repository:<name>:<action>[,<action>…]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    /// The repository name.
+    pub repository: String,
+    /// The actions asked for, in the order asked, each once.
+    pub actions: Vec<String>,
+}
+
+impl Scope {
+    /// Parse one scope. `None` for other resource types (`registry:catalog:*`), unknown
+    /// actions only, or a name outside the grammar: those are granted nothing, not refused.
+    pub fn parse(scope: &str) -> Option<Scope> {
+        let (kind, rest) = scope.split_once(':')?;
+        let (name, actions) = rest.rsplit_once(':')?;
+        if kind != "repository" || check_repository(name).is_err() {
+            return None;
+        }
+        let mut asked: Vec<String> = Vec::new();
+        for action in actions.split(',') {
+            if (action == PULL || action == PUSH) && !asked.iter().any(|a| a == action) {
+                asked.push(action.to_string());
+            }
+        }
+        (!asked.is_empty()).then(|| Scope {
+            repository: name.to_string(),
+            actions: asked,
+        })
+    }
+
+    /// The scope as a string, for challenges and logs.
+    pub fn render(&self) -> String {
+        format!("repository:{}:{}", self.repository, self.actions.join(","))
+    }
+}
+
+/// What an original request (as seen by the proxy) reaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `/v2/`: the API version check every client starts with.
+    Base,
+    /// Something under a repository, needing `action` on it.
+    Repository {
+        /// The repository name.
+        name: String,
+        /// `pull` for reads, `push` for writes.
+        action: &'static str,
+    },
+}
+
+/// Parse the original method and URI into what it reaches. Errors say why it is refused.
+pub fn parse_request(method: &str, uri: &str) -> Result<Target, String> {
+    let path = uri.split(['?', '#']).next().unwrap_or_default();
+    if path.contains('%') {
+        return Err("percent-encoding in a registry path".to_string());
+    }
+    if path.contains("//") || path.contains('\\') {
+        return Err("empty path segment or backslash".to_string());
+    }
+    let action = match method {
+        "GET" | "HEAD" => PULL,
+        "PUT" | "POST" | "PATCH" | "DELETE" => PUSH,
+        other => return Err(format!("method {other} is not a registry method")),
+    };
+    let Some(rest) = path.strip_prefix("/v2") else {
+        return Err("not under /v2/".to_string());
+    };
+    if rest.is_empty() || rest == "/" {
+        return Ok(Target::Base);
+    }
+    let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
+    if segments.iter().any(|s| *s == "." || *s == "..") {
+        return Err("dot segment in path".to_string());
+    }
+    let n = segments.len();
+    let (name_end, ok) = match segments.as_slice() {
+        // /v2/<name>/blobs/uploads/ and /v2/<name>/blobs/uploads/<id>: pushes.
+        [.., "blobs", "uploads", _] if n >= 4 => (n - 3, action == PUSH),
+        [.., "manifests", reference] if n >= 3 => {
+            (n - 2, check_tag(reference).is_ok() || is_digest(reference))
+        }
+        [.., "blobs" | "referrers", digest] if n >= 3 => (n - 2, is_digest(digest)),
+        [.., "tags", "list"] if n >= 3 => (n - 2, action == PULL),
+        _ => return Err("not a repository endpoint".to_string()),
+    };
+    if !ok {
+        return Err("bad reference or method for this endpoint".to_string());
+    }
+    let name = segments[..name_end].join("/");
+    check_repository(&name)?;
+    Ok(Target::Repository { name, action })
+}
+
+fn is_digest(s: &str) -> bool {
+    Digest::parse(s).is_ok_and(|d| d.as_str() == s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo(name: &str, action: &'static str) -> Result<Target, String> {
+        Ok(Target::Repository {
+            name: name.to_string(),
+            action,
+        })
+    }
+
+    const DIGEST: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    #[test]
+    fn scopes_parse_and_drop_what_is_not_a_repository_action() {
+        let s = Scope::parse("repository:acme/app:pull,push,pull,delete").unwrap();
+        assert_eq!(s.repository, "acme/app");
+        assert_eq!(s.actions, vec!["pull", "push"]);
+        assert_eq!(s.render(), "repository:acme/app:pull,push");
+        for ignored in [
+            "registry:catalog:*",
+            "repository:acme/app:delete",
+            "repository:Acme:pull",
+            "repository:a/../b:pull",
+            "repository:acme/app",
+            "",
+        ] {
+            assert_eq!(Scope::parse(ignored), None, "{ignored}");
+        }
+    }
+
+    #[test]
+    fn registry_paths_name_the_repository_and_action() {
+        assert_eq!(parse_request("GET", "/v2/"), Ok(Target::Base));
+        assert_eq!(parse_request("GET", "/v2"), Ok(Target::Base));
+        assert_eq!(
+            parse_request("GET", "/v2/acme/app/manifests/latest"),
+            repo("acme/app", PULL)
+        );
+        assert_eq!(
+            parse_request("HEAD", &format!("/v2/a/b/c/manifests/{DIGEST}")),
+            repo("a/b/c", PULL)
+        );
+        assert_eq!(
+            parse_request("GET", &format!("/v2/acme/app/blobs/{DIGEST}")),
+            repo("acme/app", PULL)
+        );
+        assert_eq!(
+            parse_request(
+                "GET",
+                &format!("/v2/acme/app/referrers/{DIGEST}?artifactType=x")
+            ),
+            repo("acme/app", PULL)
+        );
+        assert_eq!(
+            parse_request("GET", "/v2/acme/app/tags/list?n=10&last=a%2Fb"),
+            repo("acme/app", PULL)
+        );
+        assert_eq!(
+            parse_request("PUT", "/v2/acme/app/manifests/latest"),
+            repo("acme/app", PUSH)
+        );
+        assert_eq!(
+            parse_request("POST", "/v2/acme/app/blobs/uploads/"),
+            repo("acme/app", PUSH)
+        );
+        // A repository may be called `manifests`; the endpoint is the last two segments.
+        assert_eq!(
+            parse_request("GET", "/v2/x/manifests/manifests/latest"),
+            repo("x/manifests", PULL)
+        );
+    }
+
+    #[test]
+    fn path_tricks_are_refused() {
+        for bad in [
+            "/v2/public/../private/app/manifests/latest",
+            "/v2/public/%2e%2e/private/app/manifests/latest",
+            "/v2/private%2Fapp/manifests/latest",
+            "/v2/priv%61te/app/manifests/latest",
+            "/v2//private/app/manifests/latest",
+            "/v2/private//app/manifests/latest",
+            "/v2/./private/app/manifests/latest",
+            "/v2/private/app/manifests/../../other/manifests/latest",
+            "/v2/private\\app/manifests/latest",
+            "/v2/_catalog",
+            "/v2/acme/app/blobs/latest",
+            "/v2/acme/app/manifests/sha256:ABC",
+            "/v2/acme/app/tags/other",
+            "/v2/Acme/manifests/latest",
+            "/other/acme/app/manifests/latest",
+            "/v2/acme/app/manifests/",
+        ] {
+            assert!(parse_request("GET", bad).is_err(), "{bad}");
+        }
+        assert!(parse_request("OPTIONS", "/v2/acme/app/manifests/latest").is_err());
+        assert!(parse_request("GET", "/v2/acme/app/blobs/uploads/x").is_err());
+    }
+}

@@ -1,0 +1,669 @@
+//! `regpress auth serve` over HTTP, as the real binary, against a test OIDC issuer on loopback:
+//! what it grants, and the attack table: every forged, stale or misdirected token and every
+//! path trick is refused with the right status and challenge.
+
+mod common;
+
+use std::time::Duration;
+
+use base64::Engine;
+use common::auth::{SERVICE, start_auth};
+use common::oidc::{SigningKey, TestIssuer, b64, unsigned};
+use common::{Server, regpress, s};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use regpress::auth::token::{Signer, generate_key};
+use reqwest::StatusCode;
+use reqwest::blocking::Client;
+use serde_json::{Value, json};
+
+const REALM: &str = "http://127.0.0.1:9/token";
+const APP: &str = "repository:acme/app:pull";
+const MANIFEST: &str = "/v2/acme/app/manifests/latest";
+
+struct Setup {
+    issuer: TestIssuer,
+    auth: Server,
+    dir: tempfile::TempDir,
+    http: Client,
+}
+
+fn setup() -> Setup {
+    let issuer = TestIssuer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let auth = start_auth(dir.path(), &issuer.url, REALM);
+    Setup {
+        issuer,
+        auth,
+        dir,
+        http: Client::new(),
+    }
+}
+
+impl Setup {
+    /// GET /token with `scopes`, with the ID token as Basic password when given.
+    fn token(&self, id_token: Option<&str>, scopes: &[&str]) -> (StatusCode, Value) {
+        let mut query = vec![("service", SERVICE)];
+        query.extend(scopes.iter().map(|s| ("scope", *s)));
+        let mut request = self.http.get(self.auth.url("/token")).query(&query);
+        if let Some(t) = id_token {
+            request = request.basic_auth("x", Some(t));
+        }
+        let response = request.send().unwrap();
+        (response.status(), response.json().unwrap_or(Value::Null))
+    }
+
+    /// POST /token (OAuth2 password grant).
+    fn token_post(&self, id_token: &str, scope: &str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(self.auth.url("/token"))
+            .form(&[
+                ("grant_type", "password"),
+                ("username", "x"),
+                ("password", id_token),
+                ("service", SERVICE),
+                ("scope", scope),
+                ("client_id", "containerd"),
+            ])
+            .send()
+            .unwrap();
+        (response.status(), response.json().unwrap_or(Value::Null))
+    }
+
+    /// A registry token for the ID token of `repository`'s release workflow.
+    fn registry_token(&self, repository: &str, scopes: &[&str]) -> String {
+        let (status, body) = self.token(Some(&self.issuer.id_token(repository, SERVICE)), scopes);
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["token"].as_str().unwrap().to_string()
+    }
+
+    /// GET /check for `method uri` with an optional Bearer token; status and challenge.
+    fn check(&self, method: &str, uri: &str, bearer: Option<&str>) -> (StatusCode, String) {
+        let mut request = self
+            .http
+            .get(self.auth.url("/check"))
+            .header("X-Original-URI", uri)
+            .header("X-Forwarded-Method", method);
+        if let Some(t) = bearer {
+            request = request.bearer_auth(t);
+        }
+        let response = request.send().unwrap();
+        let challenge = response
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        (response.status(), challenge)
+    }
+
+    fn claims(&self) -> Value {
+        self.issuer.github_claims("acme/app", SERVICE)
+    }
+}
+
+/// The `access` claim of a registry token (payload only: the handler checks signatures).
+fn access(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice::<Value>(&bytes).unwrap()["access"].clone()
+}
+
+fn challenge(scope: Option<&str>, error: Option<&str>) -> String {
+    let mut c = format!("Bearer realm=\"{REALM}\",service=\"{SERVICE}\"");
+    if let Some(scope) = scope {
+        c.push_str(&format!(",scope=\"{scope}\""));
+    }
+    if let Some(error) = error {
+        c.push_str(&format!(",error=\"{error}\""));
+    }
+    c
+}
+
+#[test]
+fn a_valid_id_token_gets_the_intersection_of_asked_and_allowed() {
+    let t = setup();
+    let id_token = t.issuer.id_token("acme/app", SERVICE);
+    let (status, body) = t.token(
+        Some(&id_token),
+        &[
+            "repository:acme/app:pull,push",
+            "repository:acme/other:pull",
+            "repository:public/base:pull",
+            "registry:catalog:*",
+        ],
+    );
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["token"].as_str().unwrap();
+    assert_eq!(body["access_token"], token);
+    assert_eq!(body["expires_in"], 300);
+    assert!(body["issued_at"].as_str().unwrap().ends_with('Z'), "{body}");
+    assert!(body.get("refresh_token").is_none());
+    assert!(
+        token.len() < 1024,
+        "registry token is {} bytes",
+        token.len()
+    );
+    assert_eq!(
+        access(token),
+        json!([
+            {"type": "repository", "name": "acme/app", "actions": ["pull"]},
+            {"type": "repository", "name": "public/base", "actions": ["pull"]},
+        ])
+    );
+
+    // The token opens acme/app for pulls, and nothing else.
+    for (method, uri) in [
+        ("GET", MANIFEST),
+        (
+            "HEAD",
+            "/v2/acme/app/manifests/sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        ),
+        (
+            "GET",
+            "/v2/acme/app/blobs/sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        ),
+        ("GET", "/v2/acme/app/tags/list"),
+        ("GET", "/v2/"),
+    ] {
+        assert_eq!(
+            t.check(method, uri, Some(token)).0,
+            StatusCode::OK,
+            "{method} {uri}"
+        );
+    }
+    // A token for repository A used on B.
+    assert_eq!(
+        t.check("GET", "/v2/acme/other/manifests/latest", Some(token)),
+        (
+            StatusCode::UNAUTHORIZED,
+            challenge(
+                Some("repository:acme/other:pull"),
+                Some("insufficient_scope")
+            )
+        )
+    );
+    assert_eq!(
+        t.check("PUT", MANIFEST, Some(token)),
+        (
+            StatusCode::UNAUTHORIZED,
+            challenge(
+                Some("repository:acme/app:pull,push"),
+                Some("insufficient_scope")
+            )
+        )
+    );
+
+    // containerd's OAuth2 POST gets the same grant.
+    let (status, body) = t.token_post(&id_token, "repository:acme/app:pull repository:acme/x:pull");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        access(body["access_token"].as_str().unwrap()),
+        json!([{"type": "repository", "name": "acme/app", "actions": ["pull"]}])
+    );
+    // Asking for what the policy does not allow is not an error: the grant is empty.
+    let (status, body) = t.token(Some(&t.issuer.id_token("evil/app", SERVICE)), &[APP]);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(access(body["token"].as_str().unwrap()), json!([]));
+
+    let jwks: Value = t
+        .http
+        .get(t.auth.url("/.well-known/jwks.json"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let key = &jwks["keys"][0];
+    assert_eq!(
+        (key["kty"].as_str(), key["crv"].as_str()),
+        (Some("EC"), Some("P-256"))
+    );
+    assert!(key["kid"].is_string() && key.get("d").is_none(), "{jwks}");
+}
+
+#[test]
+fn anonymous_clients_get_public_pulls_only() {
+    let t = setup();
+    let (status, body) = t.token(None, &[APP, "repository:public/base:pull,push"]);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["token"].as_str().unwrap();
+    assert_eq!(
+        access(token),
+        json!([{"type": "repository", "name": "public/base", "actions": ["pull"]}])
+    );
+    // /v2/ challenges anonymous clients (there are private repositories), so they learn the realm.
+    assert_eq!(
+        t.check("GET", "/v2/", None),
+        (StatusCode::UNAUTHORIZED, challenge(None, None))
+    );
+    assert_eq!(t.check("GET", "/v2/", Some(token)).0, StatusCode::OK);
+    assert_eq!(
+        t.check("GET", "/v2/public/base/manifests/latest", None).0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        t.check("GET", MANIFEST, None),
+        (StatusCode::UNAUTHORIZED, challenge(Some(APP), None))
+    );
+    assert_eq!(
+        t.check("GET", MANIFEST, Some(token)),
+        (
+            StatusCode::UNAUTHORIZED,
+            challenge(Some(APP), Some("insufficient_scope"))
+        )
+    );
+    // Public repositories are never pushable.
+    assert_eq!(
+        t.check("PUT", "/v2/public/base/manifests/latest", Some(token))
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[test]
+fn attack_table_forged_stale_and_misdirected_id_tokens_are_refused() {
+    let t = setup();
+    let now = jsonwebtoken::get_current_timestamp();
+    let good = t.claims();
+    let with = |changes: Value| {
+        let mut c = good.clone();
+        for (k, v) in changes.as_object().unwrap() {
+            if v.is_null() {
+                c.as_object_mut().unwrap().remove(k);
+            } else {
+                c[k] = v.clone();
+            }
+        }
+        c
+    };
+    let attacker = SigningKey::generate("attacker");
+    let mut jwk_header = Header::new(Algorithm::RS256);
+    jwk_header.kid = Some("attacker".to_string());
+    jwk_header.jwk = Some(attacker.jwk.clone());
+    jwk_header.jku = Some(format!("{}/attacker-jwks.json", t.issuer.url));
+    let mut jwk_header_real_kid = jwk_header.clone();
+    jwk_header_real_kid.kid = Some("key-1".to_string());
+    let mut hs256 = Header::new(Algorithm::HS256);
+    hs256.kid = Some("key-1".to_string());
+    let hs256_token = |secret: &[u8]| {
+        jsonwebtoken::encode(&hs256, &good, &EncodingKey::from_secret(secret)).unwrap()
+    };
+    let es256_key = EncodingKey::from_ec_pem(generate_key().unwrap().as_bytes()).unwrap();
+    let mut es256 = Header::new(Algorithm::ES256);
+    es256.kid = Some("key-1".to_string());
+    let other_issuer = TestIssuer::start();
+
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "alg none",
+            unsigned("key-1", &good),
+            "malformed token header",
+        ),
+        (
+            "HS256 signed with the issuer's public key (PEM)",
+            hs256_token(t.issuer.key.public_pem.as_bytes()),
+            "algorithm HS256 is not accepted",
+        ),
+        (
+            "HS256 signed with the issuer's public key (JWK)",
+            hs256_token(serde_json::to_string(&t.issuer.key.jwk).unwrap().as_bytes()),
+            "algorithm HS256 is not accepted",
+        ),
+        (
+            "ES256 from an issuer pinned to RS256",
+            jsonwebtoken::encode(&es256, &good, &es256_key).unwrap(),
+            "algorithm ES256 is not accepted",
+        ),
+        (
+            "unknown kid",
+            attacker.sign(&good),
+            "unknown kid \"attacker\"",
+        ),
+        (
+            "jwk and jku headers naming the attacker's key",
+            attacker.sign_with_header(jwk_header, &good),
+            "unknown kid \"attacker\"",
+        ),
+        (
+            "jwk and jku headers with the issuer's kid",
+            attacker.sign_with_header(jwk_header_real_kid, &good),
+            "bad signature",
+        ),
+        (
+            "expired",
+            t.issuer.key.sign(&with(
+                json!({"exp": now - 120, "iat": now - 600, "nbf": now - 600}),
+            )),
+            "token expired",
+        ),
+        (
+            "nbf in the future",
+            t.issuer
+                .key
+                .sign(&with(json!({"nbf": now + 600, "exp": now + 900}))),
+            "not valid yet",
+        ),
+        (
+            "iat in the future",
+            t.issuer
+                .key
+                .sign(&with(json!({"iat": now + 600, "nbf": null}))),
+            "issued in the future",
+        ),
+        (
+            "wrong aud",
+            t.issuer.id_token("acme/app", "someone-else"),
+            "wrong audience",
+        ),
+        (
+            "aud missing",
+            t.issuer.key.sign(&with(json!({"aud": null}))),
+            "missing required claim aud",
+        ),
+        (
+            "exp missing",
+            t.issuer.key.sign(&with(json!({"exp": null}))),
+            "missing required claim exp",
+        ),
+        (
+            "iat missing",
+            t.issuer.key.sign(&with(json!({"iat": null}))),
+            "missing required claim iat",
+        ),
+        (
+            "sub missing",
+            t.issuer.key.sign(&with(json!({"sub": null}))),
+            "missing required claim sub",
+        ),
+        (
+            "sub too long for a registry token",
+            t.issuer.key.sign(&with(json!({"sub": "x".repeat(300)}))),
+            "sub must be a string of 1 to 256 bytes",
+        ),
+        (
+            "wrong iss: an issuer that is not allowed",
+            other_issuer.id_token("acme/app", SERVICE),
+            "is not allowed",
+        ),
+        (
+            "iss of another issuer, signed by the allowed issuer's key",
+            t.issuer.key.sign(&with(json!({"iss": other_issuer.url}))),
+            "is not allowed",
+        ),
+        (
+            "oversized token",
+            t.issuer
+                .key
+                .sign(&with(json!({"padding": "x".repeat(9000)}))),
+            "at most 8192 bytes",
+        ),
+        (
+            "not a JWT",
+            "not-a-jwt".to_string(),
+            "malformed token header",
+        ),
+    ];
+    for (name, token, reason) in &cases {
+        let (status, body) = t.token(Some(token), &[APP]);
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{name}: {body}");
+        let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(reason),
+            "{name}: {reason:?} not in {message:?}"
+        );
+        let (status, body) = t.token_post(token, APP);
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}: {body}");
+        assert_eq!(body["error"], "invalid_grant", "{name}");
+    }
+    // Nothing named in a token made the handler fetch it: not the jku, not the other issuer.
+    assert_eq!(t.issuer.other_hits(), 0, "the jku URL was fetched");
+    assert_eq!(
+        (other_issuer.jwks_hits(), other_issuer.other_hits()),
+        (0, 0),
+        "an issuer outside the allowlist was contacted"
+    );
+    // The good token still works, and so does one expired within the 60 s leeway.
+    let (status, _) = t.token(Some(&t.issuer.key.sign(&good)), &[APP]);
+    assert_eq!(status, StatusCode::OK);
+    let leeway = with(json!({"exp": now - 30, "iat": now - 330, "nbf": now - 330}));
+    assert_eq!(
+        t.token(Some(&t.issuer.key.sign(&leeway)), &[APP]).0,
+        StatusCode::OK
+    );
+    // Not even an OIDC token: refused, not treated as anonymous.
+    let response = t
+        .http
+        .get(t.auth.url("/token"))
+        .query(&[("scope", APP)])
+        .header("Authorization", "Bearer abc")
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn an_unknown_kid_refreshes_the_keys_at_most_once_per_cooldown() {
+    let t = setup();
+    let rotated = SigningKey::generate("key-2");
+    let bogus = SigningKey::generate("bogus");
+    let claims = t.claims();
+    assert_eq!(
+        t.token(Some(&t.issuer.key.sign(&claims)), &[APP]).0,
+        StatusCode::OK
+    );
+    assert_eq!(t.issuer.jwks_hits(), 1);
+    // Within the cooldown (1 s here) an unknown kid is refused without a fetch.
+    assert_eq!(
+        t.token(Some(&rotated.sign(&claims)), &[APP]).0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(t.issuer.jwks_hits(), 1);
+    // The issuer rotates; after the cooldown the unknown kid triggers one fetch and passes.
+    t.issuer.publish(&rotated);
+    std::thread::sleep(Duration::from_millis(1100));
+    let (status, body) = t.token(Some(&rotated.sign(&claims)), &[APP]);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(t.issuer.jwks_hits(), 2);
+    // A flood of bogus kids costs at most one fetch per cooldown.
+    for _ in 0..5 {
+        assert_eq!(
+            t.token(Some(&bogus.sign(&claims)), &[APP]).0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(t.issuer.jwks_hits(), 2);
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(
+        t.token(Some(&bogus.sign(&claims)), &[APP]).0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(t.issuer.jwks_hits(), 3);
+}
+
+#[test]
+fn check_refuses_forged_and_expired_registry_tokens_and_path_tricks() {
+    let t = setup();
+    let token = t.registry_token("acme/app", &[APP]);
+    assert_eq!(t.check("GET", MANIFEST, Some(&token)).0, StatusCode::OK);
+    let invalid = (
+        StatusCode::UNAUTHORIZED,
+        challenge(Some(APP), Some("invalid_token")),
+    );
+
+    // Same claims, signed by another key.
+    let other = Signer::new(
+        &generate_key().unwrap(),
+        REALM,
+        SERVICE,
+        Duration::from_secs(300),
+    )
+    .unwrap();
+    let forged = other
+        .mint("x", serde_json::from_value(access(&token)).unwrap())
+        .unwrap();
+    assert_eq!(t.check("GET", MANIFEST, Some(&forged.token)), invalid);
+
+    // The handler's own key, but expired / for another service / alg none.
+    let pem = std::fs::read_to_string(t.dir.path().join("auth-key.pem")).unwrap();
+    let key = EncodingKey::from_ec_pem(pem.as_bytes()).unwrap();
+    let kid = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
+    let now = jsonwebtoken::get_current_timestamp();
+    let sign = |claims: Value| {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(kid.clone());
+        jsonwebtoken::encode(&header, &claims, &key).unwrap()
+    };
+    let claims = |aud: &str, exp: u64| {
+        json!({"iss": REALM, "sub": "x", "aud": aud, "exp": exp, "nbf": exp - 300,
+               "iat": exp - 300, "jti": "j", "access": access(&token)})
+    };
+    assert_eq!(
+        t.check("GET", MANIFEST, Some(&sign(claims(SERVICE, now + 300))))
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        t.check("GET", MANIFEST, Some(&sign(claims(SERVICE, now - 120)))),
+        invalid
+    );
+    assert_eq!(
+        t.check("GET", MANIFEST, Some(&sign(claims("other", now + 300)))),
+        invalid
+    );
+    let none = format!(
+        "{}.{}.",
+        b64(json!({"alg": "none", "kid": kid}).to_string().as_bytes()),
+        b64(claims(SERVICE, now + 300).to_string().as_bytes())
+    );
+    assert_eq!(t.check("GET", MANIFEST, Some(&none)), invalid);
+    assert_eq!(
+        t.check("GET", "/v2/", Some(&forged.token)),
+        (
+            StatusCode::UNAUTHORIZED,
+            challenge(None, Some("invalid_token"))
+        )
+    );
+
+    // Paths that could make one repository look like another: 403, with or without a token.
+    for trick in [
+        "/v2/public/base/../../acme/app/manifests/latest",
+        "/v2/acme/app/../other/manifests/latest",
+        "/v2/public/%2e%2e/acme/app/manifests/latest",
+        "/v2/acme%2Fapp/manifests/latest",
+        "/v2/acme/app%2fmanifests/latest",
+        "/v2//acme/app/manifests/latest",
+        "/v2/acme//app/manifests/latest",
+        "/v2/./acme/app/manifests/latest",
+        "/v2/_catalog",
+    ] {
+        assert_eq!(
+            t.check("GET", trick, Some(&token)).0,
+            StatusCode::FORBIDDEN,
+            "{trick}"
+        );
+        assert_eq!(
+            t.check("GET", trick, None).0,
+            StatusCode::FORBIDDEN,
+            "{trick}"
+        );
+    }
+    // Traefik and Caddy send X-Forwarded-Uri instead of X-Original-URI.
+    let response = t
+        .http
+        .get(t.auth.url("/check"))
+        .header("X-Forwarded-Uri", MANIFEST)
+        .header("X-Forwarded-Method", "GET")
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // A proxy that sends no original URI is misconfigured: never a 2xx.
+    let response = t
+        .http
+        .get(t.auth.url("/check"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+#[test]
+fn bad_configs_stop_the_start_with_the_reason() {
+    let issuer = TestIssuer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::auth::write_config(dir.path(), &issuer.url, REALM);
+    let good = std::fs::read_to_string(&config).unwrap();
+    for (from, to, reason) in [
+        (
+            "algorithms = [\"RS256\"]",
+            "algorithms = [\"HS256\"]",
+            "HMAC",
+        ),
+        (
+            "algorithms = [\"RS256\"]",
+            "algorithms = [\"none\"]",
+            "unknown algorithm",
+        ),
+        (
+            "subject = \"repo:acme/app:ref:refs/heads/main\"",
+            "",
+            "trust rule 1: give exactly one of subject and subject_pattern",
+        ),
+        (
+            "signing_key = \"auth-key.pem\"",
+            "signing_key = \"missing.pem\"",
+            "missing.pem",
+        ),
+    ] {
+        std::fs::write(&config, good.replacen(from, to, 1)).unwrap();
+        let out = regpress(&[
+            "auth",
+            "serve",
+            "--config",
+            &s(&config),
+            "--listen",
+            "127.0.0.1:0",
+        ]);
+        assert_eq!(out.code, 2, "{from} -> {to}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(reason),
+            "{reason:?} not in {}",
+            out.stderr
+        );
+    }
+    let keygen = regpress(&["auth", "keygen"]);
+    keygen.ok();
+    assert!(keygen.stdout.starts_with("-----BEGIN PRIVATE KEY-----\n"));
+    std::fs::write(dir.path().join("auth-key.pem"), &keygen.stdout).unwrap();
+    std::fs::write(&config, good).unwrap();
+    let _server = Server::spawn(&[
+        "auth",
+        "serve",
+        "--config",
+        &s(&config),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+}
+
+#[test]
+fn an_unreachable_issuer_is_a_503_not_a_bad_token() {
+    let t = setup();
+    let token = t.issuer.id_token("acme/app", SERVICE);
+    let Setup {
+        issuer, auth, http, ..
+    } = t;
+    drop(issuer);
+    std::thread::sleep(Duration::from_millis(200));
+    let response = http
+        .get(auth.url("/token"))
+        .query(&[("service", SERVICE), ("scope", APP)])
+        .basic_auth("x", Some(&token))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = response.json().unwrap();
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("issuer unavailable"), "{body}");
+}

@@ -1,0 +1,219 @@
+//! A test OIDC issuer on loopback: publishes discovery and a JWKS like GitHub Actions' issuer,
+//! mints GitHub-Actions-shaped ID tokens with an RSA key generated here, and counts requests
+//! (so tests can prove that JWKS refreshes are rate-limited and that `jku` URLs or unlisted
+//! issuers are never contacted).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use axum::Json;
+use axum::extract::State;
+use axum::routing::get;
+use base64::Engine;
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use regpress::auth::token::pem;
+use serde_json::{Value, json};
+
+/// An RSA signing key with its public JWK.
+pub struct SigningKey {
+    pub kid: String,
+    pub encoding: EncodingKey,
+    pub jwk: Jwk,
+    /// The public key as PEM (SubjectPublicKeyInfo), what an HS256 confusion attack uses.
+    pub public_pem: String,
+}
+
+impl SigningKey {
+    /// A fresh 2048-bit RSA key named `kid`.
+    pub fn generate(kid: &str) -> SigningKey {
+        let pair = KeyPair::generate(KeySize::Rsa2048).expect("generate RSA key");
+        let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair).expect("pkcs8");
+        let encoding =
+            EncodingKey::from_rsa_pem(pem("PRIVATE KEY", der.as_ref()).as_bytes()).expect("pem");
+        let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::RS256).expect("jwk");
+        jwk.common.key_id = Some(kid.to_string());
+        let public = aws_lc_rs::signature::KeyPair::public_key(&pair)
+            .as_der()
+            .expect("public der");
+        SigningKey {
+            kid: kid.to_string(),
+            encoding,
+            jwk,
+            public_pem: pem("PUBLIC KEY", public.as_ref()),
+        }
+    }
+
+    /// Sign `claims` as RS256 with this key's `kid`.
+    pub fn sign(&self, claims: &Value) -> String {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(self.kid.clone());
+        self.sign_with_header(header, claims)
+    }
+
+    /// Sign `claims` with a header of the caller's making.
+    pub fn sign_with_header(&self, header: Header, claims: &Value) -> String {
+        jsonwebtoken::encode(&header, claims, &self.encoding).expect("sign")
+    }
+}
+
+struct Shared {
+    url: String,
+    keys: Mutex<Vec<Jwk>>,
+    jwks_hits: AtomicUsize,
+    other_hits: AtomicUsize,
+}
+
+/// A running issuer, stopped on drop.
+pub struct TestIssuer {
+    /// The issuer URL (`iss`), `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The key its JWKS publishes first, `kid` "key-1".
+    pub key: SigningKey,
+    shared: Arc<Shared>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestIssuer {
+    /// Start an issuer on a free loopback port with one published key.
+    pub fn start() -> TestIssuer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind issuer");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let key = SigningKey::generate("key-1");
+        let shared = Arc::new(Shared {
+            url: url.clone(),
+            keys: Mutex::new(vec![key.jwk.clone()]),
+            jwks_hits: AtomicUsize::new(0),
+            other_hits: AtomicUsize::new(0),
+        });
+        let app = axum::Router::new()
+            .route("/.well-known/openid-configuration", get(discovery))
+            .route("/jwks", get(jwks))
+            .fallback(other)
+            .with_state(shared.clone());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    .expect("issuer server");
+            });
+        });
+        TestIssuer {
+            url,
+            key,
+            shared,
+            stop: Some(stop),
+        }
+    }
+
+    /// Add a key to the published JWKS (a rotation).
+    pub fn publish(&self, key: &SigningKey) {
+        self.shared.keys.lock().unwrap().push(key.jwk.clone());
+    }
+
+    /// How many times the JWKS was fetched.
+    pub fn jwks_hits(&self) -> usize {
+        self.shared.jwks_hits.load(Ordering::SeqCst)
+    }
+
+    /// How many requests went anywhere but discovery and the JWKS.
+    pub fn other_hits(&self) -> usize {
+        self.shared.other_hits.load(Ordering::SeqCst)
+    }
+
+    /// GitHub Actions ID token claims for a push to `refs/heads/main` of `repository`,
+    /// valid now for five minutes, for audience `aud`.
+    pub fn github_claims(&self, repository: &str, aud: &str) -> Value {
+        let now = jsonwebtoken::get_current_timestamp();
+        let owner = repository.split('/').next().unwrap_or_default();
+        let workflow = format!("{repository}/.github/workflows/release.yml@refs/heads/main");
+        json!({
+            "jti": format!("jti-{now}"),
+            "sub": format!("repo:{repository}:ref:refs/heads/main"),
+            "aud": aud,
+            "ref": "refs/heads/main",
+            "sha": "7c5b8d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708",
+            "repository": repository,
+            "repository_owner": owner,
+            "repository_owner_id": "1000",
+            "repository_id": "2000",
+            "repository_visibility": "private",
+            "run_id": "3000",
+            "run_number": "7",
+            "run_attempt": "1",
+            "actor": "octocat",
+            "actor_id": "4000",
+            "workflow": "release",
+            "workflow_ref": workflow,
+            "job_workflow_ref": workflow,
+            "event_name": "push",
+            "ref_type": "branch",
+            "environment": "production",
+            "runner_environment": "github-hosted",
+            "iss": self.url,
+            "nbf": now - 5,
+            "iat": now - 5,
+            "exp": now + 300,
+        })
+    }
+
+    /// A valid ID token for `repository`'s release workflow, audience `aud`.
+    pub fn id_token(&self, repository: &str, aud: &str) -> String {
+        self.key.sign(&self.github_claims(repository, aud))
+    }
+}
+
+impl Drop for TestIssuer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn discovery(State(s): State<Arc<Shared>>) -> Json<Value> {
+    Json(json!({
+        "issuer": s.url,
+        "jwks_uri": format!("{}/jwks", s.url),
+        "response_types_supported": ["id_token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+    }))
+}
+
+async fn jwks(State(s): State<Arc<Shared>>) -> Json<Value> {
+    s.jwks_hits.fetch_add(1, Ordering::SeqCst);
+    Json(json!({ "keys": *s.keys.lock().unwrap() }))
+}
+
+async fn other(State(s): State<Arc<Shared>>) -> axum::http::StatusCode {
+    s.other_hits.fetch_add(1, Ordering::SeqCst);
+    axum::http::StatusCode::NOT_FOUND
+}
+
+/// base64url without padding, for hand-made tokens.
+pub fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A token with `alg: none` and an empty signature.
+pub fn unsigned(kid: &str, claims: &Value) -> String {
+    let header = json!({"alg": "none", "typ": "JWT", "kid": kid});
+    format!(
+        "{}.{}.",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    )
+}
