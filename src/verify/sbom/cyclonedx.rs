@@ -330,6 +330,12 @@ mod tests {
         );
         assert!(e.contains("\"ash\" is not the bom-ref"), "{e}");
         let mut doc = bom("1.6");
+        doc["metadata"]["authors"][0]["email"] = json!("build team at example");
+        doc["metadata"]["timestamp"] = json!("May 1st");
+        let e = check(doc).unwrap_err();
+        assert!(e.contains("at /metadata/authors/0/email"), "{e}");
+        assert!(e.contains("at /metadata/timestamp"), "{e}");
+        let mut doc = bom("1.6");
         doc["metadata"]["component"]["hashes"][0]["content"] = json!("0".repeat(64));
         assert!(check(doc).unwrap_err().contains("name different digests"));
     }
