@@ -260,12 +260,17 @@ pub fn plan(images: &[VerifiedImage], existing: &Existing) -> Result<Site, Strin
         );
         object.content_type = REFERRERS_CONTENT_TYPE.to_string();
         if !entries.is_empty() {
-            // The OCI referrers tag schema, for clients that look for a tag first.
+            // The OCI referrers tag schema, for clients that look for a tag first; like every
+            // tag, its manifest is also there by digest.
             let tag = format!("sha256-{}", subject.hex());
             let mut fallback = object.clone();
             fallback.key = format!("{prefix}manifests/{tag}");
             fallback.phase = Phase::Tags;
             add(&mut objects, fallback);
+            let mut by_digest = object.clone();
+            by_digest.key = format!("{prefix}manifests/{}", object.sha256);
+            by_digest.cache_control = CACHE_IMMUTABLE;
+            add(&mut objects, by_digest);
             if let Some(list) = lists.get_mut(repo) {
                 list.insert(tag);
             }
@@ -562,6 +567,11 @@ mod tests {
         assert_eq!(object.content_type, REFERRERS_CONTENT_TYPE);
         let fallback = format!("v2/a/manifests/sha256-{}", subject.hex());
         assert_eq!(body(&site, &fallback), body(&site, &referrers));
+        let digest = Digest::of_bytes(body(&site, &referrers).as_bytes());
+        assert_eq!(
+            body(&site, &format!("v2/a/manifests/{digest}")),
+            body(&site, &referrers)
+        );
         assert_eq!(
             body(
                 &site,
@@ -575,7 +585,7 @@ mod tests {
         let child = site
             .objects
             .iter()
-            .find(|o| o.phase == Phase::Referrers && o.key != referrers)
+            .find(|o| o.key.contains("/referrers/") && o.key != referrers)
             .unwrap();
         assert!(body(&site, &child.key).contains(r#""manifests":[]"#));
         let tags = body(&site, "v2/a/tags/list");

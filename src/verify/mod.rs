@@ -9,6 +9,7 @@
 
 pub mod digest;
 pub mod policy;
+pub mod referrer;
 pub mod sbom;
 pub mod signature;
 pub mod trust;
@@ -205,6 +206,13 @@ pub fn read_all(
                     .into_iter()
                     .map(|(name, p)| p.in_image(&spec.layout, &name)),
             );
+            for image in &mut images[first..] {
+                let sboms = image
+                    .sboms
+                    .iter()
+                    .filter_map(|sbom| referrer::of_sbom(&image.documents, sbom));
+                image.attachments.extend(sboms.collect::<Vec<_>>());
+            }
         }
     }
 

@@ -24,7 +24,7 @@ use serde_json::json;
 use sigstore_verify::types::{Artifact, Bundle, Sha256Hash, SignatureContent};
 
 use super::trust::TrustPolicy;
-use super::{Attachment, Blob, Document};
+use super::{Attachment, Blob, Document, referrer};
 use crate::digest::Digest;
 use crate::error::Problem;
 use crate::layout::{Layout, MAX_DOCUMENT_SIZE, media};
@@ -37,9 +37,6 @@ pub const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 const BUNDLE_PREFIX: &str = "application/vnd.dev.sigstore.bundle";
 /// Layer media type of legacy cosign signatures.
 const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
-/// The OCI empty descriptor's media type, its content `{}` and that content's digest.
-pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
-const EMPTY_JSON: &[u8] = b"{}";
 /// The in-toto predicate of cosign v3 image signatures (anything else is an attestation).
 const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
 const ANN_SIGNATURE: &str = "dev.cosignproject.cosign/signature";
@@ -544,7 +541,6 @@ fn sidecar(
     let summary = record(signed, kind, true, who);
     let bundle_type = bundle.media_type().as_str().to_string();
     let bundle_digest = Digest::of_bytes(&bytes);
-    let empty = Digest::of_bytes(EMPTY_JSON);
     let mut annotations = BTreeMap::new();
     let content = match bundle.content {
         SignatureContent::DsseEnvelope(_) => "dsse-envelope",
@@ -557,34 +553,18 @@ fn sidecar(
     if let Some(predicate) = predicate {
         annotations.insert("dev.sigstore.bundle.predicateType".to_string(), predicate);
     }
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": media::OCI_MANIFEST,
-        "artifactType": bundle_type,
-        "config": {"mediaType": EMPTY_MEDIA_TYPE, "digest": empty.as_str(), "size": EMPTY_JSON.len(), "data": BASE64.encode(EMPTY_JSON)},
-        "layers": [{"mediaType": bundle_type, "digest": bundle_digest.as_str(), "size": bytes.len()}],
-        "subject": {"mediaType": root.media_type, "digest": root.digest.as_str(), "size": root.bytes.len()},
-        "annotations": annotations,
-    });
-    let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| e.to_string())?;
+    let layer = referrer::Layer {
+        media_type: &bundle_type,
+        digest: &bundle_digest,
+        size: bytes.len() as u64,
+    };
+    signed
+        .attachments
+        .push(referrer::artifact(root, layer, annotations, summary));
     signed.blobs.push(Blob {
         digest: bundle_digest,
         size: bytes.len() as u64,
         path: path.to_path_buf(),
-    });
-    signed.attachments.push(Attachment {
-        subject: root.digest.clone(),
-        document: Document {
-            digest: Digest::of_bytes(&manifest_bytes),
-            media_type: media::OCI_MANIFEST.to_string(),
-            bytes: Arc::from(manifest_bytes),
-            level: 0,
-        },
-        artifact_type: Some(bundle_type),
-        annotations: annotations.into_iter().collect(),
-        tag: None,
-        inline_blobs: vec![(empty, Arc::from(EMPTY_JSON))],
-        summary,
     });
     Ok(())
 }
