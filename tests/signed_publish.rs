@@ -295,6 +295,58 @@ fn legacy_sig_images_and_sidecar_bundles_are_verified_and_published() {
     assert!(tags.contains(&"v1"), "{tags:?}");
 }
 
+fn golden_sbom() -> serde_json::Value {
+    serde_json::from_slice(
+        &std::fs::read(fixture("apko/golden/sboms/sbom-index.spdx.json")).unwrap(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn sbom_attestations_are_validated_verified_and_published() {
+    let w = World::new();
+    let g = layout(&w.path("layout"), 4);
+    let signer = Signer::key();
+    let key = w.key_file(&signer, "cosign.pub");
+    sign_index(&w.sigstore, &signer, &g);
+    let attestation = w.sigstore.attestation(
+        &signer,
+        &g.index_digest,
+        "https://spdx.dev/Document",
+        golden_sbom(),
+    );
+    let referrer = attach(&g, &attestation);
+    let site = w.path("site");
+    let run = w.publish(&g.dir, &site, &["--require-signature", "--key", &key]);
+    run.ok();
+    let verified = regpress(&[
+        "verify",
+        &s(&g.dir),
+        "--key",
+        &key,
+        "--trusted-root",
+        &s(&w.root),
+    ]);
+    verified.ok();
+    assert!(
+        verified
+            .stdout
+            .contains(&format!("{referrer} SBOM attestation (SPDX-2.3")),
+        "{}",
+        verified.stdout
+    );
+    let server = Server::start(&site);
+    let (_, referrers) = get_json(&server, &format!("/v2/signed/referrers/{}", g.index_digest));
+    let listed: Vec<&str> = referrers["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap())
+        .collect();
+    assert!(listed.contains(&referrer.as_str()), "{referrers}");
+    assert_eq!(listed.len(), 2, "the signature and the attestation");
+}
+
 /// Each tampered or mis-signed variant, the flags to publish it with, and the reason expected.
 #[test]
 fn every_bad_signature_is_refused_with_its_reason_and_nothing_written() {
@@ -454,6 +506,44 @@ fn every_bad_signature_is_refused_with_its_reason_and_nothing_written() {
             }),
             vec!["--key", &key],
             "signature",
+        ),
+        (
+            "SBOM attestation by an untrusted key",
+            Box::new(|g: &Generated| {
+                sign_index(&w.sigstore, &key_signer, g);
+                let stranger_key = Signer::key();
+                let predicate = golden_sbom();
+                attach(
+                    g,
+                    &w.sigstore.attestation(
+                        &stranger_key,
+                        &g.index_digest,
+                        "https://spdx.dev/Document",
+                        predicate,
+                    ),
+                );
+            }),
+            vec!["--key", &key],
+            "invalid signature",
+        ),
+        (
+            "SBOM attestation missing required fields",
+            Box::new(|g: &Generated| {
+                sign_index(&w.sigstore, &key_signer, g);
+                let mut predicate = golden_sbom();
+                predicate.as_object_mut().unwrap().remove("spdxVersion");
+                attach(
+                    g,
+                    &w.sigstore.attestation(
+                        &key_signer,
+                        &g.index_digest,
+                        "https://spdx.dev/Document",
+                        predicate,
+                    ),
+                );
+            }),
+            vec!["--key", &key],
+            "SBOM attestation",
         ),
         (
             "referrer blob changed on disk",

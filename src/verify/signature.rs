@@ -24,7 +24,7 @@ use serde_json::json;
 use sigstore_verify::types::{Artifact, Bundle, Sha256Hash, SignatureContent};
 
 use super::trust::TrustPolicy;
-use super::{Attachment, Blob, Document, referrer};
+use super::{Attachment, Blob, Document, referrer, sbom};
 use crate::digest::Digest;
 use crate::error::Problem;
 use crate::layout::{Layout, MAX_DOCUMENT_SIZE, media};
@@ -71,12 +71,14 @@ pub fn parse_bundle(text: &str) -> Result<Bundle, String> {
 }
 
 /// What a signature is, once its bundle is read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Kind {
     /// A signature of the image (cosign sign): counts toward "signed".
     Signature,
-    /// An in-toto attestation about the image (provenance, SBOM, scan results…).
+    /// An in-toto attestation about the image (provenance, scan results…).
     Attestation,
+    /// An SBOM attestation (SPDX or CycloneDX predicate), validated; what it holds.
+    Sbom(String),
 }
 
 /// A manifest of the layout that is about another manifest.
@@ -277,30 +279,48 @@ fn verify(
     policy.verify(bundle, Artifact::from_digest(hash)).map(Some)
 }
 
-fn kind_of(bundle: &Bundle) -> Result<(Kind, Option<String>), String> {
-    match &bundle.content {
-        SignatureContent::DsseEnvelope(envelope) => {
-            let statement: serde_json::Value = serde_json::from_slice(envelope.payload.as_bytes())
-                .map_err(|e| format!("DSSE payload is not an in-toto statement: {e}"))?;
-            let predicate = statement["predicateType"]
-                .as_str()
-                .ok_or("in-toto statement has no predicateType")?
-                .to_string();
-            let kind = if predicate == COSIGN_SIGN_PREDICATE {
-                Kind::Signature
-            } else {
-                Kind::Attestation
-            };
-            Ok((kind, Some(predicate)))
-        }
-        _ => Ok((Kind::Signature, None)),
+/// What a bundle holds: a signature or an attestation (with its predicate type); an SBOM
+/// attestation's document is validated like an SBOM file.
+fn kind_of(bundle: &Bundle, subject: &Digest) -> Result<(Kind, Option<String>), String> {
+    let SignatureContent::DsseEnvelope(envelope) = &bundle.content else {
+        return Ok((Kind::Signature, None));
+    };
+    let statement: serde_json::Value = serde_json::from_slice(envelope.payload.as_bytes())
+        .map_err(|e| format!("DSSE payload is not an in-toto statement: {e}"))?;
+    let predicate = statement["predicateType"]
+        .as_str()
+        .ok_or("in-toto statement has no predicateType")?
+        .to_string();
+    let names_subject = statement["subject"]
+        .as_array()
+        .is_some_and(|s| s.iter().any(|s| s["digest"]["sha256"] == subject.hex()));
+    if !names_subject {
+        return Err(format!(
+            "artifact mismatch: the in-toto statement's subject is not {subject}"
+        ));
     }
+    if predicate == COSIGN_SIGN_PREDICATE {
+        return Ok((Kind::Signature, Some(predicate)));
+    }
+    if sbom::Format::of_predicate_type(&predicate).is_some() {
+        let document = serde_json::to_vec(&statement["predicate"]).map_err(|e| e.to_string())?;
+        let summary = sbom::check_document(&document, "SBOM attestation")?;
+        return Ok((
+            Kind::Sbom(format!(
+                "{}, {} packages",
+                summary.version, summary.packages
+            )),
+            Some(predicate),
+        ));
+    }
+    Ok((Kind::Attestation, Some(predicate)))
 }
 
 fn record(signed: &mut Signed, kind: Kind, subject_is_root: bool, who: Option<String>) -> String {
-    let what = match kind {
-        Kind::Signature => "signature",
-        Kind::Attestation => "attestation",
+    let what = match &kind {
+        Kind::Signature => "signature".to_string(),
+        Kind::Attestation => "attestation".to_string(),
+        Kind::Sbom(summary) => format!("SBOM attestation ({summary})"),
     };
     match who {
         Some(who) => {
@@ -336,9 +356,12 @@ fn referrer(
         let bytes = read_blob(layout, layer)?;
         let text = std::str::from_utf8(&bytes).map_err(|_| "bundle is not UTF-8")?;
         let bundle = parse_bundle(text)?;
-        let (kind, _) = kind_of(&bundle)?;
+        let (kind, _) = kind_of(&bundle, &candidate.subject)?;
         let who = verify(&bundle, &candidate.subject, policy)?;
         summary = record(signed, kind, candidate.subject == *root, who);
+    } else if artifact_type == sbom::SPDX_MEDIA_TYPE || artifact_type == sbom::CYCLONEDX_MEDIA_TYPE
+    {
+        summary = layout_sbom(layout, manifest, &artifact_type, &candidate.subject)?;
     }
     let blobs = manifest_blobs(layout, manifest)?;
     signed.blobs.extend(blobs);
@@ -357,6 +380,52 @@ fn referrer(
         summary,
     });
     Ok(())
+}
+
+/// An SBOM already attached in the layout: validated, and it must describe its subject.
+fn layout_sbom(
+    layout: &Layout,
+    manifest: &ImageManifest,
+    media_type: &str,
+    subject: &Digest,
+) -> Result<String, String> {
+    let layer = manifest
+        .layers()
+        .iter()
+        .find(|l| l.media_type().to_string() == media_type)
+        .ok_or(format!(
+            "a {media_type} artifact with no {media_type} layer"
+        ))?;
+    let digest = Digest::parse(layer.digest().as_ref())?;
+    if layer.size() > sbom::MAX_SBOM_SIZE {
+        return Err(format!(
+            "SBOM {digest} is {} bytes, too large",
+            layer.size()
+        ));
+    }
+    let path = layout.blob_path(&digest).map_err(|p| p.reason)?;
+    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read SBOM {digest}: {e}"))?;
+    if bytes.len() as u64 != layer.size() || Digest::of_bytes(&bytes) != digest {
+        return Err(format!(
+            "SBOM {digest}: digest mismatch or size mismatch with its descriptor"
+        ));
+    }
+    let summary = sbom::check_document(&bytes, &format!("SBOM {digest}"))?;
+    if !summary.describes.contains(subject) {
+        return Err(format!(
+            "SBOM {digest} describes {}, not its subject {subject}",
+            summary
+                .describes
+                .iter()
+                .map(|d| d.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok(format!(
+        "SBOM ({}, {} packages)",
+        summary.version, summary.packages
+    ))
 }
 
 fn legacy(
@@ -536,7 +605,7 @@ fn sidecar(
     let bytes = read_bundle_bytes(path)?;
     let text = std::str::from_utf8(&bytes).map_err(|_| "bundle is not UTF-8".to_string())?;
     let bundle = parse_bundle(text)?;
-    let (kind, predicate) = kind_of(&bundle)?;
+    let (kind, predicate) = kind_of(&bundle, &root.digest)?;
     let who = verify(&bundle, &root.digest, policy)?;
     let summary = record(signed, kind, true, who);
     let bundle_type = bundle.media_type().as_str().to_string();

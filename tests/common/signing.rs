@@ -270,12 +270,23 @@ impl TestSigstore {
 
     /// A cosign v3 signature bundle: a DSSE in-toto statement over `subject` (`sha256:<hex>`).
     pub fn dsse_bundle(&self, signer: &Signer, subject: &str, predicate_type: &str) -> Value {
+        self.attestation(signer, subject, predicate_type, json!({}))
+    }
+
+    /// An in-toto attestation bundle (`cosign attest`): `predicate` about `subject`.
+    pub fn attestation(
+        &self,
+        signer: &Signer,
+        subject: &str,
+        predicate_type: &str,
+        predicate: Value,
+    ) -> Value {
         let hex = subject.trim_start_matches("sha256:");
         let statement = json!({
             "_type": "https://in-toto.io/Statement/v1",
             "subject": [{"name": "", "digest": {"sha256": hex}}],
             "predicateType": predicate_type,
-            "predicate": {},
+            "predicate": predicate,
         });
         let payload = statement.to_string().into_bytes();
         let payload_type = "application/vnd.in-toto+json";
