@@ -9,7 +9,7 @@ use std::path::Path;
 use common::synth::{self, Breakage, Flavor, Layer};
 use common::{
     Server, fixture, platform_digest, platforms_of, pull_all, pulled_platforms, regpress, report,
-    s, skopeo, snapshot,
+    s, skopeo, snapshot, user_tags,
 };
 
 /// Publish one layout under one tag, quietly, and insist it succeeds.
@@ -26,17 +26,6 @@ fn publish_quiet(layout: &Path, repo: &str, tag: &str, site: &Path) {
         "-q",
     ])
     .ok();
-}
-
-/// The tags of a tag list, without the `sha256-<hex>` referrers tags.
-fn user_tags(list: &serde_json::Value) -> Vec<&str> {
-    list["tags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|t| t.as_str())
-        .filter(|t| !t.starts_with("sha256-"))
-        .collect()
 }
 
 #[test]

@@ -230,3 +230,14 @@ pub fn platform_digest(image: &str, arch: &str, dest: &Path) -> String {
         .unwrap()
         .to_string()
 }
+
+/// The tags of a tag list, without the `sha256-<hex>` referrers tags.
+pub fn user_tags(list: &serde_json::Value) -> Vec<&str> {
+    list["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .filter_map(|t| t.as_str())
+        .filter(|t| !t.starts_with("sha256-"))
+        .collect()
+}
