@@ -2,14 +2,18 @@
 //!
 //! The pipeline is one module per arrow: [`layout`] reads, [`verify`] checks, [`site`] plans,
 //! [`sync`] diffs and applies to a [`store`]; [`publish`] wires them, [`cli`] drives them and
-//! [`serve`] previews the result; [`check`] crawls a served registry as clients do.
+//! [`serve`] previews the result; [`check`] crawls a served registry as clients do. [`lists`]
+//! keeps tag lists and the catalog right under concurrent publishers; [`gc`] collects what no
+//! tag reaches.
 
 pub mod check;
 pub mod cli;
 pub mod config;
 pub mod digest;
 pub mod error;
+pub mod gc;
 pub mod layout;
+pub mod lists;
 pub mod names;
 pub mod progress;
 pub mod publish;
