@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod consistency;
 pub mod garage;
+pub mod proxy;
 pub mod synth;
 
 use std::collections::BTreeMap;
