@@ -101,7 +101,7 @@ pub fn read_all(specs: &[ImageSpec]) -> Result<Vec<VerifiedImage>, Vec<VerifyErr
     let mut errors = Vec::new();
     let mut images = Vec::new();
     for spec in specs {
-        let name = image_name(&spec.repository, &spec.tags, "");
+        let name = image_name(&spec.repository, &spec.tags, "index.json");
         let layout = match Layout::open(&spec.layout) {
             Ok(l) => l,
             Err(p) => {
