@@ -13,6 +13,7 @@ use crate::error::{Error, Problem};
 use crate::progress;
 use crate::publish;
 use crate::report::{self, VerifyReport};
+use crate::store::TargetSpec;
 use crate::sync::Report;
 use crate::verify::policy::{NtiaMode, Requirement, SbomPolicy};
 use crate::verify::signature;
@@ -61,6 +62,9 @@ enum Command {
     /// The companion handler for private repositories: registry tokens from OIDC identity.
     #[command(subcommand)]
     Auth(AuthCommand),
+    /// Delete blobs, manifests and referrers no tag reaches, once older than a grace period.
+    #[command(after_help = EXIT_CODES)]
+    Gc(GcArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -120,6 +124,51 @@ struct AuthServeArgs {
     /// (printed on start).
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
+}
+
+/// Where the target is: flags, or a config's `[target]` (flags win).
+#[derive(Args, Debug)]
+struct TargetArgs {
+    /// Target: `s3://BUCKET[/PREFIX]`, a directory (`./site`) or `file:///abs/path`.
+    /// Overrides the config's `[target] to`.
+    #[arg(long, value_name = "TARGET")]
+    to: Option<String>,
+    /// S3 endpoint URL (R2: https://<account>.r2.cloudflarestorage.com; default: AWS).
+    /// Credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN.
+    #[arg(long, value_name = "URL")]
+    endpoint: Option<String>,
+    /// S3 region (R2: auto). Default: AWS_REGION, else `auto` with --endpoint, else us-east-1.
+    #[arg(long, value_name = "REGION")]
+    region: Option<String>,
+    /// S3 addressing: `path` (default with --endpoint) or `virtual-host` (default for AWS).
+    #[arg(long, value_name = "STYLE", value_parser = ["path", "virtual-host"])]
+    url_style: Option<String>,
+}
+
+impl TargetArgs {
+    /// The target: the config's `[target]` (if any) with these flags on top.
+    fn resolve(self, config: Option<&TargetSpec>) -> Result<TargetSpec, Error> {
+        let mut target = config.cloned().unwrap_or_default();
+        if let Some(to) = self.to {
+            target.to = to;
+        }
+        if target.to.is_empty() {
+            return Err(Error::Usage(
+                "no target: give --to (or [target] to = ... in the config)".to_string(),
+            ));
+        }
+        let overrides = [
+            (&mut target.endpoint, self.endpoint),
+            (&mut target.region, self.region),
+            (&mut target.url_style, self.url_style),
+        ];
+        for (field, flag) in overrides {
+            if flag.is_some() {
+                *field = flag;
+            }
+        }
+        Ok(target)
+    }
 }
 
 /// Which images: one layout with flags, or a config file.
@@ -275,20 +324,13 @@ struct PublishArgs {
     images: ImageArgs,
     #[command(flatten)]
     sbom: SbomArgs,
-    /// Target: `s3://BUCKET[/PREFIX]`, a directory (`./site`) or `file:///abs/path`.
-    /// Overrides the config's `[target] to`.
-    #[arg(long, value_name = "TARGET")]
-    to: Option<String>,
-    /// S3 endpoint URL (R2: https://<account>.r2.cloudflarestorage.com; default: AWS).
-    /// Credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN.
-    #[arg(long, value_name = "URL")]
-    endpoint: Option<String>,
-    /// S3 region (R2: auto). Default: AWS_REGION, else `auto` with --endpoint, else us-east-1.
-    #[arg(long, value_name = "REGION")]
-    region: Option<String>,
-    /// S3 addressing: `path` (default with --endpoint) or `virtual-host` (default for AWS).
-    #[arg(long, value_name = "STYLE", value_parser = ["path", "virtual-host"])]
-    url_style: Option<String>,
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Desired state (for a cron re-publishing the whole catalog from --config): also remove
+    /// the tags and repositories the config no longer names, and rewrite tag lists and catalog
+    /// to match. Manifests and blobs stay until `regpress gc`.
+    #[arg(long)]
+    prune: bool,
     /// Blobs of at least this many bytes are uploaded in parts [default: 64 MiB].
     #[arg(long, value_name = "BYTES")]
     multipart_threshold: Option<u64>,
@@ -334,6 +376,38 @@ struct CheckArgs {
     /// Blobs fetched in parallel.
     #[arg(long, short = 'j', value_name = "N", default_value_t = 8)]
     jobs: usize,
+    /// First make every tag list and the catalog agree with the tags the target holds (what
+    /// a race between concurrent publishers can leave), writing to the target given with
+    /// --to or --config; then crawl.
+    #[arg(long)]
+    repair: bool,
+    /// With --repair: a regpress.toml whose `[target]` to repair.
+    #[arg(long, value_name = "FILE", requires = "repair")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    target: TargetArgs,
+}
+
+#[derive(Args, Debug)]
+struct GcArgs {
+    /// A regpress.toml whose `[target]` to collect (flags override it).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Keep unreachable objects younger than this (a client may be mid-pull, a publish may be
+    /// uploading): e.g. 7d, 36h, 30m, 0s.
+    #[arg(long, value_name = "DURATION", default_value = "7d")]
+    grace: String,
+    /// List what would be deleted; delete nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Write a JSON report: objects listed, reachable, unreachable, kept in grace, deleted.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Requests in flight at once.
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 16)]
+    jobs: usize,
 }
 
 #[derive(Args, Debug)]
@@ -361,6 +435,7 @@ pub fn run() -> Result<(), Error> {
         Command::Sigstore(SigstoreCommand::VerifyBundle(args)) => {
             run_verify_bundle(args, cli.quiet)
         }
+        Command::Gc(args) => run_gc(args, cli.quiet),
         Command::Serve(args) => {
             let runtime = tokio::runtime::Runtime::new()
                 .map_err(|e| Error::Internal(format!("cannot start runtime: {e}")))?;
@@ -429,31 +504,14 @@ fn write_report(path: &PathBuf, report: &impl serde::Serialize) -> Result<(), Er
 fn run_publish(args: PublishArgs, mode: progress::Mode, quiet: bool) -> Result<(), Error> {
     let layouts: Vec<PathBuf> = args.layout.into_iter().collect();
     let config = load_config(&layouts, &args.images, &args.sbom, true)?;
-    let mut target = config.target.clone().unwrap_or_default();
-    if let Some(to) = args.to {
-        target.to = to;
-    }
-    if target.to.is_empty() {
-        return Err(Error::Usage(
-            "no target: give --to (or [target] to = ... in the config)".to_string(),
-        ));
-    }
-    let overrides = [
-        (&mut target.endpoint, args.endpoint),
-        (&mut target.region, args.region),
-        (&mut target.url_style, args.url_style),
-    ];
-    for (field, flag) in overrides {
-        if flag.is_some() {
-            *field = flag;
-        }
-    }
+    let mut target = args.target.resolve(config.target.as_ref())?;
     target.multipart_threshold = args.multipart_threshold.or(target.multipart_threshold);
     target.part_size = args.part_size.or(target.part_size);
     let options = publish::Options {
         target,
         dry_run: args.dry_run,
         jobs: args.jobs,
+        prune: args.prune,
         progress: mode,
     };
     let report = publish::publish(&config, &options)?;
@@ -551,7 +609,86 @@ fn run_verify_bundle(args: VerifyBundleArgs, quiet: bool) -> Result<(), Error> {
     Ok(())
 }
 
+/// The target of a command that takes only a target: flags on top of a config's `[target]`.
+fn target_only(config: Option<&PathBuf>, args: TargetArgs) -> Result<TargetSpec, Error> {
+    let config = config.map(|path| Config::load(path)).transpose()?;
+    args.resolve(config.as_ref().and_then(|c| c.target.as_ref()))
+}
+
+fn run_gc(args: GcArgs, quiet: bool) -> Result<(), Error> {
+    let options = crate::gc::Options {
+        target: target_only(args.config.as_ref(), args.target)?,
+        grace: crate::store::parse_duration(&args.grace)
+            .map_err(|e| Error::Usage(format!("--grace: {e}")))?,
+        dry_run: args.dry_run,
+        jobs: args.jobs,
+    };
+    let report = crate::gc::gc(&options)?;
+    if let Some(path) = &args.report {
+        write_report(path, &report)?;
+    }
+    if !quiet {
+        let mut out = std::io::stdout().lock();
+        if report.dry_run {
+            for key in &report.garbage {
+                let _ = writeln!(out, "would delete {key}");
+            }
+        }
+        for key in &report.missing {
+            let _ = writeln!(out, "missing {key} (referenced by a reachable document)");
+        }
+        let _ = writeln!(
+            out,
+            "{}: {} objects, {} tags, {} documents read; {} reachable, {} unreachable ({}), {} younger than {} kept; {} {} ({}), {} requests{}",
+            report.target,
+            report.objects_listed,
+            report.tags,
+            report.documents_read,
+            report.reachable,
+            report.unreachable,
+            HumanBytes(report.unreachable_bytes),
+            report.kept_in_grace,
+            args.grace,
+            if report.dry_run {
+                report.garbage.len() as u64
+            } else {
+                report.deleted
+            },
+            if report.dry_run {
+                "to delete"
+            } else {
+                "deleted"
+            },
+            HumanBytes(report.garbage_bytes),
+            report.requests,
+            if report.dry_run {
+                " (dry run: nothing deleted)"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(())
+}
+
 fn run_check(args: CheckArgs, quiet: bool) -> Result<(), Error> {
+    if args.repair {
+        let target = target_only(args.config.as_ref(), args.target)?;
+        let store = crate::store::open(&target)?;
+        let pool = crate::sync::worker_pool(args.jobs)?;
+        let settled = crate::lists::repair(store.as_ref(), &pool)?;
+        if !quiet {
+            println!(
+                "{}: {} tag lists or catalog rewritten",
+                store.name(),
+                settled.rewritten
+            );
+        }
+    } else if args.config.is_some() || args.target.to.is_some() {
+        return Err(Error::Usage(
+            "a target is only used with --repair".to_string(),
+        ));
+    }
     let outcome = crate::check::check(&args.url, &args.repos, args.jobs).map_err(Error::Usage)?;
     if !quiet {
         println!(
@@ -579,28 +716,30 @@ fn print_report(report: &Report) {
     };
     let _ = writeln!(
         out,
-        "{:<20} {:>8} {:>12} {:>10} {:>12}",
-        "phase", verb, "bytes", "unchanged", "bytes"
+        "{:<20} {:>8} {:>12} {:>10} {:>12} {:>8}",
+        "phase", verb, "bytes", "unchanged", "bytes", "remove"
     );
     for p in &report.phases {
         let _ = writeln!(
             out,
-            "{:<20} {:>8} {:>12} {:>10} {:>12}",
+            "{:<20} {:>8} {:>12} {:>10} {:>12} {:>8}",
             p.phase,
             p.objects_to_write,
             HumanBytes(p.bytes_to_write).to_string(),
             p.objects_unchanged,
-            HumanBytes(p.bytes_unchanged).to_string()
+            HumanBytes(p.bytes_unchanged).to_string(),
+            p.objects_to_delete
         );
     }
     let _ = writeln!(
         out,
-        "{:<20} {:>8} {:>12} {:>10} {:>12}",
+        "{:<20} {:>8} {:>12} {:>10} {:>12} {:>8}",
         "total",
         report.objects_to_write,
         HumanBytes(report.bytes_to_write).to_string(),
         report.objects_unchanged,
-        HumanBytes(report.bytes_unchanged).to_string()
+        HumanBytes(report.bytes_unchanged).to_string(),
+        report.objects_to_delete
     );
     for tag in &report.tags {
         let _ = writeln!(
@@ -616,13 +755,23 @@ fn print_report(report: &Report) {
             tag.digest
         );
     }
+    for tag in &report.removed_tags {
+        let verb = if report.dry_run {
+            "would remove"
+        } else {
+            "removed"
+        };
+        let _ = writeln!(out, "{verb} {}:{}", tag.repository, tag.tag);
+    }
     let _ = writeln!(
         out,
-        "{}: {} objects ({}) written, {} unchanged, {} requests{}",
+        "{}: {} objects ({}) written, {} unchanged, {} removed, {} lists repaired, {} requests{}",
         report.target,
         report.objects_written,
         HumanBytes(report.bytes_written),
         report.objects_unchanged,
+        report.objects_deleted,
+        report.lists_repaired,
         report.requests,
         if report.dry_run {
             " (dry run: nothing written)"

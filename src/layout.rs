@@ -110,9 +110,7 @@ impl Layout {
             ));
         }
         let bytes = layout.read_small("index.json", MAX_DOCUMENT_SIZE)?;
-        let index: ImageIndex = serde_json::from_slice(&bytes)
-            .map_err(|e| Problem::new(format!("index.json is not a valid OCI image index: {e}")))?;
-        layout.entries = index.manifests().clone();
+        layout.entries = parse_index(&bytes)?;
         layout.index_bytes = Arc::from(bytes);
         Ok(layout)
     }
@@ -134,79 +132,7 @@ impl Layout {
         ref_name: Option<&str>,
         tags: &[String],
     ) -> Result<Vec<Selected>, Problem> {
-        let named: Vec<(&str, &Descriptor)> = self
-            .entries
-            .iter()
-            .filter_map(|d| {
-                d.annotations()
-                    .as_ref()
-                    .and_then(|a| a.get(REF_NAME))
-                    .map(|name| (name.as_str(), d))
-            })
-            .filter(|(name, _)| !is_attached_tag(name))
-            .collect();
-        if named.is_empty() {
-            if let Some(r) = ref_name {
-                return Err(Problem::new(format!(
-                    "ref {r:?} requested, but index.json names no images ({REF_NAME}): this is an apko-style layout, publish it whole"
-                )));
-            }
-            return Ok(vec![Selected {
-                root: Root::IndexJson,
-                tags: tags.to_vec(),
-                label: "index.json".to_string(),
-            }]);
-        }
-        let refs = || {
-            named
-                .iter()
-                .map(|(n, _)| format!("{n:?}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let pick = |name: &str, d: &Descriptor, tags: &[String]| -> Result<Selected, Problem> {
-            let tags = if tags.is_empty() {
-                vec![tag_of_ref(name).ok_or_else(|| {
-                    Problem::new(format!(
-                        "image {name:?} in index.json has no usable tag in its name; give tags explicitly"
-                    ))
-                })?]
-            } else {
-                tags.to_vec()
-            };
-            Ok(Selected {
-                root: Root::Entry(Box::new(d.clone())),
-                tags,
-                label: name.to_string(),
-            })
-        };
-        if let Some(r) = ref_name {
-            let found: Vec<_> = named
-                .iter()
-                .filter(|(n, _)| *n == r || tag_of_ref(n).as_deref() == Some(r))
-                .collect();
-            return match found.as_slice() {
-                [(n, d)] => Ok(vec![pick(n, d, tags)?]),
-                [] => Err(Problem::new(format!(
-                    "no image named {r:?} in index.json (it names {})",
-                    refs()
-                ))),
-                _ => Err(Problem::new(format!(
-                    "more than one image named {r:?} in index.json"
-                ))),
-            };
-        }
-        if !tags.is_empty() {
-            return match named.as_slice() {
-                [(n, d)] => Ok(vec![pick(n, d, tags)?]),
-                _ => Err(Problem::new(format!(
-                    "index.json names {} images ({}); choose one with --ref (or `ref` in the config)",
-                    named.len(),
-                    refs()
-                ))),
-            };
-        }
-        named.iter().map(|(n, d)| pick(n, d, &[])).collect()
+        select(&self.entries, ref_name, tags)
     }
 
     /// The path of a blob, checked to exist as a regular file inside the layout directory
@@ -285,6 +211,93 @@ impl Layout {
         }
         Ok(real)
     }
+}
+
+/// The entries of an `index.json`, parsed as an OCI image index.
+pub fn parse_index(bytes: &[u8]) -> Result<Vec<Descriptor>, Problem> {
+    let index: ImageIndex = serde_json::from_slice(bytes)
+        .map_err(|e| Problem::new(format!("index.json is not a valid OCI image index: {e}")))?;
+    Ok(index.manifests().clone())
+}
+
+/// Choose the images to publish among `entries` of an `index.json` (see [`Layout::select`]).
+pub fn select(
+    entries: &[Descriptor],
+    ref_name: Option<&str>,
+    tags: &[String],
+) -> Result<Vec<Selected>, Problem> {
+    let named: Vec<(&str, &Descriptor)> = entries
+        .iter()
+        .filter_map(|d| {
+            d.annotations()
+                .as_ref()
+                .and_then(|a| a.get(REF_NAME))
+                .map(|name| (name.as_str(), d))
+        })
+        .filter(|(name, _)| !is_attached_tag(name))
+        .collect();
+    if named.is_empty() {
+        if let Some(r) = ref_name {
+            return Err(Problem::new(format!(
+                "ref {r:?} requested, but index.json names no images ({REF_NAME}): this is an apko-style layout, publish it whole"
+            )));
+        }
+        return Ok(vec![Selected {
+            root: Root::IndexJson,
+            tags: tags.to_vec(),
+            label: "index.json".to_string(),
+        }]);
+    }
+    let refs = || {
+        named
+            .iter()
+            .map(|(n, _)| format!("{n:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let pick = |name: &str, d: &Descriptor, tags: &[String]| -> Result<Selected, Problem> {
+        let tags = if tags.is_empty() {
+            vec![tag_of_ref(name).ok_or_else(|| {
+                Problem::new(format!(
+                    "image {name:?} in index.json has no usable tag in its name; give tags explicitly"
+                ))
+            })?]
+        } else {
+            tags.to_vec()
+        };
+        Ok(Selected {
+            root: Root::Entry(Box::new(d.clone())),
+            tags,
+            label: name.to_string(),
+        })
+    };
+    if let Some(r) = ref_name {
+        let found: Vec<_> = named
+            .iter()
+            .filter(|(n, _)| *n == r || tag_of_ref(n).as_deref() == Some(r))
+            .collect();
+        return match found.as_slice() {
+            [(n, d)] => Ok(vec![pick(n, d, tags)?]),
+            [] => Err(Problem::new(format!(
+                "no image named {r:?} in index.json (it names {})",
+                refs()
+            ))),
+            _ => Err(Problem::new(format!(
+                "more than one image named {r:?} in index.json"
+            ))),
+        };
+    }
+    if !tags.is_empty() {
+        return match named.as_slice() {
+            [(n, d)] => Ok(vec![pick(n, d, tags)?]),
+            _ => Err(Problem::new(format!(
+                "index.json names {} images ({}); choose one with --ref (or `ref` in the config)",
+                named.len(),
+                refs()
+            ))),
+        };
+    }
+    named.iter().map(|(n, d)| pick(n, d, &[])).collect()
 }
 
 /// The tag in an image's ref name: `latest` for `latest` or `example.com/app:latest`.

@@ -4,7 +4,8 @@
 //! [`sync`] diffs and applies to a [`store`]; [`publish`] wires them, [`cli`] drives them and
 //! [`serve`] previews the result; [`check`] crawls a served registry as clients do; [`report`]
 //! says what was verified; [`auth`] is the companion handler that guards private repositories
-//! with OIDC-based registry tokens.
+//! with OIDC-based registry tokens. [`lists`] keeps tag lists and the catalog right under
+//! concurrent publishers; [`gc`] collects what no tag reaches.
 
 pub mod auth;
 pub mod check;
@@ -12,7 +13,9 @@ pub mod cli;
 pub mod config;
 pub mod digest;
 pub mod error;
+pub mod gc;
 pub mod layout;
+pub mod lists;
 pub mod names;
 pub mod progress;
 pub mod publish;

@@ -5,6 +5,8 @@
 //! written, so a refused image writes nothing. `verify` hashes every blob; `publish` reads the
 //! target's inventory first and hashes every blob it will send, so a no-op re-publish does not
 //! re-read gigabytes the bucket already holds (and checked against their digests on upload).
+//! After the writes, the tag lists and catalog it wrote are settled against the tags present
+//! ([`crate::lists`]), so a concurrent publisher's update is never lost.
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
@@ -13,7 +15,7 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::error::Error;
 use crate::progress;
-use crate::site::{self, Body};
+use crate::site::{self, Body, Existing, Phase};
 use crate::store::{self, TargetSpec};
 use crate::sync::{self, Report};
 use crate::verify::trust::TrustPolicy;
@@ -32,6 +34,8 @@ pub struct Options {
     pub dry_run: bool,
     /// Writes in flight at once.
     pub jobs: usize,
+    /// Desired state: remove the tags and repositories the config does not name.
+    pub prune: bool,
     /// Progress output.
     pub progress: progress::Mode,
 }
@@ -67,9 +71,20 @@ pub fn publish(config: &Config, options: &Options) -> Result<Report, Error> {
     }
     let repositories: BTreeSet<String> = images.iter().map(|i| i.repository.clone()).collect();
     let pool = sync::worker_pool(options.jobs)?;
-    let inventory = sync::take_inventory(store.as_ref(), &repositories, &pool)?;
-    let site = site::plan(&images, &inventory.existing).map_err(Error::Usage)?;
+    let inventory = sync::take_inventory(store.as_ref(), &repositories, options.prune, &pool)?;
+    // With --prune the plan keeps nothing it was not given; what it leaves out is removed.
+    let existing = if options.prune {
+        Existing::default()
+    } else {
+        inventory.existing.clone()
+    };
+    let site = site::plan(&images, &existing).map_err(Error::Usage)?;
     let changes = sync::diff(&site, &inventory);
+    let removals = if options.prune {
+        site::prune(&site, inventory.objects.keys().map(String::as_str))
+    } else {
+        Vec::new()
+    };
     // Hash every blob this run sends before anything is written (on a dry run too).
     let sent: HashSet<&Path> = changes
         .iter()
@@ -85,7 +100,7 @@ pub fn publish(config: &Config, options: &Options) -> Result<Report, Error> {
         options.progress,
     )
     .map_err(Error::Verify)?;
-    let report = sync::summarize(store.name(), &site, &changes);
+    let report = sync::summarize(store.name(), &site, &changes, &removals);
     let mut report = if options.dry_run {
         report
     } else {
@@ -93,7 +108,30 @@ pub fn publish(config: &Config, options: &Options) -> Result<Report, Error> {
         if report.objects_to_write > 0 {
             report.stale_removed = store.clean_stale(STALE_AFTER)?;
         }
-        sync::apply(store.as_ref(), &changes, report, &pool, options.progress)?
+        let mut report = sync::apply(
+            store.as_ref(),
+            &changes,
+            &removals,
+            report,
+            &pool,
+            options.progress,
+        )?;
+        // Settle every list this run wrote or removed, and the catalog if it changed.
+        let mut lists = BTreeSet::new();
+        let mut catalog = false;
+        let written = changes.iter().filter(|c| c.write).map(|c| &c.object.key);
+        for key in written.chain(removals.iter().map(|r| &r.key)) {
+            if let Some(repo) = site::parse_tag_list_key(key) {
+                lists.insert(repo.to_string());
+            }
+            catalog |= key == site::CATALOG_KEY;
+        }
+        catalog |= removals.iter().any(|r| r.phase == Phase::RemoveTagLists);
+        if catalog || !lists.is_empty() {
+            report.lists_repaired =
+                crate::lists::settle(store.as_ref(), &lists, catalog, &pool)?.rewritten;
+        }
+        report
     };
     report.requests = store.requests();
     report.sboms = crate::report::sboms(&images);

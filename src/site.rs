@@ -52,6 +52,11 @@ pub enum Phase {
     Catalog,
     /// `v2/`.
     Root,
+    /// With `--prune`: removing the tag lists of repositories no longer configured (already
+    /// gone from the catalog).
+    RemoveTagLists,
+    /// With `--prune`: removing tags no longer configured (already gone from their lists).
+    RemoveTags,
 }
 
 impl fmt::Display for Phase {
@@ -66,6 +71,8 @@ impl fmt::Display for Phase {
             Phase::TagLists => f.write_str("tag lists"),
             Phase::Catalog => f.write_str("catalog"),
             Phase::Root => f.write_str("root"),
+            Phase::RemoveTagLists => f.write_str("removed tag lists"),
+            Phase::RemoveTags => f.write_str("removed tags"),
         }
     }
 }
@@ -129,9 +136,123 @@ pub struct Existing {
     pub repositories: BTreeSet<String>,
 }
 
+/// An object the target holds that the desired state (`publish --prune`) has no place for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Removal {
+    /// Its key.
+    pub key: String,
+    /// When it is removed: after every write, lists before the tags they named.
+    pub phase: Phase,
+}
+
 /// Prefix of every key of a repository.
 pub fn repository_prefix(repository: &str) -> String {
     format!("v2/{repository}/")
+}
+
+/// Key of a repository's tag list.
+pub fn tag_list_key(repository: &str) -> String {
+    format!("{}tags/list", repository_prefix(repository))
+}
+
+/// Key of a manifest or index by digest.
+pub fn manifest_key(repository: &str, digest: &Digest) -> String {
+    format!("{}manifests/{digest}", repository_prefix(repository))
+}
+
+/// Key of a config or layer blob.
+pub fn blob_key(repository: &str, digest: &Digest) -> String {
+    format!("{}blobs/{digest}", repository_prefix(repository))
+}
+
+/// Key of the referrers index (OCI 1.1) of the manifest `subject`.
+pub fn referrers_key(repository: &str, subject: &Digest) -> String {
+    format!("{}referrers/{subject}", repository_prefix(repository))
+}
+
+/// If `key` is a tag list (`v2/<repo>/tags/list`), its repository.
+pub fn parse_tag_list_key(key: &str) -> Option<&str> {
+    let repo = key.strip_prefix("v2/")?.strip_suffix("/tags/list")?;
+    crate::names::check_repository(repo).is_ok().then_some(repo)
+}
+
+/// What a content-addressed key holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Content {
+    /// `v2/<repo>/blobs/<digest>`.
+    Blob,
+    /// `v2/<repo>/manifests/<digest>`.
+    Manifest,
+    /// `v2/<repo>/referrers/<digest>`: the referrers index of that manifest.
+    Referrers,
+}
+
+/// If `key` is content-addressed (a blob, a manifest by digest or a referrers index), its
+/// repository, kind and digest.
+pub fn parse_content_key(key: &str) -> Option<(&str, Content, Digest)> {
+    let rest = key.strip_prefix("v2/")?;
+    let (path, reference) = rest.rsplit_once('/')?;
+    let (repo, kind) = path.rsplit_once('/')?;
+    let kind = match kind {
+        "blobs" => Content::Blob,
+        "manifests" => Content::Manifest,
+        "referrers" => Content::Referrers,
+        _ => return None,
+    };
+    let digest = Digest::parse(reference).ok()?;
+    let canonical = digest.as_str() == reference && crate::names::check_repository(repo).is_ok();
+    canonical.then_some((repo, kind, digest))
+}
+
+/// The tags of the target: every tag key in `keys`, by repository.
+pub fn tags_in<'a>(keys: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, BTreeSet<String>> {
+    let mut tags: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for key in keys {
+        if let Some((repo, tag)) = parse_tag_key(key) {
+            tags.entry(repo.to_string())
+                .or_default()
+                .insert(tag.to_string());
+        }
+    }
+    tags
+}
+
+/// A repository's tag list document.
+pub fn tag_list_object(repository: &str, tags: &BTreeSet<String>) -> SiteObject {
+    let body = serde_json::json!({ "name": repository, "tags": tags });
+    json_object(tag_list_key(repository), &body, Phase::TagLists)
+}
+
+/// The catalog document.
+pub fn catalog_object(repositories: &BTreeSet<String>) -> SiteObject {
+    let body = serde_json::json!({ "repositories": repositories });
+    json_object(CATALOG_KEY.to_string(), &body, Phase::Catalog)
+}
+
+/// Desired state (`publish --prune`): of the `present` keys, the tags and tag lists that the
+/// plan does not produce. Generated tags the plan produces are kept; manifests and blobs are
+/// left to `gc`.
+pub fn prune<'a>(site: &Site, present: impl IntoIterator<Item = &'a str>) -> Vec<Removal> {
+    let planned: BTreeSet<&str> = site.objects.iter().map(|o| o.key.as_str()).collect();
+    let mut removals: Vec<Removal> = present
+        .into_iter()
+        .filter(|key| !planned.contains(key))
+        .filter_map(|key| {
+            let phase = if parse_tag_key(key).is_some() {
+                Phase::RemoveTags
+            } else if parse_tag_list_key(key).is_some() {
+                Phase::RemoveTagLists
+            } else {
+                return None;
+            };
+            Some(Removal {
+                key: key.to_string(),
+                phase,
+            })
+        })
+        .collect();
+    removals.sort_by(|a, b| (a.phase, &a.key).cmp(&(b.phase, &b.key)));
+    removals
 }
 
 /// If `key` is a tag (`v2/<repo>/manifests/<tag>`), its repository and tag.
@@ -278,25 +399,17 @@ pub fn plan(images: &[VerifiedImage], existing: &Existing) -> Result<Site, Strin
         add(&mut objects, object);
     }
 
+    // Every repository the target has tags for gets its list planned too: when a list
+    // disagrees with the tags present (a race between two publishers), this run heals it.
+    for (repo, tags) in &existing.tags {
+        lists.entry(repo.clone()).or_insert_with(|| tags.clone());
+    }
     let mut repositories = existing.repositories.clone();
-    repositories.extend(existing.tags.keys().cloned());
     for (repo, list) in &lists {
         repositories.insert(repo.clone());
-        let body = serde_json::json!({ "name": repo, "tags": list });
-        add(
-            &mut objects,
-            json_object(
-                format!("{}tags/list", repository_prefix(repo)),
-                &body,
-                Phase::TagLists,
-            ),
-        );
+        add(&mut objects, tag_list_object(repo, list));
     }
-    let catalog = serde_json::json!({ "repositories": repositories });
-    add(
-        &mut objects,
-        json_object(CATALOG_KEY.to_string(), &catalog, Phase::Catalog),
-    );
+    add(&mut objects, catalog_object(&repositories));
     for key in ROOT_KEYS {
         add(
             &mut objects,
@@ -382,7 +495,8 @@ fn document_object(
     }
 }
 
-fn json_object(key: String, value: &serde_json::Value, phase: Phase) -> SiteObject {
+/// A small JSON document (compact, as `serde_json` writes it) served as `application/json`.
+pub fn json_object(key: String, value: &serde_json::Value, phase: Phase) -> SiteObject {
     let bytes: Arc<[u8]> = Arc::from(value.to_string().into_bytes());
     SiteObject {
         key,
@@ -608,7 +722,13 @@ mod tests {
             body(&site, "v2/_catalog"),
             r#"{"repositories":["a","b","c"]}"#
         );
-        assert!(!site.objects.iter().any(|o| o.key == "v2/b/tags/list"));
+        // Lists of repositories not published are planned from the tags present (and written
+        // only when they disagree).
+        assert_eq!(
+            body(&site, "v2/b/tags/list"),
+            r#"{"name":"b","tags":["x"]}"#
+        );
+        assert!(!site.objects.iter().any(|o| o.key == "v2/c/tags/list"));
     }
 
     #[test]
@@ -621,6 +741,63 @@ mod tests {
                 .contains("a:t")
         );
         assert!(plan(&[a.clone(), a], &Existing::default()).is_ok());
+    }
+
+    #[test]
+    fn prune_removes_unplanned_tags_and_lists_only() {
+        let img = image("a", &["keep"], "{}");
+        let site = plan(&[img], &Existing::default()).unwrap();
+        let present = [
+            "v2/a/manifests/keep",
+            "v2/a/manifests/old",
+            "v2/a/manifests/sha256:0000000000000000000000000000000000000000000000000000000000000000",
+            "v2/a/tags/list",
+            "v2/gone/manifests/x",
+            "v2/gone/tags/list",
+            "v2/gone/blobs/sha256:0000000000000000000000000000000000000000000000000000000000000000",
+            "v2/_catalog",
+            "v2/unknown",
+        ];
+        let removals = prune(&site, present);
+        let got: Vec<(Phase, &str)> = removals.iter().map(|r| (r.phase, r.key.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                (Phase::RemoveTagLists, "v2/gone/tags/list"),
+                (Phase::RemoveTags, "v2/a/manifests/old"),
+                (Phase::RemoveTags, "v2/gone/manifests/x"),
+            ]
+        );
+        assert!(Phase::Root < Phase::RemoveTagLists && Phase::RemoveTagLists < Phase::RemoveTags);
+    }
+
+    #[test]
+    fn content_and_list_keys() {
+        let hex = "a".repeat(64);
+        let d = Digest::parse(&format!("sha256:{hex}")).unwrap();
+        for (key, kind) in [
+            (blob_key("x/y", &d), Content::Blob),
+            (manifest_key("x/y", &d), Content::Manifest),
+            (referrers_key("x/y", &d), Content::Referrers),
+        ] {
+            assert_eq!(parse_content_key(&key), Some(("x/y", kind, d.clone())));
+        }
+        for bad in [
+            format!("v2/x/blobs/sha256:{}", "A".repeat(64)),
+            "v2/x/blobs/sha256:abc".to_string(),
+            format!("v2/X/blobs/sha256:{hex}"),
+            format!("v2/x/tags/sha256:{hex}"),
+            format!("v2/blobs/sha256:{hex}"),
+            "v2/x/manifests/latest".to_string(),
+        ] {
+            assert_eq!(parse_content_key(&bad), None, "{bad}");
+        }
+        assert_eq!(parse_tag_list_key("v2/a/b/tags/list"), Some("a/b"));
+        assert_eq!(parse_tag_list_key("v2/tags/list"), None);
+        assert_eq!(parse_tag_list_key("v2/A/tags/list"), None);
+        let tags = tags_in(["v2/a/manifests/t", "v2/a/manifests/u", "v2/b/tags/list"]);
+        assert_eq!(tags.len(), 1);
+        assert_eq!(tags["a"].len(), 2);
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //!
 //! The inventory lists each published repository's prefix once (never one request per object).
 //! The diff is pure: an object is rewritten only when its bytes, Content-Type or Cache-Control
-//! differ. Apply writes phase by phase (see [`Phase`]), each phase in parallel, so that a run
-//! killed at any point leaves no tag pointing at missing content.
+//! differ. Apply writes phase by phase (see [`Phase`]), each phase in parallel, then (with
+//! `--prune`) removes what the desired state has no place for, in batches, so that a run
+//! killed at any point leaves no tag pointing at missing content and no listed tag missing.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -15,9 +16,9 @@ use serde::Serialize;
 use crate::error::{Error, TargetError};
 use crate::progress::{self, Progress};
 use crate::site::{
-    self, Body, CATALOG_KEY, Existing, Phase, PublishedTag, ROOT_KEYS, Site, SiteObject,
+    self, Body, CATALOG_KEY, Existing, Phase, PublishedTag, ROOT_KEYS, Removal, Site, SiteObject,
 };
-use crate::store::{ObjectInfo, Store};
+use crate::store::{DELETE_BATCH, ObjectInfo, Store};
 
 /// What the target holds that matters to this publish.
 #[derive(Clone, Debug, Default)]
@@ -29,16 +30,19 @@ pub struct Inventory {
 }
 
 /// Read the inventory for publishing into `repositories`: the catalog (one GET), then, when
-/// this run publishes at least half the catalog's repositories, one listing of all of `v2/`
-/// (a request per 1,000 keys, whatever the number of repositories); otherwise one listing per
-/// repository prefix, in parallel on `pool`, and the two root keys.
+/// `whole` is asked for (`--prune`) or this run publishes at least half the catalog's
+/// repositories, one listing of all of `v2/` (a request per 1,000 keys, whatever the number of
+/// repositories); otherwise one listing per repository prefix, in parallel on `pool`, and the
+/// two root keys.
 pub fn take_inventory(
     store: &dyn Store,
     repositories: &BTreeSet<String>,
+    whole: bool,
     pool: &rayon::ThreadPool,
 ) -> Result<Inventory, TargetError> {
     let mut inventory = Inventory::default();
-    if let Some(bytes) = store.get(CATALOG_KEY)? {
+    if let Some(fetched) = store.get(CATALOG_KEY)? {
+        let bytes = fetched.bytes;
         let catalog: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| TargetError {
                 target: store.name().to_string(),
@@ -62,10 +66,11 @@ pub fn take_inventory(
                 etag: None,
                 content_type: None,
                 cache_control: None,
+                modified: None,
             },
         );
     }
-    let whole = inventory.existing.repositories.len() <= 2 * repositories.len();
+    let whole = whole || inventory.existing.repositories.len() <= 2 * repositories.len();
     let listings: Vec<Vec<ObjectInfo>> = if whole {
         vec![store.list("v2/")?]
     } else {
@@ -89,10 +94,8 @@ pub fn take_inventory(
                 // Every repository with a tag belongs in the catalog, listed or not.
                 inventory.existing.repositories.insert(repo.to_string());
             }
-            if repositories.contains(repo) {
-                let tags = inventory.existing.tags.entry(repo.to_string()).or_default();
-                tags.insert(tag.to_string());
-            }
+            let tags = inventory.existing.tags.entry(repo.to_string()).or_default();
+            tags.insert(tag.to_string());
         }
         if info.key != CATALOG_KEY {
             inventory.objects.insert(info.key.clone(), info);
@@ -191,6 +194,8 @@ pub struct PhaseReport {
     pub objects_unchanged: u64,
     /// Their bytes.
     pub bytes_unchanged: u64,
+    /// Objects to remove (`--prune`).
+    pub objects_to_delete: u64,
 }
 
 /// The machine-readable result of a publish (`--report FILE`).
@@ -216,6 +221,15 @@ pub struct Report {
     pub bytes_to_write: u64,
     /// Per phase, in publish order.
     pub phases: Vec<PhaseReport>,
+    /// Objects the desired state removes (`--prune`): tags and tag lists no longer configured.
+    pub objects_to_delete: u64,
+    /// Of those, removed (0 on a dry run).
+    pub objects_deleted: u64,
+    /// Tags removed (or, on a dry run, to remove) by `--prune`.
+    pub removed_tags: Vec<RemovedTag>,
+    /// Tag lists and catalogs rewritten after the writes because they disagreed with the tags
+    /// present (a concurrent publisher's race), see [`crate::lists`].
+    pub lists_repaired: u64,
     /// Requests sent to the target (listings, reads and writes, retries included).
     pub requests: u64,
     /// Incomplete uploads (or temporary files) of earlier, killed runs removed.
@@ -224,6 +238,15 @@ pub struct Report {
     pub tags: Vec<PublishedTag>,
     /// Every SBOM verified with the images.
     pub sboms: Vec<crate::report::SbomReport>,
+}
+
+/// A tag `--prune` removes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RemovedTag {
+    /// Repository name.
+    pub repository: String,
+    /// Tag.
+    pub tag: String,
 }
 
 /// The worker pool that bounds requests in flight: `jobs` threads, for I/O, not CPU.
@@ -235,7 +258,7 @@ pub fn worker_pool(jobs: usize) -> Result<rayon::ThreadPool, Error> {
 }
 
 /// Summarise the changes without writing anything.
-pub fn summarize(target: &str, site: &Site, changes: &[Change]) -> Report {
+pub fn summarize(target: &str, site: &Site, changes: &[Change], removals: &[Removal]) -> Report {
     let mut phases: BTreeMap<Phase, PhaseReport> = BTreeMap::new();
     for c in changes {
         let p = phases.entry(c.phase()).or_insert_with(|| PhaseReport {
@@ -252,11 +275,28 @@ pub fn summarize(target: &str, site: &Site, changes: &[Change]) -> Report {
             p.bytes_unchanged += c.object.size;
         }
     }
+    for r in removals {
+        let p = phases.entry(r.phase).or_insert_with(|| PhaseReport {
+            phase: r.phase.to_string(),
+            ..PhaseReport::default()
+        });
+        p.objects_to_delete += 1;
+    }
     let phases: Vec<PhaseReport> = phases.into_values().collect();
+    let removed_tags = removals
+        .iter()
+        .filter_map(|r| site::parse_tag_key(&r.key))
+        .map(|(repository, tag)| RemovedTag {
+            repository: repository.to_string(),
+            tag: tag.to_string(),
+        })
+        .collect();
     Report {
         target: target.to_string(),
         dry_run: true,
-        objects_to_write: phases.iter().map(|p| p.objects_to_write).sum(),
+        objects_to_write: changes.iter().filter(|c| c.write).count() as u64,
+        objects_to_delete: removals.len() as u64,
+        removed_tags,
         bytes_to_write: phases.iter().map(|p| p.bytes_to_write).sum(),
         objects_unchanged: phases.iter().map(|p| p.objects_unchanged).sum(),
         bytes_unchanged: phases.iter().map(|p| p.bytes_unchanged).sum(),
@@ -266,11 +306,13 @@ pub fn summarize(target: &str, site: &Site, changes: &[Change]) -> Report {
     }
 }
 
-/// Write every changed object, phase by phase, `jobs` at a time. Stops at the end of the first
-/// phase that had a failure, so later phases never reference what failed.
+/// Write every changed object, phase by phase, `jobs` at a time, then carry out `removals`
+/// (their phases come after every write). Stops at the end of the first phase that had a
+/// failure, so later phases never reference what failed.
 pub fn apply(
     store: &dyn Store,
     changes: &[Change],
+    removals: &[Removal],
     mut report: Report,
     pool: &rayon::ThreadPool,
     mode: progress::Mode,
@@ -279,18 +321,25 @@ pub fn apply(
     let progress = Progress::start(
         mode,
         "write",
-        writes.len() as u64,
+        (writes.len() + removals.len()) as u64,
         writes
             .iter()
             .filter(|c| c.copy_from.is_none())
             .map(|c| c.object.size)
             .sum(),
     );
-    let mut by_phase: BTreeMap<Phase, Vec<&Change>> = BTreeMap::new();
+    let mut by_phase: BTreeMap<Phase, (Vec<&Change>, Vec<String>)> = BTreeMap::new();
     for change in writes {
-        by_phase.entry(change.phase()).or_default().push(change);
+        by_phase.entry(change.phase()).or_default().0.push(change);
     }
-    for changes in by_phase.values() {
+    for removal in removals {
+        by_phase
+            .entry(removal.phase)
+            .or_default()
+            .1
+            .push(removal.key.clone());
+    }
+    for (changes, removals) in by_phase.values() {
         let failures: Mutex<Vec<TargetError>> = Mutex::new(Vec::new());
         pool.install(|| {
             changes.par_iter().for_each(|change| {
@@ -313,7 +362,7 @@ pub fn apply(
                 }
             })
         });
-        let failures = failures.into_inner().unwrap_or_default();
+        let mut failures = failures.into_inner().unwrap_or_default();
         for change in changes {
             let key = change.object.key.as_str();
             if failures.iter().any(|f| f.key.as_deref() == Some(key)) {
@@ -325,7 +374,11 @@ pub fn apply(
                 None => report.bytes_written += change.object.size,
             }
         }
-        if let Some(first) = failures.into_iter().next() {
+        let (deleted, failed) = delete_in_batches(store, removals, pool);
+        report.objects_deleted += deleted;
+        (0..deleted).for_each(|_| progress.add_item());
+        failures.extend(failed);
+        if let Some(first) = first_failure(failures) {
             progress.finish();
             return Err(Error::Target(first));
         }
@@ -333,6 +386,43 @@ pub fn apply(
     progress.finish();
     report.dry_run = false;
     Ok(report)
+}
+
+/// Delete `keys` in batches of [`DELETE_BATCH`], batches in parallel on `pool`. Returns how
+/// many were deleted and the failures.
+pub fn delete_in_batches(
+    store: &dyn Store,
+    keys: &[String],
+    pool: &rayon::ThreadPool,
+) -> (u64, Vec<TargetError>) {
+    let results: Vec<Result<u64, TargetError>> = pool.install(|| {
+        keys.par_chunks(DELETE_BATCH)
+            .map(|batch| store.delete_many(batch).map(|()| batch.len() as u64))
+            .collect()
+    });
+    let mut deleted = 0;
+    let mut failures = Vec::new();
+    for result in results {
+        match result {
+            Ok(n) => deleted += n,
+            Err(e) => failures.push(e),
+        }
+    }
+    (deleted, failures)
+}
+
+/// The first of a phase's failures, saying how many others there were.
+pub fn first_failure(failures: Vec<TargetError>) -> Option<TargetError> {
+    let others = failures.len().saturating_sub(1);
+    let mut first = failures.into_iter().next()?;
+    if others > 0 {
+        first.reason = format!(
+            "{} ({others} other request{} of this phase failed too)",
+            first.reason,
+            if others == 1 { "" } else { "s" }
+        );
+    }
+    Some(first)
 }
 
 #[cfg(test)]
@@ -362,6 +452,7 @@ mod tests {
             etag: None,
             content_type: Some(o.content_type.clone()),
             cache_control: Some(o.cache_control.to_string()),
+            modified: None,
         }
     }
 
@@ -399,7 +490,7 @@ mod tests {
             ]
         );
         assert_eq!(changes[1].phase(), Phase::BlobCopies);
-        let report = summarize("t", &site, &changes);
+        let report = summarize("t", &site, &changes, &[]);
         assert_eq!(report.objects_to_write, 5);
         assert_eq!(
             report.bytes_to_write,
@@ -447,7 +538,7 @@ mod tests {
         inv.objects.insert(tag.key.clone(), listed);
         assert!(diff(&site, &inv)[0].write);
 
-        let report = summarize("t", &site, &diff(&site, &inv));
+        let report = summarize("t", &site, &diff(&site, &inv), &[]);
         assert_eq!((report.objects_to_write, report.objects_unchanged), (1, 1));
     }
 }

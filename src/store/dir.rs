@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tempfile::NamedTempFile;
 use walkdir::WalkDir;
 
-use super::{ObjectInfo, Store};
+use super::{Condition, Fetched, ObjectInfo, Store};
 use crate::digest::{Digest, copy_and_hash};
 use crate::error::TargetError;
 use crate::site::{Body, SiteObject};
@@ -82,16 +82,34 @@ impl DirStore {
     }
 
     fn info(&self, key: String, body: &Path, rel: &Path) -> io::Result<ObjectInfo> {
-        let size = fs::metadata(body)?.len();
+        let stat = fs::metadata(body)?;
         let meta = read_meta(&self.meta_path(rel));
         Ok(ObjectInfo {
             key,
-            size,
+            size: stat.len(),
             sha256: meta.as_ref().and_then(|m| Digest::parse(&m.sha256).ok()),
             etag: None,
             content_type: meta.as_ref().map(|m| m.content_type.clone()),
             cache_control: meta.map(|m| m.cache_control),
+            modified: stat
+                .modified()
+                .ok()
+                .and_then(|t| jiff::Timestamp::try_from(t).ok()),
         })
+    }
+
+    /// Hold the site's write lock (`.regpress/lock`) until the returned file is dropped:
+    /// conditional writes compare and write under it.
+    fn lock(&self) -> io::Result<File> {
+        let dir = self.root.join(STATE_DIR);
+        fs::create_dir_all(&dir)?;
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("lock"))?;
+        file.lock()?;
+        Ok(file)
     }
 
     fn temp_file(&self) -> io::Result<NamedTempFile> {
@@ -241,16 +259,58 @@ impl Store for DirStore {
         }
     }
 
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, TargetError> {
+    fn get(&self, key: &str) -> Result<Option<Fetched>, TargetError> {
         self.operations.fetch_add(1, Ordering::Relaxed);
         let Some(rel) = key_path(key) else {
             return Ok(None);
         };
         match fs::read(self.root.join(rel)) {
-            Ok(bytes) => Ok(Some(bytes)),
+            Ok(bytes) => Ok(Some(Fetched {
+                etag: Some(Digest::of_bytes(&bytes).hex().to_string()),
+                bytes,
+            })),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.error(Some(key), format!("cannot read: {e}"))),
         }
+    }
+
+    fn put_if(&self, object: &SiteObject, condition: &Condition) -> Result<bool, TargetError> {
+        let _lock = self
+            .lock()
+            .map_err(|e| self.error(Some(&object.key), format!("cannot lock the site: {e}")))?;
+        let current = self.get(&object.key)?.and_then(|f| f.etag);
+        let holds = match condition {
+            Condition::Absent => current.is_none(),
+            Condition::Matches(etag) => current.as_deref() == Some(etag.as_str()),
+        };
+        if holds {
+            self.put(object)?;
+        }
+        Ok(holds)
+    }
+
+    fn conditional_writes(&self) -> Result<bool, TargetError> {
+        Ok(true)
+    }
+
+    fn delete(&self, key: &str) -> Result<(), TargetError> {
+        self.operations.fetch_add(1, Ordering::Relaxed);
+        let Some(rel) = key_path(key) else {
+            return Ok(());
+        };
+        // Body first, then its record: a visible body always has its record.
+        for path in [self.root.join(&rel), self.meta_path(&rel)] {
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(self.error(Some(key), format!("cannot remove: {e}"))),
+            }
+        }
+        Ok(())
+    }
+
+    fn delete_many(&self, keys: &[String]) -> Result<(), TargetError> {
+        keys.iter().try_for_each(|key| self.delete(key))
     }
 
     fn put(&self, object: &SiteObject) -> Result<(), TargetError> {
@@ -410,7 +470,10 @@ mod tests {
         assert_eq!(listed[0].key, "v2/");
         assert_eq!(listed[0].sha256, Some(object.sha256.clone()));
         assert_eq!(listed[0].content_type.as_deref(), Some("application/json"));
-        assert_eq!(store.get("v2/").unwrap().as_deref(), Some(&b"{}"[..]));
+        assert_eq!(
+            store.get("v2/").unwrap().map(|f| f.bytes).as_deref(),
+            Some(&b"{}"[..])
+        );
         assert!(store.head("v2/x").unwrap().is_none());
         assert_eq!(
             store.lookup("v2/").unwrap().1.content_type,
@@ -423,6 +486,26 @@ mod tests {
                 .count(),
             0
         );
+
+        // Compare-and-swap against the content hash a read returned; deletes are idempotent.
+        let etag = store.get("v2/").unwrap().unwrap().etag.unwrap();
+        assert!(store.conditional_writes().unwrap());
+        assert!(!store.put_if(&object, &Condition::Absent).unwrap());
+        assert!(
+            !store
+                .put_if(&object, &Condition::Matches("0".repeat(64)))
+                .unwrap()
+        );
+        assert!(store.put_if(&object, &Condition::Matches(etag)).unwrap());
+        store.delete("v2/").unwrap();
+        store.delete("v2/").unwrap();
+        assert!(store.head("v2/").unwrap().is_none());
+        assert!(store.lookup("v2/").is_none());
+        assert!(store.put_if(&object, &Condition::Absent).unwrap());
+        store
+            .delete_many(&["v2/".to_string(), "v2/x".to_string()])
+            .unwrap();
+        assert!(store.list("v2/").unwrap().is_empty());
 
         let mut wrong = object.clone();
         wrong.key = "v2/wrong".into();

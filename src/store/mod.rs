@@ -30,7 +30,30 @@ pub struct ObjectInfo {
     pub content_type: Option<String>,
     /// Its Cache-Control, when the target reports it.
     pub cache_control: Option<String>,
+    /// When it was last written, when the target reports it.
+    pub modified: Option<jiff::Timestamp>,
 }
+
+/// A (small) object's bytes as read, with the tag a conditional write compares against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fetched {
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// Its ETag (S3) or content hash (directory): what [`Condition::Matches`] takes.
+    pub etag: Option<String>,
+}
+
+/// The precondition of a compare-and-swap write ([`Store::put_if`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Condition {
+    /// Only if no object is stored at the key (`If-None-Match: *`).
+    Absent,
+    /// Only if the stored object still has this ETag (`If-Match`).
+    Matches(String),
+}
+
+/// Most keys one delete request removes (the S3 DeleteObjects limit).
+pub const DELETE_BATCH: usize = 1000;
 
 /// A place objects are written to and read back from.
 pub trait Store: Send + Sync {
@@ -40,10 +63,22 @@ pub trait Store: Send + Sync {
     fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, TargetError>;
     /// What is known about one object, or `None` if it is absent.
     fn head(&self, key: &str) -> Result<Option<ObjectInfo>, TargetError>;
-    /// One (small) object's bytes, or `None` if it is absent.
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, TargetError>;
+    /// One (small) object's bytes and ETag, or `None` if it is absent.
+    fn get(&self, key: &str) -> Result<Option<Fetched>, TargetError>;
     /// Write one object atomically: a reader sees the old object or the whole new one.
     fn put(&self, object: &SiteObject) -> Result<(), TargetError>;
+    /// Write one small in-memory object only if `condition` holds (compare-and-swap); `false`
+    /// when it did not (another writer got there first). Meaningful only when
+    /// [`Store::conditional_writes`] is true: other stores write unconditionally.
+    fn put_if(&self, object: &SiteObject, condition: &Condition) -> Result<bool, TargetError>;
+    /// Whether the target honours [`Store::put_if`]'s conditions. S3 targets find out once per
+    /// run with a probe object (R2 and AWS S3 do; Garage 2.5 ignores the headers).
+    fn conditional_writes(&self) -> Result<bool, TargetError>;
+    /// Remove one object; an absent key is not an error.
+    fn delete(&self, key: &str) -> Result<(), TargetError>;
+    /// Remove up to [`DELETE_BATCH`] objects in one request where the target allows it (S3
+    /// DeleteObjects); absent keys are not an error.
+    fn delete_many(&self, keys: &[String]) -> Result<(), TargetError>;
     /// Write `object` by copying the identical bytes already stored at `source`, inside the
     /// target (no upload); Content-Type, Cache-Control and digest come from `object`.
     fn copy(&self, source: &str, object: &SiteObject) -> Result<(), TargetError>;
@@ -81,6 +116,9 @@ pub struct TargetSpec {
     pub multipart_threshold: Option<u64>,
     /// Bytes per part (at least 5 MiB).
     pub part_size: Option<u64>,
+    /// How long one request without a body may take before it is retried, e.g. `"30s"`
+    /// (uploads get more time per byte). Default 60s.
+    pub timeout: Option<String>,
 }
 
 /// Open the target: a directory path, `file:///abs/path`, or `s3://BUCKET[/PREFIX]`.
@@ -174,12 +212,43 @@ fn s3_settings(spec: &TargetSpec) -> Result<s3::S3Settings, String> {
             .multipart_threshold
             .unwrap_or(DEFAULT_MULTIPART_THRESHOLD),
         part_size: spec.part_size.unwrap_or(DEFAULT_PART_SIZE),
+        timeout: match &spec.timeout {
+            Some(text) => parse_duration(text).map_err(|e| format!("timeout: {e}"))?,
+            None => DEFAULT_TIMEOUT,
+        },
     })
+}
+
+/// Default time a request without a body may take.
+pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A duration written like `7d`, `36h`, `90s` or `1h 30m` (days are 24 hours).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let span: jiff::Span = text
+        .trim()
+        .parse()
+        .map_err(|e| format!("{text:?} is not a duration like 7d, 12h or 30s: {e}"))?;
+    let signed = span
+        .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+        .map_err(|e| format!("{text:?}: {e}"))?;
+    std::time::Duration::try_from(signed).map_err(|_| format!("{text:?} is negative"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations() {
+        let secs = |t: &str| parse_duration(t).map(|d| d.as_secs());
+        assert_eq!(secs("7d"), Ok(7 * 86400));
+        assert_eq!(secs("36h"), Ok(36 * 3600));
+        assert_eq!(secs("1h 30m"), Ok(5400));
+        assert_eq!(secs("0s"), Ok(0));
+        for bad in ["", "7", "soon", "-1d", "1 fortnight"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn parses_targets() {

@@ -5,6 +5,9 @@
 
 use std::time::Duration;
 
+/// Longest `Retry-After` honoured; a store asking for more gets retried sooner.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
 /// What one attempt came to.
 #[derive(Debug)]
 pub enum Attempt<T> {
@@ -12,6 +15,9 @@ pub enum Attempt<T> {
     Done(T),
     /// A transient failure (5xx, 429, timeout, reset): try again.
     Transient(String),
+    /// A transient failure whose answer said when to try again (`Retry-After`): wait at
+    /// least that long (up to [`MAX_RETRY_AFTER`]).
+    RetryAfter(String, Duration),
     /// A permanent failure (4xx other than 429, bad input): give up now.
     Permanent(String),
 }
@@ -41,14 +47,16 @@ impl Retry {
     /// Run `attempt` until it is done, fails permanently, or runs out of attempts.
     pub fn run<T>(&self, mut attempt: impl FnMut() -> Attempt<T>) -> Result<T, String> {
         let mut last = String::new();
+        let mut asked = Duration::ZERO;
         for n in 0..self.attempts.max(1) {
             if n > 0 {
-                std::thread::sleep(self.delay(n));
+                std::thread::sleep(self.delay(n).max(asked));
             }
             match attempt() {
                 Attempt::Done(v) => return Ok(v),
                 Attempt::Permanent(e) => return Err(e),
-                Attempt::Transient(e) => last = e,
+                Attempt::Transient(e) => (last, asked) = (e, Duration::ZERO),
+                Attempt::RetryAfter(e, after) => (last, asked) = (e, after.min(MAX_RETRY_AFTER)),
             }
         }
         Err(format!("{last} (gave up after {} attempts)", self.attempts))
@@ -95,6 +103,27 @@ mod tests {
 
         let r: Result<(), String> = quick.run(|| Attempt::Transient("reset".into()));
         assert!(r.unwrap_err().contains("gave up after 4 attempts"));
+    }
+
+    #[test]
+    fn retry_after_is_honoured() {
+        let quick = Retry {
+            attempts: 2,
+            base: Duration::from_millis(1),
+            max: Duration::from_millis(2),
+        };
+        let started = std::time::Instant::now();
+        let mut calls = 0;
+        let r = quick.run(|| {
+            calls += 1;
+            if calls == 1 {
+                Attempt::RetryAfter("429".into(), Duration::from_millis(300))
+            } else {
+                Attempt::Done(())
+            }
+        });
+        assert_eq!(r, Ok(()));
+        assert!(started.elapsed() >= Duration::from_millis(300));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -23,21 +24,24 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_LENGTH, HeaderMap};
 use reqwest::{Body, Client, RequestBuilder};
 use rusty_s3::actions::{
-    AbortMultipartUpload, CompleteMultipartUpload, CreateMultipartUpload, GetObject, HeadObject,
-    ListObjectsV2, PutObject, UploadPart,
+    AbortMultipartUpload, CompleteMultipartUpload, CreateMultipartUpload, DeleteObject,
+    DeleteObjects, DeleteObjectsResponse, GetObject, HeadObject, ListObjectsV2, ObjectIdentifier,
+    PutObject, UploadPart,
 };
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 use sha2::{Digest as _, Sha256};
 use tokio_util::io::ReaderStream;
 
 use super::retry::{Attempt, Retry};
-use super::{ObjectInfo, Store};
+use super::{Condition, Fetched, ObjectInfo, Store};
 use crate::digest::Digest;
 use crate::error::TargetError;
 use crate::site::{self, SiteObject};
 
 /// How long a presigned request stays valid.
 const SIGN_FOR: Duration = Duration::from_secs(3600);
+/// Key prefix (outside `v2/`) of the objects probing for conditional writes.
+pub const PROBE_PREFIX: &str = ".regpress-probe-";
 /// Object metadata holding the body's sha256 digest.
 const DIGEST_HEADER: &str = "x-amz-meta-digest";
 /// Slowest transfer rate we wait for before calling a request timed out.
@@ -73,6 +77,8 @@ pub struct S3Settings {
     pub multipart_threshold: u64,
     /// Size of each part but the last.
     pub part_size: u64,
+    /// Time a request without a body may take (uploads get more per byte).
+    pub timeout: Duration,
 }
 
 /// A bucket (and key prefix) as a [`Store`].
@@ -86,7 +92,9 @@ pub struct S3Store {
     retry: Retry,
     multipart_threshold: u64,
     part_size: u64,
+    timeout: Duration,
     requests: AtomicU64,
+    conditional: OnceLock<bool>,
 }
 
 impl S3Store {
@@ -131,7 +139,9 @@ impl S3Store {
             retry: Retry::default(),
             multipart_threshold: settings.multipart_threshold.max(settings.part_size),
             part_size: settings.part_size,
+            timeout: settings.timeout,
             requests: AtomicU64::new(0),
+            conditional: OnceLock::new(),
         })
     }
 
@@ -154,7 +164,18 @@ impl S3Store {
         bytes: u64,
         build: impl Fn() -> Result<RequestBuilder, String>,
     ) -> Result<Reply, TargetError> {
-        let timeout = Duration::from_secs(60 + bytes / MIN_BYTES_PER_SEC);
+        self.send_passing(key, bytes, &[StatusCode::NOT_FOUND], build)
+    }
+
+    /// Send with retries; answers with a status in `pass` are returned, not errors.
+    fn send_passing(
+        &self,
+        key: Option<&str>,
+        bytes: u64,
+        pass: &[StatusCode],
+        build: impl Fn() -> Result<RequestBuilder, String>,
+    ) -> Result<Reply, TargetError> {
+        let timeout = self.timeout + Duration::from_secs(bytes / MIN_BYTES_PER_SEC);
         self.retry
             .run(|| {
                 let request = match build() {
@@ -163,16 +184,26 @@ impl S3Store {
                 };
                 self.requests.fetch_add(1, Ordering::Relaxed);
                 match self.runtime.block_on(Reply::receive(request)) {
-                    Ok(r) if r.status().is_success() || r.status() == StatusCode::NOT_FOUND => {
+                    Ok(r) if r.status().is_success() || pass.contains(&r.status()) => {
                         Attempt::Done(r)
                     }
                     Ok(r) => {
                         let status = r.status();
+                        let after = r
+                            .headers()
+                            .get("retry-after")
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.trim().parse::<u64>().ok())
+                            .map(Duration::from_secs);
                         let message = describe_error(status, r.text());
-                        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-                            Attempt::Transient(message)
-                        } else {
-                            Attempt::Permanent(message)
+                        match after {
+                            _ if !status.is_server_error()
+                                && status != StatusCode::TOO_MANY_REQUESTS =>
+                            {
+                                Attempt::Permanent(message)
+                            }
+                            Some(after) => Attempt::RetryAfter(message, after),
+                            None => Attempt::Transient(message),
                         }
                     }
                     Err(e) => Attempt::Transient(format!("request failed: {}", error_chain(&e))),
@@ -182,13 +213,30 @@ impl S3Store {
     }
 
     fn put_single(&self, object: &SiteObject, key: &str) -> Result<(), TargetError> {
+        self.put_with(object, key, &[], &[])
+            .and_then(|r| self.expect_found(r, Some(&object.key)))
+            .map(drop)
+    }
+
+    /// A single PUT of `object` with `extra` headers (signed too); answers with a status in
+    /// `pass` are returned rather than retried or failed.
+    fn put_with(
+        &self,
+        object: &SiteObject,
+        key: &str,
+        extra: &[(&'static str, String)],
+        pass: &[StatusCode],
+    ) -> Result<Reply, TargetError> {
         let mut action = PutObject::new(&self.bucket, Some(&self.credentials), key);
-        let headers = object_headers(object, true);
+        let mut headers = object_headers(object, true);
+        headers.extend(extra.iter().cloned());
         for (name, value) in &headers {
             action.headers_mut().insert(*name, value.clone());
         }
         let url = action.sign(SIGN_FOR);
-        self.send(Some(&object.key), object.size, || {
+        let mut passing = vec![StatusCode::NOT_FOUND];
+        passing.extend_from_slice(pass);
+        self.send_passing(Some(&object.key), object.size, &passing, || {
             let mut request = self.http.put(url.clone());
             for (name, value) in &headers {
                 request = request.header(*name, value);
@@ -197,8 +245,103 @@ impl S3Store {
                 .header(CONTENT_LENGTH, object.size)
                 .body(body_of(object)?))
         })
-        .and_then(|r| self.expect_found(r, Some(&object.key)))
-        .map(drop)
+    }
+
+    /// Find out whether the store honours `If-None-Match: *` and `If-Match` on PUT: write a
+    /// probe object outside `v2/` twice with `If-None-Match: *` (the second must be refused
+    /// with 412), once with a wrong `If-Match` (refused too), then delete it.
+    fn probe_conditional_writes(&self) -> Result<bool, TargetError> {
+        let probe = site::json_object(
+            format!("{PROBE_PREFIX}{:016x}", fastrand::u64(..)),
+            &serde_json::json!({}),
+            site::Phase::Root,
+        );
+        let key = self.full_key(&probe.key);
+        // Anything but 412 means the condition was not honoured (ignored, or not implemented).
+        let unsupported = [
+            StatusCode::BAD_REQUEST,
+            StatusCode::NOT_IMPLEMENTED,
+            StatusCode::PRECONDITION_FAILED,
+        ];
+        let absent = [("if-none-match", "*".to_string())];
+        let first = self.put_with(&probe, &key, &absent, &unsupported)?;
+        let first = self.expect_found(first, Some(&probe.key))?;
+        let supported = first.status().is_success()
+            && self.put_with(&probe, &key, &absent, &unsupported)?.status()
+                == StatusCode::PRECONDITION_FAILED
+            && self
+                .put_with(
+                    &probe,
+                    &key,
+                    &[("if-match", "\"0123456789abcdef\"".to_string())],
+                    &unsupported,
+                )?
+                .status()
+                == StatusCode::PRECONDITION_FAILED;
+        self.delete(&probe.key)?;
+        Ok(supported)
+    }
+
+    /// One DeleteObjects request for `keys` (at most [`super::DELETE_BATCH`]), retried as a
+    /// whole on transient failures and for the keys the store reported as failed.
+    fn delete_batch(&self, keys: &[String]) -> Result<(), TargetError> {
+        let mut remaining: Vec<String> = keys.to_vec();
+        let first_key = keys.first().map(String::as_str);
+        self.retry
+            .run(|| {
+                let ids: Vec<ObjectIdentifier> = remaining
+                    .iter()
+                    .map(|k| ObjectIdentifier::new(self.full_key(k)))
+                    .collect();
+                let mut action =
+                    DeleteObjects::new(&self.bucket, Some(&self.credentials), ids.iter());
+                action.set_quiet(true);
+                let url = action.sign(SIGN_FOR);
+                let (body, md5) = action.body_with_md5();
+                let answer = self.send(first_key, body.len() as u64, || {
+                    Ok(self
+                        .http
+                        .post(url.clone())
+                        .header("content-md5", &md5)
+                        .body(body.clone()))
+                });
+                let text = match answer.and_then(|r| self.expect_found(r, first_key)) {
+                    Ok(r) => r.text(),
+                    Err(e) => return Attempt::Permanent(e.reason),
+                };
+                let parsed = match DeleteObjectsResponse::parse(&text) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        return Attempt::Transient(format!("bad DeleteObjects answer: {e}"));
+                    }
+                };
+                let Some(first) = parsed.errors.first() else {
+                    return Attempt::Done(());
+                };
+                let message = format!(
+                    "DeleteObjects: {}: {}: {} ({} of {} keys failed)",
+                    first.key,
+                    first.code,
+                    first.message,
+                    parsed.errors.len(),
+                    remaining.len()
+                );
+                let transient = parsed.errors.iter().all(|e| {
+                    matches!(
+                        e.code.as_str(),
+                        "InternalError" | "ServiceUnavailable" | "SlowDown"
+                    )
+                });
+                let failed: std::collections::HashSet<&str> =
+                    parsed.errors.iter().map(|e| e.key.as_str()).collect();
+                remaining.retain(|k| failed.contains(self.full_key(k).as_str()));
+                if transient {
+                    Attempt::Transient(message)
+                } else {
+                    Attempt::Permanent(message)
+                }
+            })
+            .map_err(|e| self.error(first_key, e))
     }
 
     fn put_multipart(
@@ -477,6 +620,40 @@ impl Store for S3Store {
         Ok(())
     }
 
+    fn put_if(&self, object: &SiteObject, condition: &Condition) -> Result<bool, TargetError> {
+        let header = match condition {
+            Condition::Absent => ("if-none-match", "*".to_string()),
+            Condition::Matches(etag) => ("if-match", format!("\"{}\"", etag.trim_matches('"'))),
+        };
+        // 412: the object changed; 409: another conditional write to the key is in flight (AWS).
+        let lost = [StatusCode::PRECONDITION_FAILED, StatusCode::CONFLICT];
+        let reply = self.put_with(object, &self.full_key(&object.key), &[header], &lost)?;
+        if lost.contains(&reply.status()) {
+            return Ok(false);
+        }
+        self.expect_found(reply, Some(&object.key)).map(|_| true)
+    }
+
+    fn conditional_writes(&self) -> Result<bool, TargetError> {
+        if let Some(known) = self.conditional.get() {
+            return Ok(*known);
+        }
+        let supported = self.probe_conditional_writes()?;
+        Ok(*self.conditional.get_or_init(|| supported))
+    }
+
+    fn delete(&self, key: &str) -> Result<(), TargetError> {
+        let url = DeleteObject::new(&self.bucket, Some(&self.credentials), &self.full_key(key))
+            .sign(SIGN_FOR);
+        self.send(Some(key), 0, || Ok(self.http.delete(url.clone())))
+            .map(drop)
+    }
+
+    fn delete_many(&self, keys: &[String]) -> Result<(), TargetError> {
+        keys.chunks(super::DELETE_BATCH)
+            .try_for_each(|batch| self.delete_batch(batch))
+    }
+
     fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, TargetError> {
         let full = self.full_key(prefix);
         let mut out = Vec::new();
@@ -507,6 +684,7 @@ impl Store for S3Store {
                     etag: Some(item.etag.trim_matches('"').to_string()),
                     content_type: None,
                     cache_control: None,
+                    modified: item.last_modified.parse().ok(),
                 });
             }
             match page.next_continuation_token {
@@ -540,17 +718,28 @@ impl Store for S3Store {
             etag: header("etag").map(|e| e.trim_matches('"').to_string()),
             content_type: header("content-type"),
             cache_control: header("cache-control"),
+            modified: header("last-modified")
+                .and_then(|v| jiff::fmt::rfc2822::parse(&v).ok())
+                .map(|zoned| zoned.timestamp()),
         }))
     }
 
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, TargetError> {
+    fn get(&self, key: &str) -> Result<Option<Fetched>, TargetError> {
         let full = self.full_key(key);
         let url = GetObject::new(&self.bucket, Some(&self.credentials), &full).sign(SIGN_FOR);
         let response = self.send(Some(key), 0, || Ok(self.http.get(url.clone())))?;
         if response.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
-        Ok(Some(response.body.to_vec()))
+        let etag = response
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(|e| e.trim_matches('"').to_string());
+        Ok(Some(Fetched {
+            bytes: response.body.to_vec(),
+            etag,
+        }))
     }
 
     fn put(&self, object: &SiteObject) -> Result<(), TargetError> {

@@ -145,7 +145,7 @@ pub fn read_all(
     let mut errors = Vec::new();
     let mut images = Vec::new();
     for spec in specs {
-        let name = image_name(&spec.repository, &spec.tags, "");
+        let name = image_name(&spec.repository, &spec.tags, "index.json");
         let layout = match Layout::open(&spec.layout) {
             Ok(l) => l,
             Err(p) => {

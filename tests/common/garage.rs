@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusty_s3::actions::ListObjectsV2;
+use rusty_s3::actions::{GetObject, ListObjectsV2, PutObject};
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 
 /// A running Garage node.
@@ -19,9 +19,16 @@ pub struct Garage {
     env: Vec<(String, String)>,
 }
 
-/// Holds the website endpoint for one bucket until dropped.
+/// Holds the website endpoint until dropped.
 pub struct Exposed {
     _lock: File,
+}
+
+impl Exposed {
+    /// Serve another bucket on the website endpoint (the lock is still held).
+    pub fn switch(&self, bucket: &str) {
+        run_script(&["expose", bucket]);
+    }
 }
 
 fn script() -> PathBuf {
@@ -89,15 +96,15 @@ impl Garage {
         self.env.clone()
     }
 
-    /// Every key in `bucket` with its ETag and Last-Modified, from the S3 API.
-    pub fn listing(&self, bucket: &str) -> BTreeMap<String, (String, String, u64)> {
-        let get = |k: &str| {
-            self.env
-                .iter()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| v.clone())
-                .unwrap()
-        };
+    fn var(&self, k: &str) -> String {
+        self.env
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    }
+
+    fn s3(&self, bucket: &str) -> (Bucket, Credentials) {
         let bucket = Bucket::new(
             self.endpoint.parse().unwrap(),
             UrlStyle::Path,
@@ -105,7 +112,65 @@ impl Garage {
             "garage",
         )
         .unwrap();
-        let creds = Credentials::new(get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY"));
+        let creds = Credentials::new(
+            self.var("AWS_ACCESS_KEY_ID"),
+            self.var("AWS_SECRET_ACCESS_KEY"),
+        );
+        (bucket, creds)
+    }
+
+    /// The target spec of `bucket` for the library's own store (`regpress::store::open`).
+    pub fn spec(&self, bucket: &str) -> regpress::store::TargetSpec {
+        regpress::store::TargetSpec {
+            to: format!("s3://{bucket}"),
+            endpoint: Some(self.endpoint.clone()),
+            region: Some("garage".into()),
+            access_key_id: Some(self.var("AWS_ACCESS_KEY_ID")),
+            secret_access_key: Some(self.var("AWS_SECRET_ACCESS_KEY")),
+            ..Default::default()
+        }
+    }
+
+    /// An object's bytes, straight from the S3 API.
+    pub fn get(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
+        let (bucket, creds) = self.s3(bucket);
+        let url = GetObject::new(&bucket, Some(&creds), key).sign(Duration::from_secs(600));
+        let response = reqwest::blocking::get(url).unwrap();
+        if response.status() == 404 {
+            return None;
+        }
+        assert!(
+            response.status().is_success(),
+            "GET {key}: {}",
+            response.status()
+        );
+        Some(response.bytes().unwrap().to_vec())
+    }
+
+    /// Overwrite an object behind regpress's back (as damage or another tool would).
+    pub fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>, content_type: &str) {
+        let (bucket, creds) = self.s3(bucket);
+        let mut action = PutObject::new(&bucket, Some(&creds), key);
+        action
+            .headers_mut()
+            .insert("content-type", content_type.to_string());
+        let url = action.sign(Duration::from_secs(600));
+        let response = reqwest::blocking::Client::new()
+            .put(url)
+            .header("content-type", content_type)
+            .body(bytes)
+            .send()
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "PUT {key}: {}",
+            response.status()
+        );
+    }
+
+    /// Every key in `bucket` with its ETag and Last-Modified, from the S3 API.
+    pub fn listing(&self, bucket: &str) -> BTreeMap<String, (String, String, u64)> {
+        let (bucket, creds) = self.s3(bucket);
         let mut out = BTreeMap::new();
         let mut token: Option<String> = None;
         loop {

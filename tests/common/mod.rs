@@ -4,8 +4,10 @@
 #![allow(dead_code)]
 
 pub mod auth;
+pub mod consistency;
 pub mod garage;
 pub mod oidc;
+pub mod proxy;
 pub mod signing;
 pub mod synth;
 

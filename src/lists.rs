@@ -1,0 +1,164 @@
+//! Tag lists and the catalog that agree with the tags present, whatever concurrent runs do.
+//!
+//! `tags/list` and `_catalog` are the only keys two publishers both rewrite: each computes them
+//! from what it saw when it started, so the later write can drop the other's new tag. After its
+//! writes, a run therefore *settles* every list it wrote: it derives the list from a fresh
+//! listing of the target (a repository's tags are its `manifests/<tag>` keys; the catalog holds
+//! the repositories that have tags and a tag list) and compares it with the stored one.
+//!
+//! - Where the store honours conditional writes (R2, AWS S3, the directory target), a stored
+//!   list that disagrees is replaced with compare-and-swap (`If-Match` on the ETag read before
+//!   listing); a lost race reads, lists and tries again. A successful swap is final: any tag
+//!   written after that listing belongs to a run whose own swap comes later.
+//! - Where it does not (Garage 2.5 ignores the headers), the list is written and the run
+//!   re-reads and re-lists until a round finds them in agreement. The last write to a list is
+//!   followed by its writer's own check, which sees every tag written before it, so the final
+//!   state is right once every run has finished.
+//!
+//! `regpress check --repair` settles every repository's list and the catalog the same way.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use rayon::prelude::*;
+
+use crate::error::TargetError;
+use crate::site::{self, CATALOG_KEY, SiteObject};
+use crate::store::{Condition, ObjectInfo, Store};
+
+/// Rounds of read, list and write before a list that keeps changing is reported.
+const MAX_ROUNDS: u32 = 12;
+
+/// What settling rewrote.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Settled {
+    /// Lists (and catalogs) written or removed because they disagreed with the tags present.
+    pub rewritten: u64,
+}
+
+/// Settle the tag lists of `repositories` (in parallel on `pool`), then, with `catalog`, the
+/// catalog.
+pub fn settle(
+    store: &dyn Store,
+    repositories: &BTreeSet<String>,
+    catalog: bool,
+    pool: &rayon::ThreadPool,
+) -> Result<Settled, TargetError> {
+    let rewritten: Vec<u64> = pool.install(|| {
+        repositories
+            .par_iter()
+            .map(|repo| {
+                settle_key(store, &site::tag_list_key(repo), || {
+                    let listing =
+                        store.list(&format!("{}manifests/", site::repository_prefix(repo)))?;
+                    Ok(site::tags_in(listing.iter().map(|i| i.key.as_str()))
+                        .remove(repo)
+                        .map(|tags| site::tag_list_object(repo, &tags)))
+                })
+            })
+            .collect::<Result<_, TargetError>>()
+    })?;
+    let mut settled = Settled {
+        rewritten: rewritten.iter().sum(),
+    };
+    if catalog {
+        settled.rewritten += settle_key(store, CATALOG_KEY, || {
+            Ok(Some(site::catalog_object(&catalog_of(&store.list("v2/")?))))
+        })?;
+    }
+    Ok(settled)
+}
+
+/// Every repository that has tags or a tag list in `listing`.
+fn repositories_in(listing: &[ObjectInfo]) -> BTreeSet<String> {
+    let mut repos: BTreeSet<String> = site::tags_in(listing.iter().map(|i| i.key.as_str()))
+        .into_keys()
+        .collect();
+    repos.extend(
+        listing
+            .iter()
+            .filter_map(|i| site::parse_tag_list_key(&i.key))
+            .map(str::to_string),
+    );
+    repos
+}
+
+/// The catalog a listing of `v2/` calls for: repositories with at least one tag and a tag list
+/// (a run killed between a new repository's tags and its list leaves it out until it has one).
+fn catalog_of(listing: &[ObjectInfo]) -> BTreeSet<String> {
+    let listed: BTreeSet<&str> = listing
+        .iter()
+        .filter_map(|i| site::parse_tag_list_key(&i.key))
+        .collect();
+    site::tags_in(listing.iter().map(|i| i.key.as_str()))
+        .into_keys()
+        .filter(|repo| listed.contains(repo.as_str()))
+        .collect()
+}
+
+/// Bring `key` in line with `truth` (the object it should hold, `None` for no object): read
+/// it, derive the truth, and write (or remove) until they agree. Returns the writes made.
+fn settle_key(
+    store: &dyn Store,
+    key: &str,
+    truth: impl Fn() -> Result<Option<SiteObject>, TargetError>,
+) -> Result<u64, TargetError> {
+    let mut writes = 0;
+    for round in 0..MAX_ROUNDS {
+        // Read before listing: a compare-and-swap against this read then covers every tag
+        // written before the listing.
+        let current = store.get(key)?;
+        let wanted = truth()?;
+        let Some(wanted) = wanted else {
+            if current.is_none() {
+                return Ok(writes);
+            }
+            store.delete(key)?;
+            writes += 1;
+            continue;
+        };
+        let site::Body::Bytes(bytes) = &wanted.body else {
+            return Err(TargetError {
+                target: store.name().to_string(),
+                key: Some(key.to_string()),
+                reason: "internal: a list planned as a file".to_string(),
+            });
+        };
+        if current.as_ref().is_some_and(|c| c.bytes[..] == bytes[..]) {
+            return Ok(writes);
+        }
+        let condition = match &current {
+            None => Some(Condition::Absent),
+            Some(c) => c.etag.clone().map(Condition::Matches),
+        };
+        match condition {
+            Some(condition) if store.conditional_writes()? => {
+                if store.put_if(&wanted, &condition)? {
+                    return Ok(writes + 1);
+                }
+                // Another run swapped first: back off a little, then read and list again.
+                std::thread::sleep(Duration::from_millis(
+                    fastrand::u64(10..=50) << round.min(4),
+                ));
+            }
+            _ => {
+                store.put(&wanted)?;
+                writes += 1;
+            }
+        }
+    }
+    Err(TargetError {
+        target: store.name().to_string(),
+        key: Some(key.to_string()),
+        reason: format!(
+            "still changing under concurrent writers after {MAX_ROUNDS} rounds; re-run, or run `regpress check --repair`"
+        ),
+    })
+}
+
+/// `regpress check --repair`: settle every repository's tag list (removing the lists of
+/// repositories left without tags) and the catalog, from one listing of `v2/`.
+pub fn repair(store: &dyn Store, pool: &rayon::ThreadPool) -> Result<Settled, TargetError> {
+    let listing = store.list("v2/")?;
+    settle(store, &repositories_in(&listing), true, pool)
+}

@@ -1,0 +1,590 @@
+//! The catalog's lifecycle on the local-directory target: `publish --prune` (desired state),
+//! `regpress gc` (reachability from the site itself, grace period, referrers), concurrent
+//! publishers (the directory target's compare-and-swap) and `check --repair`.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use common::synth::{self, Flavor, Generated, Layer};
+use common::{Server, fixture, pull_all, pulled_platforms, regpress, report, s, snapshot};
+
+/// A generated single-image layout.
+fn image(dir: &Path, name: &str, seed: u64, base: &[Layer]) -> Generated {
+    synth::apko_layout(
+        dir,
+        &synth::Image {
+            name,
+            seed,
+            base,
+            app_size: 20_000,
+            platforms: &["amd64", "arm64"],
+            flavor: Flavor::Oci,
+            arch_base: &[],
+            small_layers: &[],
+        },
+    )
+}
+
+/// Write a config: `[[image]]` per (layout, repository, tags).
+fn config(path: &Path, site: &Path, images: &[(&Path, &str, &[&str])]) {
+    let mut text = format!("[target]\nto = \"{}\"\n", site.display());
+    for (layout, repo, tags) in images {
+        text.push_str(&format!(
+            "[[image]]\nlayout = \"{}\"\nrepository = \"{repo}\"\ntags = {tags:?}\n",
+            layout.display()
+        ));
+    }
+    fs::write(path, text).unwrap();
+}
+
+fn json(site: &Path, key: &str) -> serde_json::Value {
+    serde_json::from_slice(&fs::read(site.join(key)).unwrap()).unwrap()
+}
+
+/// Every key of the site (files outside `.regpress/`).
+fn keys(site: &Path) -> BTreeSet<String> {
+    walkdir::WalkDir::new(site)
+        .into_iter()
+        .filter_entry(|e| e.file_name() != ".regpress")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let rel = e.path().strip_prefix(site).unwrap().to_string_lossy();
+            match rel.strip_suffix(".slash") {
+                Some(dir) => dir.to_string(),
+                None => rel.into_owned(),
+            }
+        })
+        .collect()
+}
+
+/// The content keys an image's layout puts in `repo`: its blobs, manifests and index.
+fn content_keys(repo: &str, g: &Generated) -> BTreeSet<String> {
+    let mut out: BTreeSet<String> = g
+        .blobs
+        .iter()
+        .map(|b| format!("v2/{repo}/blobs/{b}"))
+        .collect();
+    for m in g.manifests.iter().chain([&g.index_digest]) {
+        out.insert(format!("v2/{repo}/manifests/{m}"));
+    }
+    out
+}
+
+/// Make every file of the site look `age` old.
+fn age_site(site: &Path, age: Duration) {
+    let then = SystemTime::now() - age;
+    for entry in walkdir::WalkDir::new(site)
+        .into_iter()
+        .filter_map(Result::ok)
+    {
+        if entry.file_type().is_file() {
+            fs::File::options()
+                .write(true)
+                .open(entry.path())
+                .unwrap()
+                .set_modified(then)
+                .unwrap();
+        }
+    }
+}
+
+#[test]
+fn prune_makes_the_site_hold_exactly_the_configured_tags() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    let golden = fixture("apko/golden");
+    let top = fixture("apko/top_image");
+    let old = tmp.path().join("old");
+    image(&old, "old", 1, &[]);
+    let first = tmp.path().join("first.toml");
+    config(
+        &first,
+        &site,
+        &[
+            (&golden, "apko/golden", &["latest", "1.0"]),
+            (&top, "apko/top", &["latest"]),
+            (&old, "old/repo", &["v1"]),
+        ],
+    );
+    regpress(&["publish", "--config", &s(&first), "-q"]).ok();
+    let second = tmp.path().join("second.toml");
+    config(
+        &second,
+        &site,
+        &[
+            (&golden, "apko/golden", &["latest"]),
+            (&top, "apko/top", &["latest", "2"]),
+        ],
+    );
+
+    // Without --prune, publishing the smaller config only adds.
+    regpress(&["publish", "--config", &s(&second), "-q"]).ok();
+    assert_eq!(
+        json(&site, "v2/apko/golden/tags/list")["tags"],
+        serde_json::json!(["1.0", "latest"])
+    );
+
+    // A dry run says what would go and changes nothing.
+    let before = snapshot(&site);
+    let dry = regpress(&["publish", "--config", &s(&second), "--prune", "--dry-run"]);
+    dry.ok();
+    for line in ["would remove apko/golden:1.0", "would remove old/repo:v1"] {
+        assert!(dry.stdout.contains(line), "{line}: {}", dry.stdout);
+    }
+    assert_eq!(snapshot(&site), before);
+
+    let rep = tmp.path().join("prune.json");
+    let prune = || {
+        regpress(&[
+            "publish",
+            "--config",
+            &s(&second),
+            "--prune",
+            "--report",
+            &s(&rep),
+            "-q",
+        ])
+        .ok();
+        report(&rep)
+    };
+    let r = prune();
+    assert_eq!(
+        r["removed_tags"],
+        serde_json::json!([
+            {"repository": "apko/golden", "tag": "1.0"},
+            {"repository": "old/repo", "tag": "v1"},
+        ])
+    );
+    // Two tags and the tag list of the repository no longer configured.
+    assert_eq!(r["objects_deleted"], 3);
+    assert_eq!(
+        json(&site, "v2/apko/golden/tags/list")["tags"],
+        serde_json::json!(["latest"])
+    );
+    assert_eq!(
+        json(&site, "v2/apko/top/tags/list")["tags"],
+        serde_json::json!(["2", "latest"])
+    );
+    assert_eq!(
+        json(&site, "v2/_catalog")["repositories"],
+        serde_json::json!(["apko/golden", "apko/top"])
+    );
+    let present = keys(&site);
+    for gone in [
+        "v2/apko/golden/manifests/1.0",
+        "v2/old/repo/manifests/v1",
+        "v2/old/repo/tags/list",
+    ] {
+        assert!(!present.contains(gone), "{gone}");
+    }
+    // Content stays for `gc`.
+    let old_content = content_keys("old/repo", &image(&old, "old", 1, &[]));
+    assert!(old_content.is_subset(&present));
+
+    // Desired state reached: a second prune changes nothing.
+    let before = snapshot(&site);
+    let r = prune();
+    assert_eq!(
+        (r["objects_written"].as_u64(), r["objects_deleted"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(snapshot(&site), before);
+
+    let server = Server::start(&site);
+    let check = regpress(&["check", &server.url("")]);
+    check.ok();
+    assert!(
+        check.stdout.contains("2 repositories, 3 tags"),
+        "{}",
+        check.stdout
+    );
+}
+
+#[test]
+fn gc_deletes_exactly_the_unreachable_objects_older_than_the_grace_period() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    let base = vec![Layer::new(5, 30_000)];
+    let (keep, old, young) = (
+        tmp.path().join("keep"),
+        tmp.path().join("old"),
+        tmp.path().join("young"),
+    );
+    let keep_g = image(&keep, "keep", 1, &base);
+    let old_g = image(&old, "old", 2, &base);
+    let young_g = image(&young, "young", 3, &base);
+    let cfg = tmp.path().join("c.toml");
+    let publish = |images: &[(&Path, &str, &[&str])], prune: bool| {
+        config(&cfg, &site, images);
+        let mut args = vec!["publish", "--config", cfg.to_str().unwrap(), "-q"];
+        if prune {
+            args.push("--prune");
+        }
+        regpress(&args).ok();
+    };
+    // `old` was tagged in `app` and a repository of its own; then both moved on.
+    publish(
+        &[
+            (&keep, "app", &["stable"]),
+            (&old, "app", &["v1"]),
+            (&old, "gone", &["v1"]),
+        ],
+        false,
+    );
+    publish(&[(&keep, "app", &["stable"])], true);
+    let gc = |grace: &str, dry: bool| {
+        let rep = tmp.path().join("gc.json");
+        let mut args = vec![
+            "gc",
+            "--to",
+            site.to_str().unwrap(),
+            "--grace",
+            grace,
+            "--report",
+            rep.to_str().unwrap(),
+        ];
+        if dry {
+            args.push("--dry-run");
+        }
+        let out = regpress(&args);
+        out.ok();
+        (report(&rep), out.stdout)
+    };
+    let garbage_old: BTreeSet<String> = content_keys("app", &old_g)
+        .difference(&content_keys("app", &keep_g))
+        .cloned()
+        .chain(content_keys("gone", &old_g))
+        .collect();
+
+    // Everything is younger than an hour: nothing goes.
+    let before = snapshot(&site);
+    let (r, _) = gc("1h", false);
+    assert_eq!(r["unreachable"], garbage_old.len());
+    assert_eq!(r["kept_in_grace"], garbage_old.len());
+    assert_eq!(r["deleted"], 0);
+    assert_eq!(snapshot(&site), before);
+
+    // Two hours later, `young` is published and pruned right away: its garbage is fresh.
+    age_site(&site, Duration::from_secs(7200));
+    publish(
+        &[(&keep, "app", &["stable"]), (&young, "app", &["tmp"])],
+        false,
+    );
+    publish(&[(&keep, "app", &["stable"])], true);
+    let garbage_young: BTreeSet<String> = content_keys("app", &young_g)
+        .difference(&content_keys("app", &keep_g))
+        .cloned()
+        .collect();
+
+    let (dry, stdout) = gc("1h", true);
+    let listed: BTreeSet<String> = serde_json::from_value(dry["garbage"].clone()).unwrap();
+    assert_eq!(listed, garbage_old, "exactly the old unreachable objects");
+    assert!(stdout.contains("dry run"), "{stdout}");
+    let all = keys(&site);
+    let (r, _) = gc("1h", false);
+    assert_eq!(r["deleted"], garbage_old.len());
+    assert_eq!(r["kept_in_grace"], garbage_young.len());
+    assert_eq!(
+        keys(&site),
+        all.difference(&garbage_old)
+            .cloned()
+            .collect::<BTreeSet<_>>()
+    );
+    let (r, _) = gc("0s", false);
+    assert_eq!(r["deleted"], garbage_young.len());
+    let (r, _) = gc("0s", false);
+    assert_eq!(
+        (r["unreachable"].as_u64(), r["deleted"].as_u64()),
+        (Some(0), Some(0))
+    );
+
+    // What is left is exactly what the tags need, and it still pulls.
+    let mut expected = content_keys("app", &keep_g);
+    for key in [
+        "v2/",
+        "v2/index.html",
+        "v2/_catalog",
+        "v2/app/tags/list",
+        "v2/app/manifests/stable",
+    ] {
+        expected.insert(key.to_string());
+    }
+    assert_eq!(keys(&site), expected);
+    let server = Server::start(&site);
+    regpress(&["check", &server.url("")]).ok();
+    let dest = tmp.path().join("pull");
+    pull_all(&server.image("app:stable"), &dest);
+    assert_eq!(pulled_platforms(&dest), keep_g.manifests);
+}
+
+/// Store a document or blob in the site as a publish would (content-addressed, immutable).
+fn put(site: &Path, key: String, bytes: &[u8], content_type: &str) {
+    let store = regpress::store::dir::DirStore::new("site", site.to_path_buf());
+    let object = regpress::site::SiteObject {
+        key,
+        size: bytes.len() as u64,
+        sha256: regpress::digest::Digest::of_bytes(bytes),
+        body: regpress::site::Body::Bytes(bytes.to_vec().into()),
+        content_type: content_type.to_string(),
+        cache_control: regpress::site::CACHE_IMMUTABLE,
+        phase: regpress::site::Phase::Blobs,
+    };
+    regpress::store::Store::put(&store, &object).unwrap();
+}
+
+/// A referrer (signature-like artifact manifest) of `subject` in `repo`: its blobs, the
+/// manifest and the referrers index listing it. Returns the keys written and the manifest's
+/// digest.
+fn referrer(site: &Path, repo: &str, subject: &str, seed: u8) -> (BTreeSet<String>, String) {
+    let empty = b"{}";
+    let payload = vec![seed; 100];
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": synth::OCI_MANIFEST,
+        "artifactType": "application/vnd.dev.cosign.artifact.sig.v1+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": synth::digest_of(empty), "size": 2},
+        "layers": [{"mediaType": "application/octet-stream", "digest": synth::digest_of(&payload), "size": 100}],
+        "subject": {"mediaType": synth::OCI_INDEX, "digest": subject, "size": 1},
+    }))
+    .unwrap();
+    let digest = synth::digest_of(&manifest);
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": synth::OCI_INDEX,
+        "manifests": [{"mediaType": synth::OCI_MANIFEST, "digest": digest, "size": manifest.len()}],
+    }))
+    .unwrap();
+    let keys = [
+        (
+            format!("v2/{repo}/blobs/{}", synth::digest_of(empty)),
+            &empty[..],
+            "application/octet-stream",
+        ),
+        (
+            format!("v2/{repo}/blobs/{}", synth::digest_of(&payload)),
+            &payload[..],
+            "application/octet-stream",
+        ),
+        (
+            format!("v2/{repo}/manifests/{digest}"),
+            &manifest[..],
+            synth::OCI_MANIFEST,
+        ),
+        (
+            format!("v2/{repo}/referrers/{subject}"),
+            &index[..],
+            synth::OCI_INDEX,
+        ),
+    ];
+    let mut out = BTreeSet::new();
+    for (key, bytes, content_type) in keys {
+        put(site, key.clone(), bytes, content_type);
+        out.insert(key);
+    }
+    (out, digest)
+}
+
+#[test]
+fn gc_keeps_the_referrers_of_reachable_manifests_and_collects_the_others() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    let (keep, old) = (tmp.path().join("keep"), tmp.path().join("old"));
+    let keep_g = image(&keep, "keep", 1, &[]);
+    let old_g = image(&old, "old", 2, &[]);
+    let cfg = tmp.path().join("c.toml");
+    config(
+        &cfg,
+        &site,
+        &[(&keep, "app", &["stable"]), (&old, "app", &["v1"])],
+    );
+    regpress(&["publish", "--config", &s(&cfg), "-q"]).ok();
+    // A signature of the kept index, and a signature of that signature (recursion); a
+    // signature of a platform manifest of the old image.
+    let (signed, sig) = referrer(&site, "app", &keep_g.index_digest, 1);
+    let (signed_twice, _) = referrer(&site, "app", &sig, 2);
+    let (orphaned, _) = referrer(&site, "app", &old_g.manifests[0], 3);
+    config(&cfg, &site, &[(&keep, "app", &["stable"])]);
+    regpress(&["publish", "--config", &s(&cfg), "--prune", "-q"]).ok();
+    age_site(&site, Duration::from_secs(3600));
+
+    let rep = tmp.path().join("gc.json");
+    regpress(&[
+        "gc",
+        "--to",
+        &s(&site),
+        "--grace",
+        "10m",
+        "--report",
+        &s(&rep),
+        "-q",
+    ])
+    .ok();
+    let present = keys(&site);
+    for key in signed.iter().chain(&signed_twice) {
+        assert!(present.contains(key), "kept: {key}");
+    }
+    // The empty config blob is shared with the kept signatures, so only it survives.
+    let shared: BTreeSet<String> = signed.intersection(&orphaned).cloned().collect();
+    for key in orphaned.difference(&shared) {
+        assert!(!present.contains(key), "collected: {key}");
+    }
+    let old_only: BTreeSet<String> = content_keys("app", &old_g)
+        .difference(&content_keys("app", &keep_g))
+        .cloned()
+        .collect();
+    assert!(old_only.is_disjoint(&present));
+    let r = report(&rep);
+    assert_eq!(
+        r["deleted"].as_u64().unwrap() as usize,
+        old_only.len() + orphaned.len() - shared.len()
+    );
+    assert_eq!(r["missing"], serde_json::json!([]));
+    let server = Server::start(&site);
+    regpress(&["check", &server.url("")]).ok();
+}
+
+#[test]
+fn gc_refuses_to_collect_around_a_document_it_cannot_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    regpress(&[
+        "publish",
+        &s(&fixture("apko/golden")),
+        "--repo",
+        "a",
+        "--tag",
+        "t",
+        "--to",
+        &s(&site),
+        "-q",
+    ])
+    .ok();
+    fs::write(site.join("v2/a/manifests/t"), b"{\"schemaVersion\": 1}").unwrap();
+    age_site(&site, Duration::from_secs(3600));
+    let before = snapshot(&site);
+    let out = regpress(&["gc", "--to", &s(&site), "--grace", "0s"]);
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("v2/a/manifests/t") && out.stderr.contains("nothing was deleted"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(snapshot(&site), before);
+    let out = regpress(&["gc", "--to", &s(&site), "--grace", "soon"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+}
+
+/// Run `publishers` at once; each publishes the golden image as its own tag of `race` and
+/// to a repository of its own. Returns their exit codes.
+fn race(site: &Path, round: usize, publishers: usize) -> Vec<i32> {
+    let golden = fixture("apko/golden");
+    let children: Vec<std::process::Child> = (0..publishers)
+        .map(|i| {
+            let dir = site.parent().unwrap().join(format!("cfg-{round}-{i}.toml"));
+            config(
+                &dir,
+                site,
+                &[
+                    (&golden, "race", &[format!("r{round}-p{i}").as_str()]),
+                    (&golden, &format!("own/r{round}-p{i}"), &["latest"]),
+                ],
+            );
+            std::process::Command::new(env!("CARGO_BIN_EXE_regpress"))
+                .args(["publish", "--config", &s(&dir), "-q"])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|mut c| c.wait().unwrap().code().unwrap_or(-1))
+        .collect()
+}
+
+#[test]
+fn concurrent_publishers_lose_no_tag_and_no_repository() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    let mut tags = BTreeSet::new();
+    let mut repos = BTreeSet::from(["race".to_string()]);
+    for round in 0..4 {
+        let codes = race(&site, round, 6);
+        assert!(codes.iter().all(|c| *c == 0), "{codes:?}");
+        for i in 0..6 {
+            tags.insert(format!("r{round}-p{i}"));
+            repos.insert(format!("own/r{round}-p{i}"));
+        }
+        let listed: BTreeSet<String> =
+            serde_json::from_value(json(&site, "v2/race/tags/list")["tags"].clone()).unwrap();
+        assert_eq!(listed, tags, "round {round}");
+        let catalog: BTreeSet<String> =
+            serde_json::from_value(json(&site, "v2/_catalog")["repositories"].clone()).unwrap();
+        assert_eq!(catalog, repos, "round {round}");
+    }
+    let server = Server::start(&site);
+    regpress(&["check", &server.url("")]).ok();
+}
+
+#[test]
+fn check_repair_heals_lists_a_race_left_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    let golden = s(&fixture("apko/golden"));
+    for (repo, tag) in [("a", "1"), ("a", "2"), ("b", "1")] {
+        regpress(&[
+            "publish",
+            &golden,
+            "--repo",
+            repo,
+            "--tag",
+            tag,
+            "--to",
+            &s(&site),
+            "-q",
+        ])
+        .ok();
+    }
+    // What a lost update looks like: a list missing a tag, a catalog missing a repository,
+    // and a list left for a repository whose tags are gone.
+    let write = |key: &str, body: &str| {
+        let path: PathBuf = site.join(key);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, body).unwrap();
+    };
+    write("v2/a/tags/list", r#"{"name":"a","tags":["1"]}"#);
+    write("v2/_catalog", r#"{"repositories":["a"]}"#);
+    write("v2/c/tags/list", r#"{"name":"c","tags":["x"]}"#);
+    let server = Server::start(&site);
+    let out = regpress(&["check", &server.url(""), "--repo", "c"]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+
+    let out = regpress(&["check", &server.url(""), "--repair", "--to", &s(&site)]);
+    out.ok();
+    assert!(
+        out.stdout.contains("3 tag lists or catalog rewritten"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        json(&site, "v2/a/tags/list")["tags"],
+        serde_json::json!(["1", "2"])
+    );
+    assert_eq!(
+        json(&site, "v2/_catalog")["repositories"],
+        serde_json::json!(["a", "b"])
+    );
+    assert!(!site.join("v2/c/tags/list").exists());
+    let out = regpress(&["check", &server.url(""), "--repair", "--to", &s(&site)]);
+    assert!(
+        out.stdout.contains("0 tag lists or catalog rewritten"),
+        "{}",
+        out.stdout
+    );
+    let out = regpress(&["check", &server.url(""), "--to", &s(&site)]);
+    assert_eq!(out.code, 2, "a target without --repair: {}", out.stderr);
+}
