@@ -2,8 +2,8 @@
 //!
 //! After a publish, the question that matters is what a puller sees. This walks `/v2/`, the
 //! catalog (or the repositories named), each tag list, every tag's manifest or index, every
-//! child by digest and every blob, and checks each digest, size and Content-Type against what
-//! the documents say. It reads the endpoint only: a bucket's website or custom domain, a CDN,
+//! child by digest, every manifest's OCI 1.1 referrers list and what it lists, and every blob,
+//! and checks each digest, size and Content-Type against what the documents say. It reads the endpoint only: a bucket's website or custom domain, a CDN,
 //! or `regpress serve`.
 
 use std::collections::BTreeSet;
@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use crate::digest::{Digest, hash_reader};
 use crate::layout::{DocumentKind, MAX_DOCUMENT_SIZE};
+use crate::site::REFERRERS_CONTENT_TYPE;
 
 /// What was checked, and every problem found.
 #[derive(Debug, Default)]
@@ -27,6 +28,8 @@ pub struct Outcome {
     pub manifests: usize,
     /// Blobs fetched and hashed.
     pub blobs: usize,
+    /// Referrers lists fetched (`referrers/<digest>`).
+    pub referrers: usize,
     /// Problems, each naming the URL and what is wrong.
     pub problems: Vec<String>,
 }
@@ -51,6 +54,7 @@ struct Document {
     config: Option<Descriptor>,
     #[serde(default)]
     layers: Vec<Descriptor>,
+    subject: Option<Descriptor>,
 }
 
 #[derive(Deserialize, PartialEq, Eq, PartialOrd, Ord)]
@@ -121,7 +125,7 @@ pub fn check(base: &str, repositories: &[String], jobs: usize) -> Result<Outcome
                         blobs: &mut blobs,
                         outcome: &mut outcome,
                     };
-                    crawl.walk(&wanted);
+                    crawl.walk(&wanted, None);
                 }
                 Err(e) => outcome.problems.push(e),
             }
@@ -156,8 +160,9 @@ struct Crawl<'a> {
 }
 
 impl Crawl<'_> {
-    /// Fetch a manifest by digest, check it against `wanted`, then its children; collect blobs.
-    fn walk(&mut self, wanted: &Descriptor) {
+    /// Fetch a manifest by digest, check it against `wanted` (and, for a referrer, that its
+    /// `subject` is `subject`), then its children and referrers; collect blobs.
+    fn walk(&mut self, wanted: &Descriptor, subject: Option<&str>) {
         if !self.seen.insert(wanted.digest.clone()) {
             return;
         }
@@ -167,12 +172,59 @@ impl Crawl<'_> {
             Ok((_, _, doc)) => doc,
             Err(e) => return self.outcome.problems.push(e),
         };
+        if let Some(subject) = subject
+            && doc.subject.as_ref().map(|s| s.digest.as_str()) != Some(subject)
+        {
+            self.problem(format!(
+                "{url}: listed as a referrer of {subject}, but its subject is not"
+            ));
+        }
         for child in &doc.manifests {
-            self.walk(child);
+            self.walk(child, None);
         }
         for blob in doc.config.into_iter().chain(doc.layers) {
             self.blobs.insert((self.repo.to_string(), blob));
         }
+        self.referrers(&wanted.digest);
+    }
+
+    /// The referrers list of `digest`, when the registry has one: an OCI index whose entries
+    /// exist by digest and name `digest` as their subject. A 404 is no referrers.
+    fn referrers(&mut self, digest: &str) {
+        let url = format!("{}/v2/{}/referrers/{digest}", self.base, self.repo);
+        let response = match self.http.get(&url).send() {
+            Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => return,
+            Ok(r) if r.status().is_success() => r,
+            Ok(r) => return self.problem(format!("{url}: HTTP {}", r.status())),
+            Err(e) => return self.problem(format!("{url}: {e}")),
+        };
+        self.outcome.referrers += 1;
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        if content_type != REFERRERS_CONTENT_TYPE {
+            return self.problem(format!(
+                "{url}: Content-Type {content_type:?}, not {REFERRERS_CONTENT_TYPE:?}"
+            ));
+        }
+        let list: Document = match response
+            .bytes()
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+        {
+            Ok(list) => list,
+            Err(e) => return self.problem(format!("{url}: not an image index: {e}")),
+        };
+        for entry in &list.manifests {
+            self.walk(entry, Some(digest));
+        }
+    }
+
+    fn problem(&mut self, problem: String) {
+        self.outcome.problems.push(problem);
     }
 }
 

@@ -692,11 +692,12 @@ fn run_check(args: CheckArgs, quiet: bool) -> Result<(), Error> {
     let outcome = crate::check::check(&args.url, &args.repos, args.jobs).map_err(Error::Usage)?;
     if !quiet {
         println!(
-            "{}: {} repositories, {} tags, {} manifests, {} blobs checked, {} problems",
+            "{}: {} repositories, {} tags, {} manifests, {} referrers lists, {} blobs checked, {} problems",
             args.url,
             outcome.repositories,
             outcome.tags,
             outcome.manifests,
+            outcome.referrers,
             outcome.blobs,
             outcome.problems.len()
         );

@@ -189,8 +189,9 @@ fn serve_answers_like_a_bucket_website() {
     let out = regpress(&["check", &base]);
     out.ok();
     assert!(
-        out.stdout
-            .contains("1 repositories, 4 tags, 9 manifests, 8 blobs checked, 0 problems"),
+        out.stdout.contains(
+            "1 repositories, 4 tags, 9 manifests, 3 referrers lists, 8 blobs checked, 0 problems"
+        ),
         "{}",
         out.stdout
     );
@@ -203,6 +204,29 @@ fn serve_answers_like_a_bucket_website() {
     assert_eq!(out.code, 3, "{}", out.stderr);
     assert!(
         out.stderr.contains(layer) && out.stderr.contains("hashes to"),
+        "{}",
+        out.stderr
+    );
+    fs::write(
+        &path,
+        fs::read(fixture(&format!(
+            "apko/golden/blobs/sha256/{}",
+            &layer[7..]
+        )))
+        .unwrap(),
+    )
+    .unwrap();
+    // A referrer the list names but the site lacks is caught too.
+    let index = synth::digest_of(&fs::read(fixture("apko/golden/index.json")).unwrap());
+    let list: serde_json::Value =
+        serde_json::from_slice(&fs::read(site.join(format!("v2/a/b/referrers/{index}"))).unwrap())
+            .unwrap();
+    let sbom = list["manifests"][0]["digest"].as_str().unwrap();
+    fs::remove_file(site.join(format!("v2/a/b/manifests/{sbom}"))).unwrap();
+    let out = regpress(&["check", &base]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("manifests/{sbom}: HTTP 404")),
         "{}",
         out.stderr
     );
