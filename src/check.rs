@@ -199,12 +199,7 @@ impl Crawl<'_> {
             Err(e) => return self.problem(format!("{url}: {e}")),
         };
         self.outcome.referrers += 1;
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
+        let content_type = content_type(&response);
         if content_type != REFERRERS_CONTENT_TYPE {
             return self.problem(format!(
                 "{url}: Content-Type {content_type:?}, not {REFERRERS_CONTENT_TYPE:?}"
@@ -239,12 +234,7 @@ fn fetch_document(
     if !response.status().is_success() {
         return Err(format!("{url}: HTTP {}", response.status()));
     }
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
+    let content_type = content_type(&response);
     let bytes = response.bytes().map_err(|e| format!("{url}: {e}"))?;
     if bytes.len() as u64 > MAX_DOCUMENT_SIZE {
         return Err(format!(
@@ -292,6 +282,16 @@ fn fetch_document(
         }
     }
     Ok((digest, media_type, doc))
+}
+
+/// A response's Content-Type ("" when missing).
+fn content_type(response: &reqwest::blocking::Response) -> String {
+    response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// GET a blob and hash it as it streams.
