@@ -4,7 +4,8 @@
 //! [`sync`] diffs and applies to a [`store`]; [`publish`] wires them, [`cli`] drives them and
 //! [`serve`] previews the result; [`check`] crawls a served registry as clients do; [`report`]
 //! says what was verified; [`auth`] is the companion handler that guards private repositories
-//! with OIDC-based registry tokens.
+//! with OIDC-based registry tokens; [`events`] tells other systems what a publish changed;
+//! [`summary`] turns a publish report into the GitHub Action's job summary.
 
 pub mod auth;
 pub mod check;
@@ -12,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod digest;
 pub mod error;
+pub mod events;
 pub mod layout;
 pub mod names;
 pub mod progress;
@@ -20,5 +22,6 @@ pub mod report;
 pub mod serve;
 pub mod site;
 pub mod store;
+pub mod summary;
 pub mod sync;
 pub mod verify;

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::error::Error;
+use crate::events;
 use crate::progress;
 use crate::site::{self, Body};
 use crate::store::{self, TargetSpec};
@@ -34,6 +35,17 @@ pub struct Options {
     pub jobs: usize,
     /// Progress output.
     pub progress: progress::Mode,
+    /// Where to send an event per tag created or moved, once everything is written.
+    pub events: Option<Events>,
+}
+
+/// Publish events: the receiver, and the `source` the events name.
+#[derive(Clone, Debug)]
+pub struct Events {
+    /// The receiver.
+    pub sink: events::Sink,
+    /// The events' `source` (default: the target's name).
+    pub source: Option<String>,
 }
 
 /// Verify every image of `config`.
@@ -97,5 +109,13 @@ pub fn publish(config: &Config, options: &Options) -> Result<Report, Error> {
     };
     report.requests = store.requests();
     report.sboms = crate::report::sboms(&images);
+    report.images = crate::report::published(&images, &changes);
+    if let Some(events) = options.events.as_ref().filter(|_| !options.dry_run) {
+        let source = events.source.as_deref().unwrap_or(store.name());
+        report.events = Some(match events::published(source, &report.images) {
+            Ok(list) => events.sink.deliver(list),
+            Err(e) => events::Delivery::not_built(&events.sink, e),
+        });
+    }
     Ok(report)
 }

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod action;
 pub mod auth;
 pub mod garage;
 pub mod oidc;
