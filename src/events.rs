@@ -277,7 +277,12 @@ impl Sink {
                         Attempt::Permanent(why)
                     }
                 }
-                Err(e) => Attempt::Transient(format!("{}: {e}", redact(&self.url))),
+                // The error's own URL may carry a secret in its query: leave it out.
+                Err(e) => Attempt::Transient(format!(
+                    "{}: {}",
+                    redact(&self.url),
+                    crate::error::chain(&e.without_url())
+                )),
             }
         })
     }

@@ -87,7 +87,7 @@ fn publishes_a_layout_to_garage_with_a_summary_and_outputs() {
     );
     let image_objects = report["images"][0]["objects_to_write"].as_u64().unwrap();
     let row = format!(
-        "| `apko/golden` | `latest`, `1.0` | `{digest}` | linux/amd64, linux/arm64 | 7.29 KiB \
+        "| `apko/golden` | `latest`, `1.0` | `{digest}` | linux/amd64, linux/arm64 | 9.13 KiB \
          | none | ✅ 3× SPDX-2.3 | {image_objects} / 0 |"
     );
     assert!(summary.contains(&row), "no row {row} in\n{summary}");

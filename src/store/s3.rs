@@ -177,7 +177,7 @@ impl S3Store {
                     }
                     Err(e) => Attempt::Transient(format!(
                         "request failed: {} (is --endpoint right and reachable?)",
-                        error_chain(&e)
+                        crate::error::chain(&e)
                     )),
                 }
             })
@@ -732,15 +732,4 @@ fn next_step(status: StatusCode, code: Option<&str>) -> Option<&'static str> {
         }
         _ => return None,
     })
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
