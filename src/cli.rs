@@ -425,12 +425,13 @@ struct SummarizeArgs {
     /// The JSON report of `regpress publish --report FILE` (a dry run's too).
     #[arg(long, value_name = "FILE")]
     report: PathBuf,
-    /// Append the Markdown summary to this file [default: print it on stdout].
-    #[arg(long, value_name = "FILE", env = "GITHUB_STEP_SUMMARY")]
+    /// Append the Markdown summary to this file, e.g. "$GITHUB_STEP_SUMMARY" [default: print
+    /// it on stdout].
+    #[arg(long, value_name = "FILE")]
     summary: Option<PathBuf>,
     /// Append the step outputs `digests` (JSON: {"repo:tag": "sha256:…"}) and `report` (the
-    /// report's path) to this file.
-    #[arg(long, value_name = "FILE", env = "GITHUB_OUTPUT")]
+    /// report's path) to this file, e.g. "$GITHUB_OUTPUT".
+    #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
 }
 
