@@ -128,6 +128,7 @@ fn every_workflow_uses_the_action_as_it_is_declared() {
         "a new workflow example? add it here"
     );
     let mut args_seen = Vec::new();
+    let re = regex::Regex::new(r"steps\.([A-Za-z0-9_-]+)\.outputs\.([A-Za-z0-9_-]+)").unwrap();
     for name in &workflows {
         let text = std::fs::read_to_string(examples().join(name)).unwrap();
         let workflow: Value =
@@ -170,8 +171,6 @@ fn every_workflow_uses_the_action_as_it_is_declared() {
                 }
             }
             // Every `steps.<regpress>.outputs.X` names an output the action declares.
-            let re =
-                regex::Regex::new(r"steps\.([A-Za-z0-9_-]+)\.outputs\.([A-Za-z0-9_-]+)").unwrap();
             for c in re.captures_iter(&text) {
                 if regpress_ids.contains(&c[1].to_string()) {
                     assert!(
