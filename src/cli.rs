@@ -90,6 +90,11 @@ enum Command {
     #[command(after_help = format!("{VERIFY_EXAMPLES}\n\n{EXIT_CODES}"))]
     Verify(VerifyArgs),
     /// Serve a local-directory site as a bucket's website endpoint would, for previews and pulls.
+    #[command(after_help = "\
+Example:
+  regpress publish ./out --repo acme/base --tag latest --to ./site
+  regpress serve ./site --listen 127.0.0.1:5000 &
+  skopeo inspect --tls-verify=false docker://127.0.0.1:5000/acme/base:latest")]
     Serve(ServeArgs),
     /// Crawl a served registry as clients do and verify every digest, size and Content-Type.
     #[command(after_help = format!("{CHECK_EXAMPLES}\n\n{EXIT_CODES}"))]
@@ -175,6 +180,7 @@ struct AuthServeArgs {
 
 /// Which images: one layout with flags, or a config file.
 #[derive(Args, Debug)]
+#[command(next_help_heading = "Images")]
 struct ImageArgs {
     /// Repository to publish to, e.g. `chainguard/base`.
     #[arg(long, value_name = "NAME", requires = "layout")]
@@ -269,6 +275,7 @@ impl SignatureArgs {
 
 /// SBOM policy: override the config's `[sbom]` table.
 #[derive(Args, Debug)]
+#[command(next_help_heading = "SBOMs")]
 struct SbomArgs {
     /// `required`: refuse an image without an SBOM. `optional` (default): check the SBOMs
     /// found; an image without one passes. Either way a malformed SBOM, or one that describes
@@ -328,37 +335,43 @@ struct PublishArgs {
     sbom: SbomArgs,
     /// Target: `s3://BUCKET[/PREFIX]`, a directory (`./site`) or `file:///abs/path`.
     /// Overrides the config's `[target] to`.
-    #[arg(long, value_name = "TARGET")]
+    #[arg(help_heading = "Target", long, value_name = "TARGET")]
     to: Option<String>,
     /// S3 endpoint URL (R2: https://<account>.r2.cloudflarestorage.com; default: AWS).
     /// Credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN.
-    #[arg(long, value_name = "URL")]
+    #[arg(help_heading = "Target", long, value_name = "URL")]
     endpoint: Option<String>,
     /// S3 region (R2: auto). Default: AWS_REGION, else `auto` with --endpoint, else us-east-1.
-    #[arg(long, value_name = "REGION")]
+    #[arg(help_heading = "Target", long, value_name = "REGION")]
     region: Option<String>,
     /// S3 addressing: `path` (default with --endpoint) or `virtual-host` (default for AWS).
-    #[arg(long, value_name = "STYLE", value_parser = ["path", "virtual-host"])]
+    #[arg(help_heading = "Target", long, value_name = "STYLE", value_parser = ["path", "virtual-host"])]
     url_style: Option<String>,
     /// Blobs of at least this many bytes are uploaded in parts [default: 64 MiB].
-    #[arg(long, value_name = "BYTES")]
+    #[arg(help_heading = "Target", long, value_name = "BYTES")]
     multipart_threshold: Option<u64>,
     /// Bytes per multipart part, all parts but the last (min 5 MiB) [default: 16 MiB].
-    #[arg(long, value_name = "BYTES")]
+    #[arg(help_heading = "Target", long, value_name = "BYTES")]
     part_size: Option<u64>,
     /// Verify and print the plan (per phase: objects and bytes to write, unchanged); write
     /// nothing.
-    #[arg(long)]
+    #[arg(help_heading = "Run", long)]
     dry_run: bool,
     /// Write a JSON report: objects and bytes written and unchanged, per phase, per tag and
     /// per image (platforms, signers, SBOMs), and the events sent.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Run", long, value_name = "FILE")]
     report: Option<PathBuf>,
     /// Print that report as JSON on stdout instead of the table.
-    #[arg(long)]
+    #[arg(help_heading = "Run", long)]
     json: bool,
     /// Objects written in parallel.
-    #[arg(long, short = 'j', value_name = "N", default_value_t = 16)]
+    #[arg(
+        help_heading = "Run",
+        long,
+        short = 'j',
+        value_name = "N",
+        default_value_t = 16
+    )]
     jobs: usize,
     #[command(flatten)]
     events: EventArgs,
@@ -394,10 +407,10 @@ struct VerifyArgs {
     sbom: SbomArgs,
     /// Write a JSON report: per image its digest, platforms, manifests, blobs and signers,
     /// and per SBOM what it describes, its packages and its NTIA result.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Output", long, value_name = "FILE")]
     report: Option<PathBuf>,
     /// Print that report as JSON on stdout instead of the lines.
-    #[arg(long)]
+    #[arg(help_heading = "Output", long)]
     json: bool,
 }
 
