@@ -13,15 +13,6 @@ use common::{fixture, s};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The golden image's digest: sha256 of its `index.json`.
-fn golden_digest() -> String {
-    let bytes = std::fs::read(fixture("apko/golden/index.json")).unwrap();
-    format!(
-        "sha256:{}",
-        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes))
-    )
-}
-
 /// The directory holding the built binary, as a setup step would put it on PATH.
 fn built_bin_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_regpress"))
@@ -64,7 +55,7 @@ fn publishes_a_layout_to_garage_with_a_summary_and_outputs() {
     );
 
     // Outputs: every tag's digest, and the report's path.
-    let digest = golden_digest();
+    let digest = common::golden_digest();
     let digests: BTreeMap<String, String> =
         serde_json::from_str(&first.outputs["digests"]).expect("digests is JSON");
     assert_eq!(
@@ -164,7 +155,7 @@ fn a_dry_run_from_a_config_plans_and_writes_nothing() {
     assert!(run.summary.contains("**Plan:**"), "{}", run.summary);
     let digests: BTreeMap<String, String> = serde_json::from_str(&run.outputs["digests"]).unwrap();
     assert_eq!(digests.len(), 2);
-    assert_eq!(digests["apko/golden:latest"], golden_digest());
+    assert_eq!(digests["apko/golden:latest"], common::golden_digest());
     assert!(
         garage.listing(&bucket).is_empty(),
         "a dry run wrote to the bucket"

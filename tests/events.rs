@@ -92,14 +92,6 @@ async fn receive(
     StatusCode::ACCEPTED
 }
 
-fn golden_digest() -> String {
-    let bytes = std::fs::read(fixture("apko/golden/index.json")).unwrap();
-    format!(
-        "sha256:{}",
-        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes))
-    )
-}
-
 #[test]
 fn each_tag_created_or_moved_sends_one_cloudevent_retried_through_503s() {
     let receiver = Receiver::start(2);
@@ -138,7 +130,7 @@ fn each_tag_created_or_moved_sends_one_cloudevent_retried_through_503s() {
     let received = receiver.received();
     assert_eq!(received.len(), 2, "{received:?}");
     assert_eq!(receiver.attempts(), 4, "two 503s were retried");
-    let digest = golden_digest();
+    let digest = common::golden_digest();
     let mut subjects = Vec::new();
     let mut ids = Vec::new();
     for r in &received {

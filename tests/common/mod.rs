@@ -160,6 +160,14 @@ pub fn fixture(rel: &str) -> PathBuf {
         .join(rel)
 }
 
+/// The golden apko image's digest: sha256 of its `index.json`.
+pub fn golden_digest() -> String {
+    let bytes = std::fs::read(fixture("apko/golden/index.json")).expect("read golden index.json");
+    regpress::digest::Digest::of_bytes(&bytes)
+        .as_str()
+        .to_string()
+}
+
 /// Parse a `--report` file.
 pub fn report(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).expect("read report")).expect("report is JSON")
