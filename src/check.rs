@@ -11,15 +11,19 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 use reqwest::blocking::Client;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::digest::{Digest, hash_reader};
 use crate::layout::{DocumentKind, MAX_DOCUMENT_SIZE};
 use crate::site::REFERRERS_CONTENT_TYPE;
 
-/// What was checked, and every problem found.
-#[derive(Debug, Default)]
+/// What was checked, and every problem found (`check --json`, `check --report`).
+#[derive(Debug, Default, Serialize)]
 pub struct Outcome {
+    /// The registry crawled.
+    pub url: String,
+    /// Every tag resolved, with the digest it answered.
+    pub checked: Vec<CheckedTag>,
     /// Repositories crawled.
     pub repositories: usize,
     /// Tags resolved.
@@ -32,6 +36,17 @@ pub struct Outcome {
     pub referrers: usize,
     /// Problems, each naming the URL and what is wrong.
     pub problems: Vec<String>,
+}
+
+/// One tag that answered.
+#[derive(Debug, Serialize)]
+pub struct CheckedTag {
+    /// Its repository.
+    pub repository: String,
+    /// The tag.
+    pub tag: String,
+    /// The digest of the document it answered.
+    pub digest: Digest,
 }
 
 #[derive(Deserialize)]
@@ -71,7 +86,10 @@ pub fn check(base: &str, repositories: &[String], jobs: usize) -> Result<Outcome
     let http = Client::builder()
         .build()
         .map_err(|e| format!("cannot build HTTP client: {e}"))?;
-    let mut outcome = Outcome::default();
+    let mut outcome = Outcome {
+        url: base.to_string(),
+        ..Outcome::default()
+    };
     let root = format!("{base}/v2/");
     match http.get(&root).send() {
         Ok(r) if r.status().is_success() => {}
@@ -111,6 +129,11 @@ pub fn check(base: &str, repositories: &[String], jobs: usize) -> Result<Outcome
             let url = format!("{base}/v2/{repo}/manifests/{tag}");
             match fetch_document(&http, &url, None) {
                 Ok((digest, media_type, _)) => {
+                    outcome.checked.push(CheckedTag {
+                        repository: repo.clone(),
+                        tag: tag.clone(),
+                        digest: digest.clone(),
+                    });
                     // The same bytes must answer by digest.
                     let wanted = Descriptor {
                         media_type,

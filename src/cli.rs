@@ -5,15 +5,17 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use indicatif::HumanBytes;
 
 use crate::config::{Config, ImageSpec};
 use crate::error::{Error, Problem};
+use crate::events;
 use crate::progress;
 use crate::publish;
-use crate::report::{self, VerifyReport};
+use crate::report::{self, ImageReport, VerifyReport};
 use crate::store::TargetSpec;
+use crate::summary::{self, PublishReport};
 use crate::sync::Report;
 use crate::verify::policy::{NtiaMode, Requirement, SbomPolicy};
 use crate::verify::signature;
@@ -28,34 +30,88 @@ Exit codes:
   3  verification failed: nothing was written (check: the registry is inconsistent)
   4  target error: what was written is consistent; re-run to converge";
 
+const PUBLISH_EXAMPLES: &str = "\
+Examples:
+  # one apko layout to a local directory, then preview it with `regpress serve site`
+  regpress publish ./out --repo acme/base --tag latest --to ./site
+  # what would change in a bucket (R2), as JSON; writes nothing
+  regpress publish --config regpress.toml --dry-run --json
+  # to R2, with a report and an event per tag created or moved
+  AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... regpress publish ./out --repo acme/base \\
+    --tag latest --to s3://images --endpoint https://<account>.r2.cloudflarestorage.com \\
+    --report report.json --events-url https://hooks.example.com/regpress";
+
+const VERIFY_EXAMPLES: &str = "\
+Examples:
+  regpress verify ./out
+  regpress verify --config regpress.toml --sbom required --require-signature --json";
+
+const CHECK_EXAMPLES: &str = "\
+Examples:
+  regpress check https://cr.example.com
+  regpress check http://127.0.0.1:5000 --repo acme/base --json";
+
 /// Publish OCI image layouts (apko, skopeo, cosign save) as a static container registry.
 ///
-/// Images are verified (every digest, size and media type), then written as the files a
-/// registry client GETs, so docker, podman, skopeo, containerd and crane pull straight from
-/// a bucket's HTTP endpoint or a local preview, with no registry server.
+/// Images are verified (every digest, size, media type, signature and SBOM), then written as
+/// the files a registry client GETs, so docker, podman, skopeo, containerd and crane pull
+/// straight from a bucket's HTTP endpoint or a local preview, with no registry server.
+///
+/// Start with `regpress publish --help`. Secrets come from the environment: AWS_ACCESS_KEY_ID,
+/// AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN (S3/R2), REGPRESS_EVENTS_URL and
+/// REGPRESS_EVENTS_TOKEN (publish events).
 #[derive(Parser, Debug)]
-#[command(name = "regpress", version, after_help = EXIT_CODES)]
+#[command(name = "regpress", version, after_help = EXIT_CODES, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Print only errors.
-    #[arg(short, long, global = true)]
+    /// Print only errors (and what --json asks for).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
+    /// Print more: per image its platforms, signers, attachments and SBOMs (publish,
+    /// verify); every tag crawled (check).
+    #[arg(short, long, global = true)]
+    verbose: bool,
+}
+
+/// How much a run prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Output {
+    Quiet,
+    Normal,
+    Verbose,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Verify images and publish them to a target.
-    #[command(after_help = EXIT_CODES)]
+    /// Verify images and publish them to a bucket or directory (only what changed is written).
+    #[command(after_help = format!("{PUBLISH_EXAMPLES}\n\n{EXIT_CODES}"))]
     Publish(PublishArgs),
-    /// Verify images without publishing anything.
-    #[command(after_help = EXIT_CODES)]
+    /// Verify images (digests, signatures, SBOMs) without publishing anything.
+    #[command(after_help = format!("{VERIFY_EXAMPLES}\n\n{EXIT_CODES}"))]
     Verify(VerifyArgs),
     /// Serve a local-directory site as a bucket's website endpoint would, for previews and pulls.
+    #[command(after_help = "\
+Example:
+  regpress publish ./out --repo acme/base --tag latest --to ./site
+  regpress serve ./site --listen 127.0.0.1:5000 &
+  skopeo inspect --tls-verify=false docker://127.0.0.1:5000/acme/base:latest")]
     Serve(ServeArgs),
     /// Crawl a served registry as clients do and verify every digest, size and Content-Type.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = format!("{CHECK_EXAMPLES}\n\n{EXIT_CODES}"))]
     Check(CheckArgs),
+    /// Turn a publish report into a Markdown job summary and GitHub step outputs (the GitHub
+    /// Action runs this after `publish --report`).
+    Summarize(SummarizeArgs),
+    /// Print a shell completion script for bash, zsh, fish, elvish or powershell.
+    #[command(after_help = "\
+Install:
+  bash:  regpress completions bash > /etc/bash_completion.d/regpress
+  zsh:   regpress completions zsh > \"${fpath[1]}/_regpress\"
+  fish:  regpress completions fish > ~/.config/fish/completions/regpress.fish")]
+    Completions(CompletionsArgs),
+    /// Print the man page, or write one page per subcommand into a directory.
+    Man(ManArgs),
     /// Sigstore tools: verify a bundle as the sigstore-conformance suite drives clients.
     #[command(subcommand)]
     Sigstore(SigstoreCommand),
@@ -128,6 +184,7 @@ struct AuthServeArgs {
 
 /// Where the target is: flags, or a config's `[target]` (flags win).
 #[derive(Args, Debug)]
+#[command(next_help_heading = "Target")]
 struct TargetArgs {
     /// Target: `s3://BUCKET[/PREFIX]`, a directory (`./site`) or `file:///abs/path`.
     /// Overrides the config's `[target] to`.
@@ -154,7 +211,9 @@ impl TargetArgs {
         }
         if target.to.is_empty() {
             return Err(Error::Usage(
-                "no target: give --to (or [target] to = ... in the config)".to_string(),
+                "no target: give --to (s3://BUCKET[/PREFIX] or a directory), or [target] to = ... \
+                 in the config"
+                    .to_string(),
             ));
         }
         let overrides = [
@@ -173,6 +232,7 @@ impl TargetArgs {
 
 /// Which images: one layout with flags, or a config file.
 #[derive(Args, Debug)]
+#[command(next_help_heading = "Images")]
 struct ImageArgs {
     /// Repository to publish to, e.g. `chainguard/base`.
     #[arg(long, value_name = "NAME", requires = "layout")]
@@ -267,6 +327,7 @@ impl SignatureArgs {
 
 /// SBOM policy: override the config's `[sbom]` table.
 #[derive(Args, Debug)]
+#[command(next_help_heading = "SBOMs")]
 struct SbomArgs {
     /// `required`: refuse an image without an SBOM. `optional` (default): check the SBOMs
     /// found; an image without one passes. Either way a malformed SBOM, or one that describes
@@ -332,22 +393,52 @@ struct PublishArgs {
     #[arg(long)]
     prune: bool,
     /// Blobs of at least this many bytes are uploaded in parts [default: 64 MiB].
-    #[arg(long, value_name = "BYTES")]
+    #[arg(help_heading = "Target", long, value_name = "BYTES")]
     multipart_threshold: Option<u64>,
     /// Bytes per multipart part, all parts but the last (min 5 MiB) [default: 16 MiB].
-    #[arg(long, value_name = "BYTES")]
+    #[arg(help_heading = "Target", long, value_name = "BYTES")]
     part_size: Option<u64>,
     /// Verify and print the plan (per phase: objects and bytes to write, unchanged); write
     /// nothing.
-    #[arg(long)]
+    #[arg(help_heading = "Run", long)]
     dry_run: bool,
-    /// Write a JSON report: objects and bytes written and unchanged, per phase and per tag,
-    /// and every SBOM.
-    #[arg(long, value_name = "FILE")]
+    /// Write a JSON report: objects and bytes written and unchanged, per phase, per tag and
+    /// per image (platforms, signers, SBOMs), and the events sent.
+    #[arg(help_heading = "Run", long, value_name = "FILE")]
     report: Option<PathBuf>,
+    /// Print that report as JSON on stdout instead of the table.
+    #[arg(help_heading = "Run", long)]
+    json: bool,
     /// Objects written in parallel.
-    #[arg(long, short = 'j', value_name = "N", default_value_t = 16)]
+    #[arg(
+        help_heading = "Run",
+        long,
+        short = 'j',
+        value_name = "N",
+        default_value_t = 16
+    )]
     jobs: usize,
+    #[command(flatten)]
+    events: EventArgs,
+}
+
+/// Publish events, as flags (over the config's `[events]`).
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Publish events (CloudEvents 1.0)")]
+struct EventArgs {
+    /// After a publish, POST a CloudEvents 1.0 event (dev.regpress.tag.published) for each
+    /// tag created or moved to this URL. Retried; a failure is reported, never fatal. A
+    /// bearer token is read from REGPRESS_EVENTS_TOKEN.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "REGPRESS_EVENTS_URL",
+        hide_env_values = true
+    )]
+    events_url: Option<String>,
+    /// The events' `source`, e.g. https://cr.example.com [default: the target].
+    #[arg(long, value_name = "URI")]
+    events_source: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -359,10 +450,13 @@ struct VerifyArgs {
     images: ImageArgs,
     #[command(flatten)]
     sbom: SbomArgs,
-    /// Write a JSON report: per image its digest, manifests and blobs, and per SBOM what it
-    /// describes, its packages and its NTIA result with the elements missing where.
-    #[arg(long, value_name = "FILE")]
+    /// Write a JSON report: per image its digest, platforms, manifests, blobs and signers,
+    /// and per SBOM what it describes, its packages and its NTIA result.
+    #[arg(help_heading = "Output", long, value_name = "FILE")]
     report: Option<PathBuf>,
+    /// Print that report as JSON on stdout instead of the lines.
+    #[arg(help_heading = "Output", long)]
+    json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -386,6 +480,12 @@ struct CheckArgs {
     config: Option<PathBuf>,
     #[command(flatten)]
     target: TargetArgs,
+    /// Write a JSON report: every tag checked with its digest, the counts and every problem.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Print that report as JSON on stdout instead of the summary line.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -411,6 +511,36 @@ struct GcArgs {
 }
 
 #[derive(Args, Debug)]
+struct SummarizeArgs {
+    /// The JSON report of `regpress publish --report FILE` (a dry run's too).
+    #[arg(long, value_name = "FILE")]
+    report: PathBuf,
+    /// Append the Markdown summary to this file, e.g. "$GITHUB_STEP_SUMMARY" [default: print
+    /// it on stdout].
+    #[arg(long, value_name = "FILE")]
+    summary: Option<PathBuf>,
+    /// Append the step outputs `digests` (JSON: {"repo:tag": "sha256:…"}) and `report` (the
+    /// report's path) to this file, e.g. "$GITHUB_OUTPUT".
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_name = "SHELL")]
+    shell: clap_complete::Shell,
+}
+
+#[derive(Args, Debug)]
+struct ManArgs {
+    /// Write regpress.1 and a page per subcommand (regpress-publish.1, …) into this directory
+    /// instead of printing regpress.1.
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
 struct ServeArgs {
     /// The site directory (a `--to` target of `publish`).
     #[arg(value_name = "DIR")]
@@ -423,19 +553,26 @@ struct ServeArgs {
 /// Parse the command line and run it.
 pub fn run() -> Result<(), Error> {
     let cli = Cli::parse();
-    let mode = if cli.quiet {
-        progress::Mode::Quiet
-    } else {
-        progress::Mode::Auto
+    let (mode, output) = match (cli.quiet, cli.verbose) {
+        (true, _) => (progress::Mode::Quiet, Output::Quiet),
+        (false, true) => (progress::Mode::Auto, Output::Verbose),
+        (false, false) => (progress::Mode::Auto, Output::Normal),
     };
     match cli.command {
-        Command::Publish(args) => run_publish(args, mode, cli.quiet),
-        Command::Verify(args) => run_verify(args, mode, cli.quiet),
-        Command::Check(args) => run_check(args, cli.quiet),
-        Command::Sigstore(SigstoreCommand::VerifyBundle(args)) => {
-            run_verify_bundle(args, cli.quiet)
+        Command::Publish(args) => run_publish(args, mode, output),
+        Command::Verify(args) => run_verify(args, mode, output),
+        Command::Check(args) => run_check(args, output),
+        Command::Summarize(args) => run_summarize(args),
+        Command::Completions(args) => {
+            let mut command = Cli::command();
+            clap_complete::generate(args.shell, &mut command, "regpress", &mut std::io::stdout());
+            Ok(())
         }
-        Command::Gc(args) => run_gc(args, cli.quiet),
+        Command::Man(args) => run_man(args),
+        Command::Sigstore(SigstoreCommand::VerifyBundle(args)) => {
+            run_verify_bundle(args, output == Output::Quiet)
+        }
+        Command::Gc(args) => run_gc(args, output),
         Command::Serve(args) => {
             let runtime = tokio::runtime::Runtime::new()
                 .map_err(|e| Error::Internal(format!("cannot start runtime: {e}")))?;
@@ -462,7 +599,11 @@ fn load_config(
         Config::load(path)?
     } else {
         if need_repository && args.repo.is_none() {
-            return Err(Error::Usage("--repo is required with a LAYOUT".to_string()));
+            return Err(Error::Usage(
+                "--repo NAME is required with a LAYOUT: the repository to publish to, e.g. \
+                 --repo acme/base (or list images in a config: --config regpress.toml)"
+                    .to_string(),
+            ));
         }
         if sbom.sboms.is_some() && layouts.len() > 1 {
             return Err(Error::Usage(
@@ -484,6 +625,7 @@ fn load_config(
                 .collect(),
             policy: Default::default(),
             signatures: PolicySpec::default(),
+            events: Default::default(),
         };
         config.check(need_repository).map_err(Error::Usage)?;
         config
@@ -501,7 +643,7 @@ fn write_report(path: &PathBuf, report: &impl serde::Serialize) -> Result<(), Er
         .map_err(|e| Error::Usage(format!("cannot write report {}: {e}", path.display())))
 }
 
-fn run_publish(args: PublishArgs, mode: progress::Mode, quiet: bool) -> Result<(), Error> {
+fn run_publish(args: PublishArgs, mode: progress::Mode, output: Output) -> Result<(), Error> {
     let layouts: Vec<PathBuf> = args.layout.into_iter().collect();
     let config = load_config(&layouts, &args.images, &args.sbom, true)?;
     let mut target = args.target.resolve(config.target.as_ref())?;
@@ -513,58 +655,164 @@ fn run_publish(args: PublishArgs, mode: progress::Mode, quiet: bool) -> Result<(
         jobs: args.jobs,
         prune: args.prune,
         progress: mode,
+        events: event_options(&args.events, &config)?,
     };
     let report = publish::publish(&config, &options)?;
     if let Some(path) = &args.report {
         write_report(path, &report)?;
     }
-    if !quiet {
+    if output != Output::Quiet {
         for warning in report::warnings(&report.sboms) {
             eprintln!("{warning}");
+        }
+    }
+    if let Some(delivery) = &report.events {
+        for failed in &delivery.failed {
+            eprintln!(
+                "warning: event {} for {} not delivered to {}: {}; the publish itself succeeded",
+                failed.ty,
+                failed.subject,
+                delivery.url,
+                failed.error.as_deref().unwrap_or("unknown error")
+            );
+        }
+    }
+    if args.json {
+        return print_json(&report);
+    }
+    if output != Output::Quiet {
+        if output == Output::Verbose {
+            for image in &report.images {
+                print_image(&image.image, output);
+                println!(
+                    "  objects: {} to write, {} unchanged; tags created or moved: {}",
+                    image.objects_to_write,
+                    image.objects_unchanged,
+                    if image.tags_changed.is_empty() {
+                        "none".to_string()
+                    } else {
+                        image.tags_changed.join(", ")
+                    }
+                );
+            }
         }
         print_report(&report);
     }
     Ok(())
 }
 
-fn run_verify(args: VerifyArgs, mode: progress::Mode, quiet: bool) -> Result<(), Error> {
+/// The events to send, from flags over the config's `[events]`.
+fn event_options(args: &EventArgs, config: &Config) -> Result<Option<publish::Events>, Error> {
+    let url = args.events_url.clone().or(config.events.url.clone());
+    let Some(url) = url.filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    let token = std::env::var(events::TOKEN_ENV).ok();
+    let sink = events::Sink::new(&url, token).map_err(Error::Usage)?;
+    let source = args.events_source.clone().or(config.events.source.clone());
+    if source.as_deref() == Some("") {
+        return Err(Error::Usage(
+            "the events' source is empty: give a URI such as https://cr.example.com, or leave \
+             it out to use the target"
+                .to_string(),
+        ));
+    }
+    Ok(Some(publish::Events { sink, source }))
+}
+
+/// Print a report as pretty JSON on stdout.
+fn print_json(report: &impl serde::Serialize) -> Result<(), Error> {
+    let json = serde_json::to_string_pretty(report)
+        .map_err(|e| Error::Internal(format!("cannot encode report: {e}")))?;
+    println!("{json}");
+    Ok(())
+}
+
+fn run_verify(args: VerifyArgs, mode: progress::Mode, output: Output) -> Result<(), Error> {
     let config = load_config(&args.layout, &args.images, &args.sbom, false)?;
     let images = publish::verify(&config, mode)?;
     let report = VerifyReport::new(&images, config.policy.sbom);
     if let Some(path) = &args.report {
         write_report(path, &report)?;
     }
-    if !quiet {
+    if output != Output::Quiet {
         for image in &report.images {
             for warning in report::warnings(&image.sboms) {
                 eprintln!("{warning}");
             }
-            println!(
-                "ok {} ({}) {} {}: {} manifests, {} blobs, {}, {} SBOMs",
-                image.layout.display(),
-                image.image,
-                image.digest,
-                image.media_type,
-                image.manifests,
-                image.blobs,
-                HumanBytes(image.blob_bytes),
-                image.sboms.len()
-            );
-            for signer in &image.signers {
-                println!("  signed by {signer}");
-            }
-            for attachment in &image.attachments {
-                println!(
-                    "  {} {} on {}",
-                    attachment.digest, attachment.summary, attachment.subject
-                );
-            }
-            for sbom in &image.sboms {
-                println!("{}", report::sbom_line(sbom));
-            }
+        }
+    }
+    if args.json {
+        return print_json(&report);
+    }
+    if output != Output::Quiet {
+        for image in &report.images {
+            print_image(image, output);
         }
     }
     Ok(())
+}
+
+/// The lines for one verified image: what it is, then (verbose) its platforms, its signers,
+/// attachments and SBOMs.
+fn print_image(image: &ImageReport, output: Output) {
+    println!(
+        "ok {} ({}) {} {}: {} manifests, {} blobs, {}, {} SBOMs",
+        image.layout.display(),
+        image.image,
+        image.digest,
+        image.media_type,
+        image.manifests,
+        image.blobs,
+        HumanBytes(image.blob_bytes),
+        image.sboms.len()
+    );
+    if output == Output::Verbose && !image.platforms.is_empty() {
+        println!("  platforms: {}", image.platforms.join(", "));
+    }
+    for signer in &image.signers {
+        println!("  signed by {signer}");
+    }
+    for attachment in &image.attachments {
+        println!(
+            "  {} {} on {}",
+            attachment.digest, attachment.summary, attachment.subject
+        );
+    }
+    for sbom in &image.sboms {
+        println!("{}", report::sbom_line(sbom));
+    }
+}
+
+fn run_summarize(args: SummarizeArgs) -> Result<(), Error> {
+    let report = PublishReport::load(&args.report).map_err(Error::Usage)?;
+    let markdown = report.markdown();
+    match &args.summary {
+        Some(path) => summary::append(path, &markdown).map_err(Error::Usage)?,
+        None => print!("{markdown}"),
+    }
+    if let Some(path) = &args.output {
+        let digests = serde_json::to_string(&report.digests())
+            .map_err(|e| Error::Internal(format!("cannot encode digests: {e}")))?;
+        let outputs = [
+            ("digests", digests),
+            ("report", args.report.display().to_string()),
+        ];
+        summary::write_outputs(path, &outputs).map_err(Error::Usage)?;
+    }
+    Ok(())
+}
+
+fn run_man(args: ManArgs) -> Result<(), Error> {
+    let command = Cli::command();
+    match &args.dir {
+        Some(dir) => std::fs::create_dir_all(dir)
+            .and_then(|()| clap_mangen::generate_to(command, dir))
+            .map_err(|e| Error::Usage(format!("cannot write man pages to {}: {e}", dir.display()))),
+        None => clap_mangen::Man::new(command)
+            .render(&mut std::io::stdout())
+            .map_err(|e| Error::Internal(format!("cannot print the man page: {e}"))),
+    }
 }
 
 fn run_verify_bundle(args: VerifyBundleArgs, quiet: bool) -> Result<(), Error> {
@@ -615,7 +863,7 @@ fn target_only(config: Option<&PathBuf>, args: TargetArgs) -> Result<TargetSpec,
     args.resolve(config.as_ref().and_then(|c| c.target.as_ref()))
 }
 
-fn run_gc(args: GcArgs, quiet: bool) -> Result<(), Error> {
+fn run_gc(args: GcArgs, output: Output) -> Result<(), Error> {
     let options = crate::gc::Options {
         target: target_only(args.config.as_ref(), args.target)?,
         grace: crate::store::parse_duration(&args.grace)
@@ -627,7 +875,7 @@ fn run_gc(args: GcArgs, quiet: bool) -> Result<(), Error> {
     if let Some(path) = &args.report {
         write_report(path, &report)?;
     }
-    if !quiet {
+    if output != Output::Quiet {
         let mut out = std::io::stdout().lock();
         if report.dry_run {
             for key in &report.garbage {
@@ -671,13 +919,13 @@ fn run_gc(args: GcArgs, quiet: bool) -> Result<(), Error> {
     Ok(())
 }
 
-fn run_check(args: CheckArgs, quiet: bool) -> Result<(), Error> {
+fn run_check(args: CheckArgs, output: Output) -> Result<(), Error> {
     if args.repair {
         let target = target_only(args.config.as_ref(), args.target)?;
         let store = crate::store::open(&target)?;
         let pool = crate::sync::worker_pool(args.jobs)?;
         let settled = crate::lists::repair(store.as_ref(), &pool)?;
-        if !quiet {
+        if output != Output::Quiet {
             println!(
                 "{}: {} tag lists or catalog rewritten",
                 store.name(),
@@ -690,7 +938,17 @@ fn run_check(args: CheckArgs, quiet: bool) -> Result<(), Error> {
         ));
     }
     let outcome = crate::check::check(&args.url, &args.repos, args.jobs).map_err(Error::Usage)?;
-    if !quiet {
+    if let Some(path) = &args.report {
+        write_report(path, &outcome)?;
+    }
+    if args.json {
+        print_json(&outcome)?;
+    } else if output != Output::Quiet {
+        if output == Output::Verbose {
+            for tag in &outcome.checked {
+                println!("ok {}:{} {}", tag.repository, tag.tag, tag.digest);
+            }
+        }
         println!(
             "{}: {} repositories, {} tags, {} manifests, {} referrers lists, {} blobs checked, {} problems",
             args.url,
@@ -763,6 +1021,15 @@ fn print_report(report: &Report) {
             "removed"
         };
         let _ = writeln!(out, "{verb} {}:{}", tag.repository, tag.tag);
+    }
+    if let Some(events) = &report.events {
+        let _ = writeln!(
+            out,
+            "events: {} delivered to {}, {} failed",
+            events.delivered.len(),
+            events.url,
+            events.failed.len()
+        );
     }
     let _ = writeln!(
         out,

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::Error;
+use crate::events::EventsSpec;
 use crate::names::{check_repository, check_tag};
 use crate::store::TargetSpec;
 use crate::verify::policy::{Policy, SbomPolicy};
@@ -43,6 +44,8 @@ pub struct Config {
     pub signatures: PolicySpec,
     /// What verification requires beyond intact digests (`[sbom]`).
     pub policy: Policy,
+    /// Where to send publish events (`[events]`).
+    pub events: EventsSpec,
 }
 
 #[derive(Deserialize)]
@@ -55,6 +58,8 @@ struct ConfigFile {
     images: Vec<ImageFile>,
     #[serde(default)]
     sbom: SbomPolicy,
+    #[serde(default)]
+    events: EventsSpec,
 }
 
 #[derive(Deserialize)]
@@ -105,6 +110,7 @@ impl Config {
             images,
             signatures: file.signatures.resolve(base),
             policy: Policy { sbom: file.sbom },
+            events: file.events,
         };
         config.check(true)?;
         Ok(config)
@@ -172,6 +178,28 @@ mod tests {
         assert_eq!(c.images[1].ref_name.as_deref(), Some("v1"));
         assert_eq!(c.images[0].sboms, None);
         assert_eq!(c.policy, Policy::default());
+        assert_eq!(c.events, EventsSpec::default());
+    }
+
+    #[test]
+    fn reads_the_events_table() {
+        let c = Config::parse(
+            "[events]\nurl = 'https://hooks.example.com/regpress'\nsource = 'https://cr.example.com'\n\
+             [[image]]\nlayout = 'l'\nrepository = 'a'",
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(
+            c.events.url.as_deref(),
+            Some("https://hooks.example.com/regpress")
+        );
+        assert_eq!(c.events.source.as_deref(), Some("https://cr.example.com"));
+        let unknown = "[events]\nendpoint='x'\n[[image]]\nlayout='x'\nrepository='a'";
+        assert!(
+            Config::parse(unknown, Path::new("."))
+                .unwrap_err()
+                .contains("unknown field")
+        );
     }
 
     #[test]

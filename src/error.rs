@@ -144,3 +144,15 @@ pub struct TargetError {
     /// What went wrong.
     pub reason: String,
 }
+
+/// An error with its causes, `outer: inner: …` (HTTP clients often say little at the top).
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

@@ -4,8 +4,9 @@
 //! [`sync`] diffs and applies to a [`store`]; [`publish`] wires them, [`cli`] drives them and
 //! [`serve`] previews the result; [`check`] crawls a served registry as clients do; [`report`]
 //! says what was verified; [`auth`] is the companion handler that guards private repositories
-//! with OIDC-based registry tokens. [`lists`] keeps tag lists and the catalog right under
-//! concurrent publishers; [`gc`] collects what no tag reaches.
+//! with OIDC-based registry tokens; [`events`] tells other systems what a publish changed;
+//! [`summary`] turns a publish report into the GitHub Action's job summary. [`lists`] keeps tag
+//! lists and the catalog right under concurrent publishers; [`gc`] collects what no tag reaches.
 
 pub mod auth;
 pub mod check;
@@ -13,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod digest;
 pub mod error;
+pub mod events;
 pub mod gc;
 pub mod layout;
 pub mod lists;
@@ -23,5 +25,6 @@ pub mod report;
 pub mod serve;
 pub mod site;
 pub mod store;
+pub mod summary;
 pub mod sync;
 pub mod verify;

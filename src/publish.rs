@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::error::Error;
+use crate::events;
 use crate::progress;
 use crate::site::{self, Body, Existing, Phase};
 use crate::store::{self, TargetSpec};
@@ -38,6 +39,17 @@ pub struct Options {
     pub prune: bool,
     /// Progress output.
     pub progress: progress::Mode,
+    /// Where to send an event per tag created or moved, once everything is written.
+    pub events: Option<Events>,
+}
+
+/// Publish events: the receiver, and the `source` the events name.
+#[derive(Clone, Debug)]
+pub struct Events {
+    /// The receiver.
+    pub sink: events::Sink,
+    /// The events' `source` (default: the target's name).
+    pub source: Option<String>,
 }
 
 /// Verify every image of `config`.
@@ -135,5 +147,27 @@ pub fn publish(config: &Config, options: &Options) -> Result<Report, Error> {
     };
     report.requests = store.requests();
     report.sboms = crate::report::sboms(&images);
+    report.images = crate::report::published(&images, &changes);
+    if let Some(events) = options.events.as_ref().filter(|_| !options.dry_run) {
+        let source = events.source.as_deref().unwrap_or(store.name());
+        let removed = report.removed_tags.iter().map(|t| {
+            let key = site::tag_key(&t.repository, &t.tag);
+            let digest = inventory.objects.get(&key).and_then(|o| o.sha256.clone());
+            let gone = events::TagRemoved {
+                repository: t.repository.clone(),
+                tag: t.tag.clone(),
+                digest,
+            };
+            events::removed(source, &gone)
+        });
+        let all = events::published(source, &report.images).and_then(|mut list| {
+            list.extend(removed.collect::<Result<Vec<_>, _>>()?);
+            Ok(list)
+        });
+        report.events = Some(match all {
+            Ok(list) => events.sink.deliver(list),
+            Err(e) => events::Delivery::not_built(&events.sink, e),
+        });
+    }
     Ok(report)
 }

@@ -1,16 +1,25 @@
-//! What a run tells its user about the images it verified: per image, its digest and contents
-//! and, per SBOM, what it describes, its packages and its NTIA result with the elements missing
-//! where. One shape for the JSON of `verify --report`, the `sboms` of publish's report and the
-//! human lines, so all three say the same thing.
+//! What a run tells its user about the images it verified: per image, its digest, platforms,
+//! contents and signers and, per SBOM, what it describes, its packages and its NTIA result with
+//! the elements missing where. One shape for the JSON of `verify --report`, the `images` and
+//! `sboms` of publish's report, publish events and the human lines, so all of them say the same
+//! thing.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 
+use oci_spec::image::ImageManifest;
 use serde::Serialize;
 
 use crate::digest::Digest;
+use crate::layout::DocumentKind;
+use crate::site;
+use crate::sync::Change;
 use crate::verify::VerifiedImage;
 use crate::verify::policy::SbomPolicy;
-use crate::verify::sbom::{Format, Missing, NtiaOutcome, VerifiedSbom, ntia};
+use crate::verify::sbom::{Format, Missing, NtiaOutcome, VerifiedSbom, bind, ntia};
+
+/// The most of an image config read to learn a single-platform image's platform.
+const MAX_CONFIG_READ: u64 = 1024 * 1024;
 
 /// `verify --report FILE`.
 #[derive(Clone, Debug, Serialize)]
@@ -28,6 +37,8 @@ pub struct ImageReport {
     pub layout: PathBuf,
     /// `repository:tag`, or how the layout names it.
     pub image: String,
+    /// The repository it is published to (empty for `verify` without a name).
+    pub repository: String,
     /// Its tags.
     pub tags: Vec<String>,
     /// The root document's digest.
@@ -40,6 +51,11 @@ pub struct ImageReport {
     pub blobs: usize,
     /// Their bytes.
     pub blob_bytes: u64,
+    /// Bytes of its manifests and indexes.
+    pub manifest_bytes: u64,
+    /// Its platforms (`linux/amd64`, `linux/arm/v7`): of each manifest an index lists, or of
+    /// the image config for a single manifest.
+    pub platforms: Vec<String>,
     /// Who signed its tagged digest (verified signatures).
     pub signers: Vec<String>,
     /// Signatures, attestations and other artifacts published with it.
@@ -106,12 +122,15 @@ fn image(i: &VerifiedImage) -> ImageReport {
     ImageReport {
         layout: i.layout.clone(),
         image: i.name(),
+        repository: i.repository.clone(),
         tags: i.tags.clone(),
         digest: i.root.digest.clone(),
         media_type: i.root.media_type.clone(),
         manifests: i.documents.len(),
         blobs: i.blobs.len(),
         blob_bytes: i.blobs.iter().map(|b| b.size).sum(),
+        manifest_bytes: i.documents.iter().map(|d| d.bytes.len() as u64).sum(),
+        platforms: platforms(i),
         signers: i.signers.clone(),
         attachments: i
             .attachments
@@ -125,6 +144,49 @@ fn image(i: &VerifiedImage) -> ImageReport {
             })
             .collect(),
         sboms: i.sboms.iter().map(|s| sbom(&i.name(), s)).collect(),
+    }
+}
+
+/// The platforms of an image: from its index's descriptors, or from the config of a single
+/// manifest (`os`, `architecture`, `variant`). Empty when the config does not say.
+fn platforms(i: &VerifiedImage) -> Vec<String> {
+    if DocumentKind::of(&i.root.media_type) == Some(DocumentKind::Index) {
+        return bind::subjects(i)
+            .into_iter()
+            .filter_map(|s| s.platform.map(|p| p.to_string()))
+            .collect();
+    }
+    let Ok(manifest) = serde_json::from_slice::<ImageManifest>(&i.root.bytes) else {
+        return Vec::new();
+    };
+    let config = manifest.config().digest().to_string();
+    let Some(blob) = i.blobs.iter().find(|b| b.digest.as_str() == config) else {
+        return Vec::new();
+    };
+    #[derive(serde::Deserialize)]
+    struct Config {
+        os: Option<String>,
+        architecture: Option<String>,
+        variant: Option<String>,
+    }
+    let read = std::fs::File::open(&blob.path).and_then(|f| {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_CONFIG_READ), &mut bytes)
+            .map(|_| bytes)
+    });
+    match read
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Config>(&b).ok())
+    {
+        Some(Config {
+            os: Some(os),
+            architecture: Some(arch),
+            variant,
+        }) => vec![match variant {
+            Some(v) => format!("{os}/{arch}/{v}"),
+            None => format!("{os}/{arch}"),
+        }],
+        _ => Vec::new(),
     }
 }
 
@@ -150,6 +212,68 @@ pub fn sboms(images: &[VerifiedImage]) -> Vec<SbomReport> {
     images
         .iter()
         .flat_map(|i| i.sboms.iter().map(move |s| sbom(&i.name(), s)))
+        .collect()
+}
+
+/// One image of a publish: what `verify --report` says of it, and what the run did with it.
+#[derive(Clone, Debug, Serialize)]
+pub struct PublishedImage {
+    /// The image, as verified.
+    #[serde(flatten)]
+    pub image: ImageReport,
+    /// Its tags that this run created or moved (a dry run: would); the others were in place.
+    pub tags_changed: Vec<String>,
+    /// Of its objects in the target (blobs, manifests by digest, signatures, its tags), those
+    /// written (a dry run: to write).
+    pub objects_to_write: u64,
+    /// Bytes uploaded for them (server-side copies send none).
+    pub bytes_to_write: u64,
+    /// Its objects already in place.
+    pub objects_unchanged: u64,
+}
+
+/// Every image of a publish with its share of `changes`. An object counts for an image when it
+/// is under the image's repository and holds one of its digests (a tag holds its root's), so
+/// a blob two images share counts for both; lists (tags, referrers, catalog) count for none.
+pub fn published(images: &[VerifiedImage], changes: &[Change]) -> Vec<PublishedImage> {
+    images
+        .iter()
+        .map(|i| {
+            let prefix = site::repository_prefix(&i.repository);
+            let mut digests: HashSet<&Digest> = HashSet::new();
+            digests.extend(i.documents.iter().map(|d| &d.digest));
+            digests.extend(i.blobs.iter().map(|b| &b.digest));
+            for a in &i.attachments {
+                digests.insert(&a.document.digest);
+                digests.extend(a.inline_blobs.iter().map(|(d, _)| d));
+            }
+            let mut out = PublishedImage {
+                image: image(i),
+                tags_changed: Vec::new(),
+                objects_to_write: 0,
+                bytes_to_write: 0,
+                objects_unchanged: 0,
+            };
+            for c in changes {
+                if !c.object.key.starts_with(&prefix) || !digests.contains(&c.object.sha256) {
+                    continue;
+                }
+                if !c.write {
+                    out.objects_unchanged += 1;
+                    continue;
+                }
+                out.objects_to_write += 1;
+                if c.copy_from.is_none() {
+                    out.bytes_to_write += c.object.size;
+                }
+                if let Some((_, tag)) = site::parse_tag_key(&c.object.key)
+                    && i.tags.iter().any(|t| t == tag)
+                {
+                    out.tags_changed.push(tag.to_string());
+                }
+            }
+            out
+        })
         .collect()
 }
 

@@ -155,6 +155,11 @@ pub fn tag_list_key(repository: &str) -> String {
     format!("{}tags/list", repository_prefix(repository))
 }
 
+/// Key of a tag.
+pub fn tag_key(repository: &str, tag: &str) -> String {
+    format!("{}manifests/{tag}", repository_prefix(repository))
+}
+
 /// Key of a manifest or index by digest.
 pub fn manifest_key(repository: &str, digest: &Digest) -> String {
     format!("{}manifests/{digest}", repository_prefix(repository))

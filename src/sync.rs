@@ -238,6 +238,12 @@ pub struct Report {
     pub tags: Vec<PublishedTag>,
     /// Every SBOM verified with the images.
     pub sboms: Vec<crate::report::SbomReport>,
+    /// Every image published: as `verify --report` describes it, with its tags changed and
+    /// objects written.
+    pub images: Vec<crate::report::PublishedImage>,
+    /// Publish events sent (`--events-url`), when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<crate::events::Delivery>,
 }
 
 /// A tag `--prune` removes.

@@ -124,8 +124,24 @@ fn key_signed_image_publishes_with_its_signature_as_a_referrer_and_pulls() {
     let referrer = attach(&g, &bundle);
     let site = w.path("site");
 
-    let run = w.publish(&g.dir, &site, &["--require-signature", "--key", &key]);
+    let report = s(&w.path("report.json"));
+    let run = w.publish(
+        &g.dir,
+        &site,
+        &["--require-signature", "--key", &key, "--report", &report],
+    );
     run.ok();
+    // The report and the Action's summary name the verified signer.
+    let published = common::report(Path::new(&report));
+    let signer_named = published["images"][0]["signers"][0].as_str().unwrap();
+    assert!(signer_named.starts_with("key "), "{published}");
+    let summary = regpress(&["summarize", "--report", &report]);
+    summary.ok();
+    assert!(
+        summary.stdout.contains(&format!("| ✅ {signer_named} |")),
+        "{}",
+        summary.stdout
+    );
 
     let verified = regpress(&[
         "verify",

@@ -206,7 +206,10 @@ impl S3Store {
                             None => Attempt::Transient(message),
                         }
                     }
-                    Err(e) => Attempt::Transient(format!("request failed: {}", error_chain(&e))),
+                    Err(e) => Attempt::Transient(format!(
+                        "request failed: {} (is --endpoint right and reachable?)",
+                        crate::error::chain(&e)
+                    )),
                 }
             })
             .map_err(|e| self.error(key, e))
@@ -889,20 +892,33 @@ fn describe_error(status: StatusCode, body: String) -> String {
         let end = body[start..].find(&format!("</{name}>"))?;
         Some(body[start..start + end].to_string())
     };
-    match (field("Code"), field("Message")) {
+    let code = field("Code");
+    let described = match (&code, field("Message")) {
         (Some(code), Some(message)) => format!("HTTP {status}: {code}: {message}"),
         (Some(code), None) => format!("HTTP {status}: {code}"),
         _ => format!("HTTP {status}"),
+    };
+    match next_step(status, code.as_deref()) {
+        Some(hint) => format!("{described} ({hint})"),
+        None => described,
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
+/// What to do about an S3 error answer, when the answer says.
+fn next_step(status: StatusCode, code: Option<&str>) -> Option<&'static str> {
+    Some(match code {
+        Some("InvalidAccessKeyId") => {
+            "the store does not know this access key: check AWS_ACCESS_KEY_ID and --endpoint"
+        }
+        Some("SignatureDoesNotMatch") => "check AWS_SECRET_ACCESS_KEY, and --region (R2: auto)",
+        Some("NoSuchBucket") => "create the bucket, or fix its name in --to s3://BUCKET",
+        Some("ExpiredToken" | "InvalidToken") => {
+            "the session token expired or is invalid: renew AWS_SESSION_TOKEN"
+        }
+        Some("AccessDenied") | None if status == StatusCode::FORBIDDEN => {
+            "the credentials may not do this: give them read and write on the bucket (R2: \
+             an API token with Object Read & Write on it)"
+        }
+        _ => return None,
+    })
 }

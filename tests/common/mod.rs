@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod action;
 pub mod auth;
 pub mod consistency;
 pub mod garage;
@@ -159,6 +160,14 @@ pub fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")
         .join(rel)
+}
+
+/// The golden apko image's digest: sha256 of its `index.json`.
+pub fn golden_digest() -> String {
+    let bytes = std::fs::read(fixture("apko/golden/index.json")).expect("read golden index.json");
+    regpress::digest::Digest::of_bytes(&bytes)
+        .as_str()
+        .to_string()
 }
 
 /// Parse a `--report` file.

@@ -1,0 +1,282 @@
+//! The command line as a newcomer and a script meet it: every subcommand's `--help`, shell
+//! completions that bash accepts, man pages, `--json` output for publish (dry run too), verify
+//! and check, `-v` and `-q`, and usage errors that say what to do next.
+
+mod common;
+
+use std::process::Command;
+
+use common::{Server, fixture, regpress, s};
+use serde_json::Value;
+
+/// Every subcommand path, from `regpress --help` and each group's own help.
+fn subcommands() -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let commands = |args: &[&str]| -> Vec<String> {
+        let mut help_args = args.to_vec();
+        help_args.push("--help");
+        let help = regpress(&help_args);
+        help.ok();
+        help.stdout
+            .split("Commands:")
+            .nth(1)
+            .map(|rest| {
+                rest.split("\n\n")
+                    .next()
+                    .unwrap_or_default()
+                    .lines()
+                    .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+                    .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+                    .filter(|c| c != "help")
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for top in commands(&[]) {
+        let nested = commands(&[&top]);
+        if nested.is_empty() {
+            out.push(vec![top]);
+        } else {
+            out.extend(nested.into_iter().map(|n| vec![top.clone(), n]));
+        }
+    }
+    out
+}
+
+/// Every argument of `command` and its subcommands has help text, and every command an about.
+fn check_documented(command: &clap::Command, path: &str) {
+    assert!(command.get_about().is_some(), "{path}: no description");
+    for arg in command.get_arguments().filter(|a| !a.is_hide_set()) {
+        assert!(
+            arg.get_help().is_some() || arg.get_long_help().is_some(),
+            "{path}: {} has no help",
+            arg.get_id()
+        );
+    }
+    for sub in command.get_subcommands() {
+        check_documented(sub, &format!("{path} {}", sub.get_name()));
+    }
+}
+
+#[test]
+fn every_subcommand_explains_itself() {
+    check_documented(
+        &<regpress::cli::Cli as clap::CommandFactory>::command(),
+        "regpress",
+    );
+    let all = subcommands();
+    assert!(all.len() >= 10, "{all:?}");
+    for path in &all {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let help = regpress(&args);
+        help.ok();
+        let first = help.stdout.lines().next().unwrap_or_default();
+        assert!(
+            first.len() > 20 && !first.starts_with("Usage"),
+            "{path:?}: no description: {first:?}"
+        );
+        assert!(help.stdout.contains("-q, --quiet"), "{path:?}");
+    }
+    for (command, wanted) in [
+        (
+            "publish",
+            ["Examples:", "Exit codes:", "Target:", "Publish events"],
+        ),
+        (
+            "verify",
+            ["Examples:", "Exit codes:", "SBOMs:", "Signatures"],
+        ),
+        ("check", ["Examples:", "Exit codes:", "--json", "--report"]),
+    ] {
+        let help = regpress(&[command, "--help"]);
+        for w in wanted {
+            assert!(help.stdout.contains(w), "{command} --help lacks {w}");
+        }
+    }
+    let top = regpress(&["--help"]);
+    for secret in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "REGPRESS_EVENTS_URL",
+        "REGPRESS_EVENTS_TOKEN",
+    ] {
+        assert!(top.stdout.contains(secret), "--help does not name {secret}");
+    }
+}
+
+#[test]
+fn completions_load_in_bash_and_man_pages_render() {
+    let bash = regpress(&["completions", "bash"]);
+    bash.ok();
+    assert!(bash.stdout.contains("--events-url") && bash.stdout.contains("summarize"));
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("regpress.bash");
+    std::fs::write(&script, &bash.stdout).unwrap();
+    // Source it and ask for completions of `regpress pu`, as bash does on TAB.
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source {}; COMP_WORDS=(regpress pu); COMP_CWORD=1; COMP_LINE='regpress pu'; \
+             COMP_POINT=${{#COMP_LINE}}; _regpress regpress pu regpress; echo \"${{COMPREPLY[@]}}\"",
+            s(&script)
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "publish");
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let c = regpress(&["completions", shell]);
+        c.ok();
+        assert!(c.stdout.contains("publish"), "{shell}");
+    }
+    assert_eq!(regpress(&["completions", "tcsh"]).code, 2);
+
+    let man = regpress(&["man"]);
+    man.ok();
+    assert!(
+        man.stdout.contains(".TH regpress 1"),
+        "{}",
+        &man.stdout[..200]
+    );
+    let pages = dir.path().join("man");
+    regpress(&["man", "--dir", &s(&pages)]).ok();
+    for page in [
+        "regpress.1",
+        "regpress-publish.1",
+        "regpress-auth-serve.1",
+        "regpress-summarize.1",
+    ] {
+        let text = std::fs::read_to_string(pages.join(page)).unwrap_or_else(|_| panic!("{page}"));
+        assert!(text.contains(".SH NAME"), "{page}");
+    }
+    let publish = std::fs::read_to_string(pages.join("regpress-publish.1")).unwrap();
+    assert!(
+        publish.contains("events\\-url"),
+        "the page documents every flag"
+    );
+}
+
+#[test]
+fn json_output_for_publish_verify_and_check_and_verbose_details() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site");
+    let golden = s(&fixture("apko/golden"));
+    let publish = |extra: &[&str]| {
+        let mut args = vec![
+            "publish",
+            &golden,
+            "--repo",
+            "apko/golden",
+            "--tag",
+            "latest",
+        ];
+        let to = s(&site);
+        args.extend(["--to", to.as_str()]);
+        args.extend(extra);
+        regpress(&args)
+    };
+
+    let plan = publish(&["--dry-run", "--json"]);
+    plan.ok();
+    let plan: Value = serde_json::from_str(&plan.stdout).expect("publish --dry-run --json");
+    assert_eq!(plan["dry_run"], true);
+    assert_eq!(plan["objects_written"], 0);
+    assert_eq!(
+        plan["images"][0]["platforms"],
+        serde_json::json!(["linux/amd64", "linux/arm64"])
+    );
+    assert_eq!(
+        plan["images"][0]["tags_changed"],
+        serde_json::json!(["latest"])
+    );
+    assert!(!site.exists(), "a dry run wrote");
+
+    let done = publish(&["--json", "-q"]);
+    done.ok();
+    let done: Value = serde_json::from_str(&done.stdout).expect("publish --json");
+    assert_eq!(done["objects_written"], plan["objects_to_write"]);
+
+    let verbose = publish(&["-v"]);
+    verbose.ok();
+    assert!(
+        verbose
+            .stdout
+            .contains("  platforms: linux/amd64, linux/arm64"),
+        "{}",
+        verbose.stdout
+    );
+    assert!(
+        verbose.stdout.contains("tags created or moved: none"),
+        "{}",
+        verbose.stdout
+    );
+    let quiet = publish(&["-q"]);
+    quiet.ok();
+    assert_eq!(quiet.stdout, "");
+    let both = publish(&["-q", "-v"]);
+    assert_eq!(both.code, 2, "{}", both.stderr);
+
+    let verify = regpress(&["verify", &golden, "--json"]);
+    verify.ok();
+    let verify: Value = serde_json::from_str(&verify.stdout).expect("verify --json");
+    assert_eq!(verify["images"][0]["digest"], done["images"][0]["digest"]);
+    assert_eq!(verify["images"][0]["sboms"].as_array().unwrap().len(), 3);
+
+    let server = Server::start(&site);
+    let report = dir.path().join("check.json");
+    let check = regpress(&["check", &server.url(""), "--json", "--report", &s(&report)]);
+    check.ok();
+    let check: Value = serde_json::from_str(&check.stdout).expect("check --json");
+    assert_eq!(check, common::report(&report));
+    assert_eq!(check["problems"], serde_json::json!([]));
+    assert_eq!(check["checked"][0]["repository"], "apko/golden");
+    assert_eq!(check["checked"][0]["digest"], done["images"][0]["digest"]);
+    let verbose = regpress(&["check", &server.url(""), "-v"]);
+    verbose.ok();
+    assert!(
+        verbose.stdout.contains("ok apko/golden:latest sha256:"),
+        "{}",
+        verbose.stdout
+    );
+}
+
+#[test]
+fn usage_errors_say_what_to_do_next() {
+    let golden = s(&fixture("apko/golden"));
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["publish", &golden, "--tag", "x", "--to", "/tmp/x"],
+            "--repo NAME is required",
+        ),
+        (
+            &["publish", &golden, "--repo", "a", "--tag", "x"],
+            "no target: give --to",
+        ),
+        (
+            &["summarize", "--report", "/nonexistent.json"],
+            "write one with `regpress publish --report FILE`",
+        ),
+        (
+            &[
+                "publish", &golden, "--repo", "a", "--tag", "x", "--to", "s3://b",
+            ],
+            "no credentials: set AWS_ACCESS_KEY_ID",
+        ),
+    ];
+    for (args, hint) in cases {
+        let out = common::regpress_with_env(
+            args,
+            &[
+                ("AWS_ACCESS_KEY_ID".into(), String::new()),
+                ("AWS_SECRET_ACCESS_KEY".into(), String::new()),
+            ],
+        );
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains(hint), "{args:?}: {}", out.stderr);
+    }
+}
