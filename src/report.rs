@@ -14,9 +14,9 @@ use crate::digest::Digest;
 use crate::layout::DocumentKind;
 use crate::site;
 use crate::sync::Change;
-use crate::verify::VerifiedImage;
 use crate::verify::policy::SbomPolicy;
 use crate::verify::sbom::{Format, Missing, NtiaOutcome, VerifiedSbom, bind, ntia};
+use crate::verify::{AttachmentKind, VerifiedImage};
 
 /// The most of an image config read to learn a single-platform image's platform.
 const MAX_CONFIG_READ: u64 = 1024 * 1024;
@@ -75,6 +75,8 @@ pub struct AttachmentReport {
     pub artifact_type: Option<String>,
     /// Its tag (legacy cosign `.sig`), if any.
     pub tag: Option<String>,
+    /// `signature`, `attestation`, `sbom` or `other`.
+    pub kind: AttachmentKind,
     /// What it is and how it was verified.
     pub summary: String,
 }
@@ -140,6 +142,7 @@ fn image(i: &VerifiedImage) -> ImageReport {
                 subject: a.subject.clone(),
                 artifact_type: a.artifact_type.clone(),
                 tag: a.tag.clone(),
+                kind: a.kind,
                 summary: a.summary.clone(),
             })
             .collect(),

@@ -657,6 +657,7 @@ mod tests {
                 annotations: [("k".to_string(), "v".to_string())].into(),
                 tag: None,
                 inline_blobs: vec![(empty.clone(), Arc::from(&b"{}"[..]))],
+                kind: crate::verify::AttachmentKind::Signature,
                 summary: String::new(),
             },
             crate::verify::Attachment {
@@ -666,6 +667,7 @@ mod tests {
                 annotations: BTreeMap::new(),
                 tag: Some(format!("sha256-{}.sig", subject.hex())),
                 inline_blobs: Vec::new(),
+                kind: crate::verify::AttachmentKind::Signature,
                 summary: String::new(),
             },
         ];

@@ -184,7 +184,7 @@ impl Image {
     fn signature(&self) -> String {
         if !self.signers.is_empty() {
             format!("✅ {}", self.signers.join("; "))
-        } else if !self.attachments.is_empty() {
+        } else if self.attachments.iter().any(|a| a["kind"] == "signature") {
             "⚠️ signed, not verified (no signers in the policy)".to_string()
         } else {
             "none".to_string()
@@ -255,7 +255,7 @@ mod tests {
             "images": [{
                 "repository": "acme/base", "tags": ["latest", "1.0"], "digest": "sha256:ab",
                 "platforms": ["linux/amd64", "linux/arm64"], "blob_bytes": 1000,
-                "manifest_bytes": 24, "signers": ["key sha256:k|x"], "attachments": [{}],
+                "manifest_bytes": 24, "signers": ["key sha256:k|x"], "attachments": [{"kind": "signature"}],
                 "sboms": [{"version": "SPDX-2.3", "ntia": "pass"},
                           {"version": "SPDX-2.3", "ntia": "warn"}],
                 "objects_to_write": 9, "objects_unchanged": 1

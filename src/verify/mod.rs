@@ -73,8 +73,24 @@ pub struct Attachment {
     pub tag: Option<String>,
     /// Small generated blobs it needs (the OCI empty config `{}`).
     pub inline_blobs: Vec<(Digest, Arc<[u8]>)>,
+    /// What it is.
+    pub kind: AttachmentKind,
     /// What it is and how it was verified, for reports.
     pub summary: String,
+}
+
+/// What an attachment is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttachmentKind {
+    /// A signature of its subject (cosign sign, legacy `.sig`, a signature bundle).
+    Signature,
+    /// An in-toto attestation other than an SBOM.
+    Attestation,
+    /// An SBOM, as a file or as an attestation.
+    Sbom,
+    /// Any other artifact found in the layout, published as it is.
+    Other,
 }
 
 /// An image that passed verification, ready to be planned into a site.

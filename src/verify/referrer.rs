@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::json;
 
 use super::sbom::VerifiedSbom;
-use super::{Attachment, Document};
+use super::{Attachment, AttachmentKind, Document};
 use crate::digest::Digest;
 use crate::layout::media;
 
@@ -36,6 +36,7 @@ pub fn artifact(
     subject: &Document,
     layer: Layer<'_>,
     annotations: BTreeMap<String, String>,
+    kind: AttachmentKind,
     summary: String,
 ) -> Attachment {
     let empty = Digest::of_bytes(EMPTY_JSON);
@@ -70,6 +71,7 @@ pub fn artifact(
         annotations,
         tag: None,
         inline_blobs: vec![(empty, Arc::from(EMPTY_JSON))],
+        kind,
         summary,
     }
 }
@@ -94,7 +96,7 @@ pub fn of_sbom(documents: &[Document], sbom: &VerifiedSbom) -> Option<Attachment
         digest: &sbom.digest,
         size: sbom.size,
     };
-    let mut attachment = artifact(subject, layer, annotations, summary);
+    let mut attachment = artifact(subject, layer, annotations, AttachmentKind::Sbom, summary);
     attachment
         .inline_blobs
         .push((sbom.digest.clone(), sbom.bytes.clone()));
@@ -123,6 +125,7 @@ mod tests {
                     size: 4,
                 },
                 BTreeMap::new(),
+                AttachmentKind::Sbom,
                 String::new(),
             )
         };

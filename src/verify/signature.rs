@@ -24,7 +24,7 @@ use serde_json::json;
 use sigstore_verify::types::{Artifact, Bundle, Sha256Hash, SignatureContent};
 
 use super::trust::TrustPolicy;
-use super::{Attachment, Blob, Document, referrer, sbom};
+use super::{Attachment, AttachmentKind, Blob, Document, referrer, sbom};
 use crate::digest::Digest;
 use crate::error::Problem;
 use crate::layout::{Layout, MAX_DOCUMENT_SIZE, media};
@@ -316,13 +316,22 @@ fn kind_of(bundle: &Bundle, subject: &Digest) -> Result<(Kind, Option<String>), 
     Ok((Kind::Attestation, Some(predicate)))
 }
 
-fn record(signed: &mut Signed, kind: Kind, subject_is_root: bool, who: Option<String>) -> String {
-    let what = match &kind {
-        Kind::Signature => "signature".to_string(),
-        Kind::Attestation => "attestation".to_string(),
-        Kind::Sbom(summary) => format!("SBOM attestation ({summary})"),
+/// Note who signed (a verified signature over the root), and describe the attachment.
+fn record(
+    signed: &mut Signed,
+    kind: Kind,
+    subject_is_root: bool,
+    who: Option<String>,
+) -> (AttachmentKind, String) {
+    let (attachment, what) = match &kind {
+        Kind::Signature => (AttachmentKind::Signature, "signature".to_string()),
+        Kind::Attestation => (AttachmentKind::Attestation, "attestation".to_string()),
+        Kind::Sbom(summary) => (
+            AttachmentKind::Sbom,
+            format!("SBOM attestation ({summary})"),
+        ),
     };
-    match who {
+    let summary = match who {
         Some(who) => {
             if kind == Kind::Signature && subject_is_root && !signed.signers.contains(&who) {
                 signed.signers.push(who.clone());
@@ -330,7 +339,8 @@ fn record(signed: &mut Signed, kind: Kind, subject_is_root: bool, who: Option<St
             format!("{what}, verified: {who}")
         }
         None => format!("{what}, not verified (no signers in the policy)"),
-    }
+    };
+    (attachment, summary)
 }
 
 fn referrer(
@@ -346,6 +356,7 @@ fn referrer(
         .as_ref()
         .map(|m| m.to_string())
         .unwrap_or_else(|| manifest.config().media_type().to_string());
+    let mut kind = AttachmentKind::Other;
     let mut summary = format!("attachment {artifact_type}, not verified");
     if artifact_type.starts_with(BUNDLE_PREFIX) {
         let layer = manifest
@@ -356,11 +367,12 @@ fn referrer(
         let bytes = read_blob(layout, layer)?;
         let text = std::str::from_utf8(&bytes).map_err(|_| "bundle is not UTF-8")?;
         let bundle = parse_bundle(text)?;
-        let (kind, _) = kind_of(&bundle, &candidate.subject)?;
+        let (what, _) = kind_of(&bundle, &candidate.subject)?;
         let who = verify(&bundle, &candidate.subject, policy)?;
-        summary = record(signed, kind, candidate.subject == *root, who);
+        (kind, summary) = record(signed, what, candidate.subject == *root, who);
     } else if artifact_type == sbom::SPDX_MEDIA_TYPE || artifact_type == sbom::CYCLONEDX_MEDIA_TYPE
     {
+        kind = AttachmentKind::Sbom;
         summary = layout_sbom(layout, manifest, &artifact_type, &candidate.subject)?;
     }
     let blobs = manifest_blobs(layout, manifest)?;
@@ -377,6 +389,7 @@ fn referrer(
             .collect(),
         tag: None,
         inline_blobs: Vec::new(),
+        kind,
         summary,
     });
     Ok(())
@@ -465,12 +478,8 @@ fn legacy(
             ),
             None => None,
         };
-        summaries.push(record(
-            signed,
-            Kind::Signature,
-            candidate.subject == *root,
-            who,
-        ));
+        let (_, summary) = record(signed, Kind::Signature, candidate.subject == *root, who);
+        summaries.push(summary);
     }
     if summaries.is_empty() {
         return Err("a cosign signature image with no simple-signing payload".into());
@@ -483,6 +492,7 @@ fn legacy(
         annotations: BTreeMap::new(),
         tag: Some(format!("sha256-{}.sig", candidate.subject.hex())),
         inline_blobs: Vec::new(),
+        kind: AttachmentKind::Signature,
         summary: summaries.join("; "),
     });
     Ok(())
@@ -607,7 +617,7 @@ fn sidecar(
     let bundle = parse_bundle(text)?;
     let (kind, predicate) = kind_of(&bundle, &root.digest)?;
     let who = verify(&bundle, &root.digest, policy)?;
-    let summary = record(signed, kind, true, who);
+    let (kind, summary) = record(signed, kind, true, who);
     let bundle_type = bundle.media_type().as_str().to_string();
     let bundle_digest = Digest::of_bytes(&bytes);
     let mut annotations = BTreeMap::new();
@@ -629,7 +639,7 @@ fn sidecar(
     };
     signed
         .attachments
-        .push(referrer::artifact(root, layer, annotations, summary));
+        .push(referrer::artifact(root, layer, annotations, kind, summary));
     signed.blobs.push(Blob {
         digest: bundle_digest,
         size: bytes.len() as u64,
