@@ -86,7 +86,7 @@ enum Output {
 enum Command {
     /// Verify images and publish them to a bucket or directory (only what changed is written).
     #[command(after_help = format!("{PUBLISH_EXAMPLES}\n\n{EXIT_CODES}"))]
-    Publish(PublishArgs),
+    Publish(Box<PublishArgs>),
     /// Verify images (digests, signatures, SBOMs) without publishing anything.
     #[command(after_help = format!("{VERIFY_EXAMPLES}\n\n{EXIT_CODES}"))]
     Verify(VerifyArgs),
@@ -439,6 +439,15 @@ struct EventArgs {
     /// The events' `source`, e.g. https://cr.example.com [default: the target].
     #[arg(long, value_name = "URI")]
     events_source: Option<String>,
+    /// Give up on one POST after this long, e.g. 10s or 500ms [default: 10s, or `[events]
+    /// timeout`].
+    #[arg(long, value_name = "DURATION")]
+    events_timeout: Option<String>,
+    /// Stop delivering events after this long in all, retries included: the events not
+    /// delivered by then are reported as failed, and the publish still succeeds [default:
+    /// 60s, or `[events] budget`].
+    #[arg(long, value_name = "DURATION")]
+    events_budget: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -559,7 +568,7 @@ pub fn run() -> Result<(), Error> {
         (false, false) => (progress::Mode::Auto, Output::Normal),
     };
     match cli.command {
-        Command::Publish(args) => run_publish(args, mode, output),
+        Command::Publish(args) => run_publish(*args, mode, output),
         Command::Verify(args) => run_verify(args, mode, output),
         Command::Check(args) => run_check(args, output),
         Command::Summarize(args) => run_summarize(args),
@@ -701,14 +710,48 @@ fn run_publish(args: PublishArgs, mode: progress::Mode, output: Output) -> Resul
     Ok(())
 }
 
+/// A flag's value unless it is empty. Flags backed by an environment variable get `Some("")`
+/// from a variable set to nothing (a workflow's `${{ secrets.X }}` of a secret not set), which
+/// must not hide the config's value: filter before falling back.
+fn given(flag: &Option<String>) -> Option<String> {
+    flag.clone().filter(|v| !v.is_empty())
+}
+
 /// The events to send, from flags over the config's `[events]`.
 fn event_options(args: &EventArgs, config: &Config) -> Result<Option<publish::Events>, Error> {
-    let url = args.events_url.clone().or(config.events.url.clone());
+    let url = given(&args.events_url).or(config.events.url.clone());
     let Some(url) = url.filter(|u| !u.is_empty()) else {
         return Ok(None);
     };
     let token = std::env::var(events::TOKEN_ENV).ok();
-    let sink = events::Sink::new(&url, token).map_err(Error::Usage)?;
+    let limit =
+        |flag: &Option<String>, config: &Option<String>, name: &str, default| match given(flag)
+            .or(config.clone())
+        {
+            Some(text) => crate::store::parse_duration(&text)
+                .map_err(|e| Error::Usage(format!("--events-{name} (or [events] {name}): {e}"))),
+            None => Ok(default),
+        };
+    let timeout = limit(
+        &args.events_timeout,
+        &config.events.timeout,
+        "timeout",
+        events::TIMEOUT,
+    )?;
+    let budget = limit(
+        &args.events_budget,
+        &config.events.budget,
+        "budget",
+        events::BUDGET,
+    )?;
+    if timeout.is_zero() {
+        return Err(Error::Usage(
+            "--events-timeout 0s would never deliver an event: give e.g. 10s".to_string(),
+        ));
+    }
+    let sink = events::Sink::new(&url, token)
+        .map_err(Error::Usage)?
+        .with_limits(timeout, budget);
     let source = args.events_source.clone().or(config.events.source.clone());
     if source.as_deref() == Some("") {
         return Err(Error::Usage(

@@ -5,13 +5,15 @@
 //! Events are sent only once the target holds everything, so a receiver that pulls the tag it
 //! is told about finds it. Delivery never fails a run that already succeeded: each event is
 //! retried with backoff ([`Retry`]) and what still fails is returned as a [`Delivery`] for the
-//! report and stderr.
+//! report and stderr. Delivery never holds a run up for long either: each POST has a timeout
+//! ([`TIMEOUT`]) and all of a run's events share one budget ([`BUDGET`]); once it is spent, the
+//! events not yet delivered are reported as failed without being sent.
 //!
 //! Types: [`TAG_PUBLISHED`] for a tag this run created or moved (built by [`published`]), and
 //! [`TAG_REMOVED`] for a tag taken out of the registry (built by [`removed`], for whatever
 //! removes tags — `publish --prune`, `regpress gc`). Both go through [`Sink::deliver`].
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cloudevents::{Event, EventBuilder, EventBuilderV10};
 use reqwest::StatusCode;
@@ -30,8 +32,10 @@ pub const CONTENT_TYPE: &str = "application/cloudevents+json; charset=utf-8";
 /// The environment variable whose value, when set, is sent as `Authorization: Bearer <value>`.
 pub const TOKEN_ENV: &str = "REGPRESS_EVENTS_TOKEN";
 
-/// How long one POST may take.
-const TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one POST may take, by default.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+/// How long delivering all of a run's events may take, retries included, by default.
+pub const BUDGET: Duration = Duration::from_secs(60);
 
 /// `[events]` in regpress.toml.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -42,6 +46,12 @@ pub struct EventsSpec {
     /// The events' `source`, e.g. the registry's public URL `https://cr.example.com`
     /// (default: the target as named, e.g. `s3://images/registry`).
     pub source: Option<String>,
+    /// How long one POST may take, e.g. `10s` (`--events-timeout` overrides; default
+    /// [`TIMEOUT`]).
+    pub timeout: Option<String>,
+    /// How long delivering all events may take, retries included, e.g. `60s`
+    /// (`--events-budget` overrides; default [`BUDGET`]).
+    pub budget: Option<String>,
 }
 
 /// `data` of a [`TAG_PUBLISHED`] event.
@@ -150,6 +160,8 @@ pub struct Sink {
     url: reqwest::Url,
     token: Option<String>,
     retry: Retry,
+    timeout: Duration,
+    budget: Duration,
 }
 
 /// What became of a run's events.
@@ -218,19 +230,32 @@ impl Sink {
                 base: Duration::from_millis(500),
                 max: Duration::from_secs(8),
             },
+            timeout: TIMEOUT,
+            budget: BUDGET,
         })
     }
 
-    /// POST each event in order, each retried on 408, 429, 5xx and network errors.
+    /// The same receiver with another timeout per POST and budget for all of a run's events.
+    pub fn with_limits(mut self, timeout: Duration, budget: Duration) -> Sink {
+        self.timeout = timeout;
+        self.budget = budget;
+        self
+    }
+
+    /// POST each event in order, each retried on 408, 429, 5xx and network errors, until
+    /// every event is delivered or the budget is spent; the events left are reported as not
+    /// delivered. (A retry's backoff, at most 8 s, may end after the budget; nothing is sent
+    /// then.)
     pub fn deliver(&self, events: Vec<Event>) -> Delivery {
         let mut delivery = Delivery {
             url: redact(&self.url),
             ..Delivery::default()
         };
         let client = reqwest::blocking::Client::builder()
-            .timeout(TIMEOUT)
+            .timeout(self.timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build();
+        let deadline = Instant::now() + self.budget;
         for event in events {
             use cloudevents::AttributesReader;
             let mut sent = Sent {
@@ -240,7 +265,7 @@ impl Sink {
                 error: None,
             };
             let result = match &client {
-                Ok(client) => self.post(client, &event),
+                Ok(client) => self.post(client, &event, deadline),
                 Err(e) => Err(format!("cannot build HTTP client: {e}")),
             };
             match result {
@@ -254,17 +279,35 @@ impl Sink {
         delivery
     }
 
-    fn post(&self, client: &reqwest::blocking::Client, event: &Event) -> Result<(), String> {
+    fn post(
+        &self,
+        client: &reqwest::blocking::Client,
+        event: &Event,
+        deadline: Instant,
+    ) -> Result<(), String> {
         let body = serde_json::to_vec(event).map_err(|e| format!("cannot encode event: {e}"))?;
+        let mut last: Option<String> = None;
         self.retry.run(|| {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                let spent = format!(
+                    "the budget for delivering events ({:?}) ran out",
+                    self.budget
+                );
+                return Attempt::Permanent(match &last {
+                    Some(e) => format!("{e}; not retried: {spent}"),
+                    None => format!("not sent: {spent}"),
+                });
+            }
             let mut request = client
                 .post(self.url.clone())
+                .timeout(self.timeout.min(left))
                 .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
                 .body(body.clone());
             if let Some(token) = &self.token {
                 request = request.bearer_auth(token);
             }
-            match request.send() {
+            let attempt = match request.send() {
                 Ok(r) if r.status().is_success() => Attempt::Done(()),
                 Ok(r) => {
                     let status = r.status();
@@ -284,7 +327,11 @@ impl Sink {
                     redact(&self.url),
                     crate::error::chain(&e.without_url())
                 )),
+            };
+            if let Attempt::Transient(why) = &attempt {
+                last = Some(why.clone());
             }
+            attempt
         })
     }
 }

@@ -309,3 +309,90 @@ fn a_pruned_tag_sends_a_removed_event() {
         regpress::digest::Digest::of_bytes(&index).as_str()
     );
 }
+
+#[test]
+fn an_empty_events_url_variable_leaves_the_configs_url() {
+    // A workflow's `REGPRESS_EVENTS_URL: ${{ secrets.X }}` of a secret not set is "".
+    let receiver = Receiver::start(0);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("regpress.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[target]\nto = \"site\"\n[events]\nurl = \"{}\"\n\
+             [[image]]\nlayout = \"{}\"\nrepository = \"apko/top\"\ntags = [\"latest\"]\n",
+            receiver.url,
+            s(&fixture("apko/top_image"))
+        ),
+    )
+    .unwrap();
+    let empty = [("REGPRESS_EVENTS_URL".to_string(), String::new())];
+    let out = regpress_with_env(&["publish", "--config", &s(&config)], &empty);
+    out.ok();
+    assert!(
+        out.stdout
+            .contains(&format!("events: 1 delivered to {}", receiver.url)),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(receiver.received().len(), 1);
+}
+
+#[test]
+fn a_receiver_that_never_answers_is_given_up_on_within_the_budget() {
+    // Accepts connections and holds them open, never reading or answering.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            count.fetch_add(1, Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    let publish = |to: &str, extra: &[&str]| {
+        let golden = s(&fixture("apko/golden"));
+        let to = s(&dir.path().join(to));
+        let mut args = vec!["publish", &golden, "--repo", "apko/golden", "--to", &to];
+        args.extend(["--tag", "latest", "--tag", "1.0", "--events-url", &url]);
+        args.extend(extra);
+        regpress(&args)
+    };
+    let started = std::time::Instant::now();
+    let limits = ["--events-timeout", "300ms", "--events-budget", "1s"];
+    let out = publish("site", &[&limits[..], &["--report", &s(&report)]].concat());
+    let took = started.elapsed();
+    out.ok();
+    // The budget, plus at most one backoff (8 s) and the publish itself; unbounded, two
+    // events would take 2 × (5 attempts × the timeout + backoff).
+    assert!(took < std::time::Duration::from_secs(12), "took {took:?}");
+    assert!(accepted.load(Ordering::SeqCst) >= 1, "nothing was sent");
+    let r = common::report(&report);
+    assert_eq!(r["events"]["delivered"], serde_json::json!([]));
+    let failed = r["events"]["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    let first = failed[0]["error"].as_str().unwrap();
+    assert!(
+        first.contains("budget for delivering events (1s) ran out"),
+        "{first}"
+    );
+    assert_eq!(
+        failed[1]["error"],
+        "not sent: the budget for delivering events (1s) ran out"
+    );
+    assert!(
+        out.stderr.contains("the publish itself succeeded"),
+        "{}",
+        out.stderr
+    );
+
+    // A duration that is not one is a usage error, before anything is published.
+    let bad = publish("other", &["--events-budget", "soon"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("--events-budget"), "{}", bad.stderr);
+    assert!(!dir.path().join("other").exists());
+}
