@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The GitHub Action's publish step (action.yml): `regpress publish` from the inputs (INPUT_* in
 # the environment), with a JSON report in $RUNNER_TEMP whose path becomes the output `report`.
+# The output `exit-code` is regpress's exit code (2 for inputs refused here), for the summary.
 set -euo pipefail
 set -f # tags and extra arguments are split into words, never globbed
 
 fail() {
   echo "::error::$1"
+  echo "exit-code=2" >>"$GITHUB_OUTPUT"
   exit 2
 }
 
@@ -39,10 +41,16 @@ if [ -n "${INPUT_ARGS:-}" ]; then
   printf '%s' "$INPUT_ARGS" | xargs printf '%s\0' >"$dir/args" ||
     fail "args: cannot split '$INPUT_ARGS' into words (unbalanced quotes?)"
   mapfile -d '' -t extra <"$dir/args"
-  args+=("${extra[@]}")
+  # Only blanks are no words: xargs still runs printf once, which prints one empty word.
+  for word in "${extra[@]}"; do
+    [ -z "$word" ] || args+=("$word")
+  done
 fi
 report="$dir/report.json"
 args+=(--report "$report")
 echo "report=$report" >>"$GITHUB_OUTPUT"
 echo "regpress ${args[*]}"
-regpress "${args[@]}"
+code=0
+regpress "${args[@]}" || code=$?
+echo "exit-code=$code" >>"$GITHUB_OUTPUT"
+exit "$code"

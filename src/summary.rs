@@ -212,6 +212,16 @@ impl Image {
     }
 }
 
+/// The job summary of a publish that failed (exit `code`, which means `meaning` when known) and
+/// so left no report to summarise.
+pub fn failed(code: i32, meaning: Option<&str>) -> String {
+    let meaning = meaning.map(|m| format!(": {m}")).unwrap_or_default();
+    format!(
+        "### ❌ regpress publish failed (exit {code}{meaning})\n\n\
+         See the log of the publish step for what failed and what to do next.\n"
+    )
+}
+
 /// Text fit for a table cell: no pipes, no line breaks.
 fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace(['\n', '\r'], " ")

@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use common::action::{Runner, make_release, serve_files};
+use common::action::{Runner, make_release, only_tools, release_triple, serve_files};
 use common::garage::Garage;
 use common::{fixture, s};
 
@@ -194,8 +194,44 @@ fn bad_inputs_fail_before_anything_runs_and_say_what_to_give() {
             "{}",
             run.log
         );
-        assert!(run.summary.is_empty());
+        assert!(
+            run.summary
+                .starts_with("### ❌ regpress publish failed (exit 2: usage error"),
+            "{}",
+            run.summary
+        );
     }
+}
+
+#[test]
+fn a_failed_publish_still_gets_a_summary_and_the_action_fails() {
+    let mut runner = Runner::new();
+    runner.path = vec![built_bin_dir()];
+    let golden = s(&fixture("apko/golden"));
+    // The fixture is unsigned: a policy requiring a signature by some key refuses it.
+    let key = runner.workspace().join("cosign.pub");
+    common::signing::Signer::key().write_public(&key);
+    let args = format!("--require-signature --key {}", s(&key));
+    let run = runner.run(&[
+        ("layout", golden.as_str()),
+        ("repository", "apko/golden"),
+        ("tags", "latest"),
+        ("target", "site"),
+        ("args", args.as_str()),
+        ("version", VERSION),
+    ]);
+    assert_eq!(run.code, 3, "{}", run.log);
+    assert_eq!(run.failed_step.as_deref(), Some("Publish"));
+    assert!(run.log.contains("--- step Summarize"), "{}", run.log);
+    assert_eq!(
+        run.summary,
+        "### ❌ regpress publish failed (exit 3: verification failed: nothing was written)\n\n\
+         See the log of the publish step for what failed and what to do next.\n"
+    );
+    assert_eq!(run.outputs["digests"], "{}");
+    assert_eq!(run.outputs["report"], "");
+    assert_eq!(run.outputs["exit-code"], "3");
+    assert!(!runner.workspace().join("site").exists());
 }
 
 /// The cargo fallback: a stand-in `cargo` records how it was called and installs the built
@@ -268,7 +304,8 @@ fn install_checks_release_checksums_and_falls_back_to_cargo_install() {
     assert_eq!(run.code, 0, "{}", run.log);
     assert!(
         run.log.contains(&format!(
-            "::warning::no regpress 9.9.9 release at {url}/v9.9.9/regpress-x86_64-unknown-linux-gnu.tar.gz"
+            "::warning::no regpress 9.9.9 release at {url}/v9.9.9/regpress-{}.tar.gz",
+            release_triple()
         )),
         "{}",
         run.log
@@ -279,16 +316,27 @@ fn install_checks_release_checksums_and_falls_back_to_cargo_install() {
     );
     assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 2);
 
-    // No cargo at all: say what to add.
+    // No cargo at all (a PATH of only the tools the steps use): say what to add.
     let mut runner = Runner::new();
+    let tools = tempfile::tempdir().unwrap();
+    only_tools(
+        tools.path(),
+        &["bash", "uname", "curl", "mktemp", "cut", "sha256sum", "rm"],
+    );
+    runner.system_path = vec![tools.path().to_path_buf()];
     runner.env = vec![("REGPRESS_RELEASES_URL".into(), url.clone())];
     let run = run_with(&runner, &local(""));
-    assert_eq!(run.code, 1);
+    assert_eq!(run.code, 1, "{}", run.log);
     assert_eq!(run.failed_step.as_deref(), Some("Install regpress"));
     assert!(
         run.log.contains("::error::cargo is not installed"),
         "{}",
         run.log
+    );
+    assert!(
+        run.summary.starts_with("### ❌ regpress did not publish"),
+        "{}",
+        run.summary
     );
 
     // A tarball that does not match its checksum is never installed.
@@ -300,4 +348,27 @@ fn install_checks_release_checksums_and_falls_back_to_cargo_install() {
     assert_eq!(run.code, 1, "{}", run.log);
     assert!(run.log.contains("but its .sha256 says"), "{}", run.log);
     assert!(!runner.runner_temp().join("regpress/bin/regpress").exists());
+}
+
+#[test]
+fn args_of_only_blanks_add_no_argument() {
+    let mut runner = Runner::new();
+    runner.path = vec![built_bin_dir()];
+    let golden = s(&fixture("apko/golden"));
+    for blank in ["   ", " \n\t "] {
+        let run = runner.run(&[
+            ("layout", golden.as_str()),
+            ("repository", "apko/golden"),
+            ("tags", "latest"),
+            ("target", "site"),
+            ("args", blank),
+            ("version", VERSION),
+        ]);
+        assert_eq!(run.code, 0, "{blank:?}: {}", run.log);
+        assert!(
+            run.summary.starts_with("### regpress published → `site`"),
+            "{}",
+            run.summary
+        );
+    }
 }

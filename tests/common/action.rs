@@ -12,8 +12,8 @@ use std::process::Command;
 use serde::Deserialize;
 
 /// `action.yml`, as far as a composite action goes. Unknown keys are refused so that a step
-/// using something this runner does not simulate (`if`, `uses`, `working-directory`) fails the
-/// test instead of being skipped.
+/// using something this runner does not simulate (`uses`, `working-directory`) fails the test
+/// instead of being skipped; `if` is evaluated for the status functions only ([`Condition`]).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Action {
@@ -58,6 +58,42 @@ pub struct Step {
     pub run: String,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    #[serde(rename = "if")]
+    pub condition: Option<String>,
+}
+
+/// When a step runs, from its `if` (GitHub's status functions; anything else is refused).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Condition {
+    /// No `if`, or `success()`: only while every earlier step succeeded.
+    Success,
+    /// `!cancelled()` or `always()`: after a failure too (a test run is never cancelled).
+    Always,
+    /// `failure()`: only after a failure.
+    Failure,
+}
+
+impl Step {
+    pub fn runs_when(&self) -> Condition {
+        let Some(text) = &self.condition else {
+            return Condition::Success;
+        };
+        let expr = text.trim();
+        let expr = expr
+            .strip_prefix("${{")
+            .and_then(|e| e.strip_suffix("}}"))
+            .unwrap_or(expr)
+            .trim();
+        match expr {
+            "success()" => Condition::Success,
+            "!cancelled()" | "always()" => Condition::Always,
+            "failure()" => Condition::Failure,
+            other => panic!(
+                "step {}: the simulated runner does not evaluate `if: {other}`",
+                self.name
+            ),
+        }
+    }
 }
 
 /// The repository root, which is the action's directory.
@@ -90,6 +126,9 @@ pub struct Runner {
     pub temp: tempfile::TempDir,
     /// Directories before the system PATH (as a previous setup step would add).
     pub path: Vec<PathBuf>,
+    /// The system PATH after those: `/usr/local/bin:/usr/bin:/bin`, or a directory of only
+    /// some tools ([`only_tools`]) to run without what the others hold (cargo).
+    pub system_path: Vec<PathBuf>,
     /// Environment the workflow sets on the action's step (secrets).
     pub env: Vec<(String, String)>,
 }
@@ -103,6 +142,9 @@ impl Runner {
         Runner {
             temp,
             path: Vec::new(),
+            system_path: ["/usr/local/bin", "/usr/bin", "/bin"]
+                .map(PathBuf::from)
+                .to_vec(),
             env: Vec::new(),
         }
     }
@@ -117,8 +159,9 @@ impl Runner {
         self.temp.path().join("workspace")
     }
 
-    /// Run every step of `action.yml` with these inputs (`with:`), stopping at the first that
-    /// fails, as the runner does.
+    /// Run the steps of `action.yml` with these inputs (`with:`) as the runner does: after a
+    /// step fails, only the steps whose `if` asks to run after a failure; the outcome is the
+    /// first failure's.
     pub fn run(&self, inputs: &[(&str, &str)]) -> Outcome {
         let action = load();
         assert_eq!(action.runs.using, "composite");
@@ -151,6 +194,15 @@ impl Runner {
             log: String::new(),
         };
         for (n, step) in action.runs.steps.iter().enumerate() {
+            let failed = outcome.failed_step.is_some();
+            let runs = match step.runs_when() {
+                Condition::Success => !failed,
+                Condition::Always => true,
+                Condition::Failure => failed,
+            };
+            if !runs {
+                continue;
+            }
             assert_eq!(step.shell, "bash", "step {}: shell", step.name);
             assert!(
                 !step.run.contains("${{"),
@@ -168,13 +220,13 @@ impl Runner {
                 (file("output"), file("path"), file("env"), file("summary"));
             let script = files.join("script.sh");
             std::fs::write(&script, &step.run).unwrap();
-            let mut path: Vec<String> = extra_path
+            let path: Vec<String> = extra_path
                 .iter()
                 .rev()
                 .chain(self.path.iter())
+                .chain(self.system_path.iter())
                 .map(|p| p.to_string_lossy().into_owned())
                 .collect();
-            path.push("/usr/local/bin:/usr/bin:/bin".to_string());
             let mut command = Command::new("bash");
             command
                 .args(["--noprofile", "--norc", "-eo", "pipefail"])
@@ -222,10 +274,9 @@ impl Runner {
                     .map(PathBuf::from),
             );
             extra_env.extend(parse_outputs(&std::fs::read_to_string(&env_file).unwrap()));
-            if !out.status.success() {
+            if !out.status.success() && outcome.failed_step.is_none() {
                 outcome.code = out.status.code().unwrap_or(-1);
                 outcome.failed_step = Some(step.name.clone());
-                return outcome;
             }
         }
         for (name, output) in &action.outputs {
@@ -289,12 +340,37 @@ pub fn parse_outputs(text: &str) -> BTreeMap<String, String> {
     out
 }
 
+/// A directory holding symlinks to only these tools (found on this process's PATH), for a
+/// runner's [`Runner::system_path`].
+pub fn only_tools(dir: &Path, tools: &[&str]) {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for tool in tools {
+        let found = std::env::split_paths(&path)
+            .map(|d| d.join(tool))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| panic!("{tool} is not on PATH"));
+        std::os::unix::fs::symlink(found, dir.join(tool)).unwrap();
+    }
+}
+
+/// The release target triple the install step picks on this host (`uname -s`/`uname -m` in
+/// action/install.sh).
+pub fn release_triple() -> String {
+    let arch = std::env::consts::ARCH;
+    match std::env::consts::OS {
+        "linux" => format!("{arch}-unknown-linux-gnu"),
+        "macos" => format!("{arch}-apple-darwin"),
+        os => panic!("action/install.sh has no release for {os}"),
+    }
+}
+
 /// A release of the built binary as the install step downloads it: `regpress-<target>.tar.gz`
 /// (the binary at its top level) and its `.sha256`, under `<dir>/v<version>/`.
 pub fn make_release(dir: &Path, version: &str) -> PathBuf {
     let release = dir.join(format!("v{version}"));
     std::fs::create_dir_all(&release).unwrap();
-    let tarball = release.join("regpress-x86_64-unknown-linux-gnu.tar.gz");
+    let name = format!("regpress-{}.tar.gz", release_triple());
+    let tarball = release.join(&name);
     let file = std::fs::File::create(&tarball).unwrap();
     let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
     let mut tar = tar::Builder::new(gz);
@@ -303,8 +379,8 @@ pub fn make_release(dir: &Path, version: &str) -> PathBuf {
     tar.into_inner().unwrap().finish().unwrap();
     let digest = sha256_hex(&std::fs::read(&tarball).unwrap());
     std::fs::write(
-        release.join("regpress-x86_64-unknown-linux-gnu.tar.gz.sha256"),
-        format!("{digest}  regpress-x86_64-unknown-linux-gnu.tar.gz\n"),
+        release.join(format!("{name}.sha256")),
+        format!("{digest}  {name}\n"),
     )
     .unwrap();
     tarball
