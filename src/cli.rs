@@ -9,7 +9,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use indicatif::HumanBytes;
 
 use crate::config::{Config, ImageSpec};
-use crate::error::{Error, Problem};
+use crate::error::Error;
 use crate::events;
 use crate::progress;
 use crate::publish;
@@ -49,7 +49,27 @@ Examples:
 const CHECK_EXAMPLES: &str = "\
 Examples:
   regpress check https://cr.example.com
-  regpress check http://127.0.0.1:5000 --repo acme/base --json";
+  regpress check http://127.0.0.1:5000 --repo acme/base --json
+  # rewrite tag lists and catalog a race left stale, then crawl
+  regpress check https://cr.example.com --repair --config regpress.toml";
+
+const SUMMARIZE_EXAMPLES: &str = "\
+Examples:
+  # what the GitHub Action runs after publish
+  regpress summarize --report report.json --summary \"$GITHUB_STEP_SUMMARY\" --output \"$GITHUB_OUTPUT\"
+  # a plan as a pull-request comment
+  regpress publish --config regpress.toml --dry-run --report plan.json
+  regpress summarize --report plan.json > plan.md
+  # a publish that failed (exit 3) and left no report
+  regpress summarize --exit-code 3 --summary \"$GITHUB_STEP_SUMMARY\"";
+
+const GC_EXAMPLES: &str = "\
+Examples:
+  # what would be deleted, as JSON; deletes nothing
+  regpress gc --config regpress.toml --dry-run --json
+  # delete what no tag has reached for a week (the default grace)
+  regpress gc --to s3://images --endpoint https://<account>.r2.cloudflarestorage.com
+  regpress gc --to ./site --grace 0s";
 
 /// Publish OCI image layouts (apko, skopeo, cosign save) as a static container registry.
 ///
@@ -68,8 +88,9 @@ pub struct Cli {
     /// Print only errors (and what --json asks for).
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
-    /// Print more: per image its platforms, signers, attachments and SBOMs (publish,
-    /// verify); every tag crawled (check).
+    /// Print more. publish: a line per image (digest, signers, attachments, SBOMs,
+    /// platforms, objects to write, tags moved) before the table; verify: each image's
+    /// platforms too; check: every tag crawled; gc: every object deleted.
     #[arg(short, long, global = true)]
     verbose: bool,
 }
@@ -99,9 +120,14 @@ Example:
     Serve(ServeArgs),
     /// Crawl a served registry as clients do and verify every digest, size and Content-Type.
     #[command(after_help = format!("{CHECK_EXAMPLES}\n\n{EXIT_CODES}"))]
+    #[command(mut_arg("to", |a| a.requires("repair")))]
+    #[command(mut_arg("endpoint", |a| a.requires("repair")))]
+    #[command(mut_arg("region", |a| a.requires("repair")))]
+    #[command(mut_arg("url_style", |a| a.requires("repair")))]
     Check(CheckArgs),
     /// Turn a publish report into a Markdown job summary and GitHub step outputs (the GitHub
     /// Action runs this after `publish --report`).
+    #[command(after_help = SUMMARIZE_EXAMPLES)]
     Summarize(SummarizeArgs),
     /// Print a shell completion script for bash, zsh, fish, elvish or powershell.
     #[command(after_help = "\
@@ -119,7 +145,7 @@ Install:
     #[command(subcommand)]
     Auth(AuthCommand),
     /// Delete blobs, manifests and referrers no tag reaches, once older than a grace period.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = format!("{GC_EXAMPLES}\n\n{EXIT_CODES}"))]
     Gc(GcArgs),
 }
 
@@ -234,11 +260,11 @@ impl TargetArgs {
 #[derive(Args, Debug)]
 #[command(next_help_heading = "Images")]
 struct ImageArgs {
-    /// Repository to publish to, e.g. `chainguard/base`.
+    /// The layout's repository, e.g. `chainguard/base` (publish: where it goes).
     #[arg(long, value_name = "NAME", requires = "layout")]
     repo: Option<String>,
-    /// Tag to publish (repeatable). apko layouts need at least one; layouts that name their
-    /// images use those names when no tag is given.
+    /// A tag of the layout's image (repeatable). apko layouts need at least one to publish;
+    /// layouts that name their images use those names when no tag is given.
     #[arg(long = "tag", value_name = "TAG", requires = "layout")]
     tags: Vec<String>,
     /// For layouts listing several named images (skopeo, cosign save): the image's
@@ -404,10 +430,10 @@ struct PublishArgs {
     dry_run: bool,
     /// Write a JSON report: objects and bytes written and unchanged, per phase, per tag and
     /// per image (platforms, signers, SBOMs), and the events sent.
-    #[arg(help_heading = "Run", long, value_name = "FILE")]
+    #[arg(help_heading = "Output", long, value_name = "FILE")]
     report: Option<PathBuf>,
     /// Print that report as JSON on stdout instead of the table.
-    #[arg(help_heading = "Run", long)]
+    #[arg(help_heading = "Output", long)]
     json: bool,
     /// Objects written in parallel.
     #[arg(
@@ -490,10 +516,10 @@ struct CheckArgs {
     #[command(flatten)]
     target: TargetArgs,
     /// Write a JSON report: every tag checked with its digest, the counts and every problem.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Output", long, value_name = "FILE")]
     report: Option<PathBuf>,
     /// Print that report as JSON on stdout instead of the summary line.
-    #[arg(long)]
+    #[arg(help_heading = "Output", long)]
     json: bool,
 }
 
@@ -511,9 +537,13 @@ struct GcArgs {
     /// List what would be deleted; delete nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Write a JSON report: objects listed, reachable, unreachable, kept in grace, deleted.
-    #[arg(long, value_name = "FILE")]
+    /// Write a JSON report: objects listed, reachable, unreachable (with the keys to delete),
+    /// kept in grace, deleted, missing.
+    #[arg(help_heading = "Output", long, value_name = "FILE")]
     report: Option<PathBuf>,
+    /// Print that report as JSON on stdout instead of the lines.
+    #[arg(help_heading = "Output", long)]
+    json: bool,
     /// Requests in flight at once.
     #[arg(long, short = 'j', value_name = "N", default_value_t = 16)]
     jobs: usize,
@@ -906,28 +936,49 @@ fn run_verify_bundle(args: VerifyBundleArgs, quiet: bool) -> Result<(), Error> {
     };
     let policy = TrustPolicy::with_root(&spec, &root).map_err(Error::Usage)?;
     let bundle = signature::read_bundle(&args.bundle).map_err(Error::Usage)?;
-    let refuse = |reason: String| {
-        Error::Verify(vec![
-            Problem::new(reason).in_image(&args.bundle, &args.artifact),
-        ])
-    };
-    let signer = match args.artifact.strip_prefix("sha256:") {
+    let verified = match artifact_digest(&args.artifact) {
         Some(hex) => {
             let digest = Sha256Hash::from_hex(hex)
                 .map_err(|e| Error::Usage(format!("bad digest {}: {e}", args.artifact)))?;
             policy.verify(&bundle, Artifact::from_digest(digest))
         }
         None => {
-            let bytes = std::fs::read(&args.artifact)
-                .map_err(|e| Error::Usage(format!("cannot read {}: {e}", args.artifact)))?;
+            let bytes = std::fs::read(&args.artifact).map_err(|e| {
+                Error::Usage(format!(
+                    "cannot read the artifact {}: {e} (give a file, or a digest as \
+                     sha256:<64 hex digits>)",
+                    args.artifact
+                ))
+            })?;
             policy.verify(&bundle, Artifact::from_blob(&bytes))
         }
+    };
+    match verified {
+        Ok(signer) => {
+            if !quiet {
+                println!("verified {} by {signer}", args.artifact);
+            }
+            Ok(())
+        }
+        Err(reason) => {
+            // Exit 3 as any refusal, but in the bundle's own words: `Error::Verify` names a
+            // layout and an image, and a bundle over a file or digest has neither.
+            eprintln!(
+                "error: verification failed: bundle {} over {}: {reason}",
+                args.bundle.display(),
+                args.artifact
+            );
+            std::process::exit(crate::error::EXIT_VERIFY)
+        }
     }
-    .map_err(refuse)?;
-    if !quiet {
-        println!("verified {} by {signer}", args.artifact);
-    }
-    Ok(())
+}
+
+/// The hex of an artifact given as a digest: exactly `sha256:` and 64 hex digits, as the
+/// sigstore-conformance protocol passes one. Anything else names a file (`sha256:abc` too).
+fn artifact_digest(artifact: &str) -> Option<&str> {
+    artifact
+        .strip_prefix("sha256:")
+        .filter(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// The target of a command that takes only a target: flags on top of a config's `[target]`.
@@ -948,11 +999,18 @@ fn run_gc(args: GcArgs, output: Output) -> Result<(), Error> {
     if let Some(path) = &args.report {
         write_report(path, &report)?;
     }
+    if args.json {
+        return print_json(&report);
+    }
     if output != Output::Quiet {
         let mut out = std::io::stdout().lock();
         if report.dry_run {
             for key in &report.garbage {
                 let _ = writeln!(out, "would delete {key}");
+            }
+        } else if output == Output::Verbose {
+            for key in &report.garbage {
+                let _ = writeln!(out, "deleted {key}");
             }
         }
         for key in &report.missing {
@@ -1005,10 +1063,6 @@ fn run_check(args: CheckArgs, output: Output) -> Result<(), Error> {
                 settled.rewritten
             );
         }
-    } else if args.config.is_some() || args.target.to.is_some() {
-        return Err(Error::Usage(
-            "a target is only used with --repair".to_string(),
-        ));
     }
     let outcome = crate::check::check(&args.url, &args.repos, args.jobs).map_err(Error::Usage)?;
     if let Some(path) = &args.report {

@@ -17,20 +17,12 @@ fn subcommands() -> Vec<Vec<String>> {
         help_args.push("--help");
         let help = regpress(&help_args);
         help.ok();
-        help.stdout
-            .split("Commands:")
-            .nth(1)
-            .map(|rest| {
-                rest.split("\n\n")
-                    .next()
-                    .unwrap_or_default()
-                    .lines()
-                    .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
-                    .filter_map(|l| l.split_whitespace().next().map(str::to_string))
-                    .filter(|c| c != "help")
-                    .collect()
-            })
-            .unwrap_or_default()
+        help_section(&help.stdout, "Commands")
+            .into_iter()
+            .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+            .filter(|c| c != "help")
+            .collect()
     };
     for top in commands(&[]) {
         let nested = commands(&[&top]);
@@ -279,4 +271,172 @@ fn usage_errors_say_what_to_do_next() {
         assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
         assert!(out.stderr.contains(hint), "{args:?}: {}", out.stderr);
     }
+}
+
+/// The lines of a help section (`Output:` …) up to the next blank line.
+fn help_section<'a>(help: &'a str, heading: &str) -> Vec<&'a str> {
+    help.split(&format!("\n{heading}:\n"))
+        .nth(1)
+        .map(|rest| {
+            rest.split("\n\n")
+                .next()
+                .unwrap_or_default()
+                .lines()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn flags_are_consistent_across_subcommands() {
+    // --report and --json sit under "Output" wherever they are.
+    for command in ["publish", "verify", "check", "gc"] {
+        let help = regpress(&[command, "--help"]);
+        help.ok();
+        let output = help_section(&help.stdout, "Output");
+        for flag in ["--report <FILE>", "--json"] {
+            assert!(
+                output.iter().any(|l| l.trim_start().starts_with(flag)),
+                "{command} --help: {flag} not under Output:\n{}",
+                help.stdout
+            );
+        }
+    }
+    // Help for a command that publishes nothing says nothing of publishing.
+    let verify = regpress(&["verify", "--help"]);
+    assert!(!verify.stdout.contains("to publish"), "{}", verify.stdout);
+    // Every command with a non-obvious invocation shows examples.
+    for command in ["publish", "verify", "check", "summarize", "gc", "serve"] {
+        let help = regpress(&[command, "--help"]);
+        assert!(
+            help.stdout.contains("\nExample"),
+            "{command} --help has no examples"
+        );
+    }
+    // -v says what it adds, command by command.
+    let top = regpress(&["--help"]);
+    let verbose = top
+        .stdout
+        .split("--verbose")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").next())
+        .unwrap_or_default();
+    for command in ["publish:", "verify:", "check:", "gc:"] {
+        assert!(verbose.contains(command), "{verbose}");
+    }
+
+    // check's target flags belong to --repair.
+    for flag in [
+        &["--to", "./site"][..],
+        &["--endpoint", "http://127.0.0.1:1"],
+        &["--region", "auto"],
+        &["--url-style", "path"],
+        &["--config", "regpress.toml"],
+    ] {
+        let mut args = vec!["check", "http://127.0.0.1:1"];
+        args.extend(flag);
+        let out = regpress(&args);
+        assert_eq!(out.code, 2, "{flag:?}: {}", out.stderr);
+        assert!(out.stderr.contains("--repair"), "{flag:?}: {}", out.stderr);
+    }
+}
+
+#[test]
+fn verbose_output_matches_its_help_and_gc_prints_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = s(&dir.path().join("site"));
+    let golden = s(&fixture("apko/golden"));
+    let verify = regpress(&["verify", &golden]);
+    verify.ok();
+    assert!(!verify.stdout.contains("platforms:"), "{}", verify.stdout);
+    let verbose = regpress(&["verify", &golden, "-v"]);
+    assert!(
+        verbose
+            .stdout
+            .contains("  platforms: linux/amd64, linux/arm64"),
+        "{}",
+        verbose.stdout
+    );
+    let publish = |layout: &str| {
+        regpress(&[
+            "publish", layout, "--repo", "acme/app", "--tag", "latest", "--to", &site, "-q",
+        ])
+        .ok();
+    };
+    publish(&golden);
+    publish(&s(&fixture("apko/top_image"))); // golden's manifests and blobs now unreachable
+
+    let plan = regpress(&["gc", "--to", &site, "--grace", "0s", "--dry-run", "--json"]);
+    plan.ok();
+    let plan: Value = serde_json::from_str(&plan.stdout).expect("gc --json");
+    assert_eq!(plan["dry_run"], true);
+    let garbage = plan["garbage"].as_array().unwrap();
+    assert!(!garbage.is_empty(), "{plan}");
+    let done = regpress(&["gc", "--to", &site, "--grace", "0s", "-v"]);
+    done.ok();
+    for key in garbage {
+        let key = key.as_str().unwrap();
+        assert!(
+            done.stdout.contains(&format!("deleted {key}\n")),
+            "{key}: {}",
+            done.stdout
+        );
+    }
+}
+
+#[test]
+fn verify_bundle_takes_a_digest_only_as_sha256_and_64_hex_digits() {
+    let case = fixture("sigstore-conformance/bundle-verify/managed-key-happy-path");
+    let artifact = std::fs::read(fixture("sigstore-conformance/bundle-verify/a.txt")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = s(&case.join("bundle.sigstore.json"));
+    let key = s(&case.join("key.pub"));
+    let run = |artifact: &str| -> common::Run {
+        Command::new(env!("CARGO_BIN_EXE_regpress"))
+            .args([
+                "sigstore",
+                "verify-bundle",
+                "--bundle",
+                &bundle,
+                "--key",
+                &key,
+            ])
+            .arg(artifact)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+            .into()
+    };
+    // A file whose name starts with sha256: is a file.
+    std::fs::write(dir.path().join("sha256:abc"), &artifact).unwrap();
+    let file = run("sha256:abc");
+    file.ok();
+    assert!(
+        file.stdout.contains("verified sha256:abc"),
+        "{}",
+        file.stdout
+    );
+    let missing = run("sha256:0123");
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert!(
+        missing
+            .stderr
+            .contains("cannot read the artifact sha256:0123"),
+        "{}",
+        missing.stderr
+    );
+    // The real digest verifies; another digest is refused in the bundle's own words.
+    let digest = format!("sha256:{}", common::synth::sha256_hex(&artifact));
+    run(&digest).ok();
+    let other = format!("sha256:{}", "0".repeat(64));
+    let refused = run(&other);
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    assert!(
+        refused.stderr.starts_with(&format!(
+            "error: verification failed: bundle {bundle} over {other}: "
+        )),
+        "{}",
+        refused.stderr
+    );
+    assert!(!refused.stderr.contains("layout"), "{}", refused.stderr);
 }
