@@ -17,6 +17,13 @@ use sigstore_verify::trust_root::{
 use sigstore_verify::types::{Artifact, Bundle, DerPublicKey};
 use sigstore_verify::{PublicKeyVerificationPolicy, VerificationPolicy, Verifier};
 
+/// Why `require` alone is not a policy.
+const NO_SIGNERS: &str = "signatures are required (`require = true` in [signatures], or \
+    --require-signature) but no signer is accepted, so no image could pass: name a signer with \
+    `[[signatures.signer]]` (`key = \"cosign.pub\"`, or `issuer` with `identity` or \
+    `identity_regexp`), or on the command line with --key, or --certificate-identity (or \
+    --certificate-identity-regexp) with --certificate-oidc-issuer";
+
 /// The policy as written in `regpress.toml` (`[signatures]`) or given as flags.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -107,8 +114,13 @@ pub struct TrustPolicy {
 }
 
 impl TrustPolicy {
-    /// Load a policy: read key files and the trusted root, compile identity patterns.
+    /// Load a policy: read key files and the trusted root, compile identity patterns. Requiring
+    /// signatures without accepting any signer is refused here, as the usage error it is (it
+    /// would otherwise refuse every image as unsigned).
     pub fn load(spec: &PolicySpec) -> Result<TrustPolicy, String> {
+        if spec.require && spec.signers.is_empty() {
+            return Err(NO_SIGNERS.to_string());
+        }
         let root = match &spec.trusted_root {
             Some(path) => RootSource::File(path.clone()),
             None => RootSource::Production,
@@ -142,6 +154,15 @@ impl TrustPolicy {
         !self.signers.is_empty()
     }
 
+    /// The accepted signers, for messages: `key cosign.pub, identity … (issuer …)`.
+    pub fn describe_signers(&self) -> String {
+        self.signers
+            .iter()
+            .map(Signer::describe)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Verify `bundle` over `artifact` (its bytes, or its sha256 digest) completely. Every
     /// signer of the bundle's kind (key or certificate) is tried; the first that verifies is
     /// described in the result, otherwise every signer's reason is.
@@ -153,11 +174,12 @@ impl TrustPolicy {
             .filter(|s| matches!(s, Signer::Keyless { .. }) == keyless)
             .collect();
         if candidates.is_empty() {
-            return Err(if keyless {
-                "signed with a certificate (keyless), but the policy accepts no identities".into()
+            let what = if keyless {
+                "signed with a certificate (keyless), but the policy accepts no identities"
             } else {
-                "signed with a key, but the policy accepts no keys".into()
-            });
+                "signed with a key, but the policy accepts no keys"
+            };
+            return Err(format!("{what} (it accepts {})", self.describe_signers()));
         }
         let mut reasons = Vec::new();
         for signer in candidates {
@@ -315,6 +337,41 @@ mod tests {
                 assert!(!re.is_match("evil https://github.com/acme/x"));
             }
             _ => panic!("expected a pattern"),
+        }
+    }
+
+    #[test]
+    fn requiring_signatures_without_signers_is_a_usage_error() {
+        let spec = PolicySpec {
+            require: true,
+            ..Default::default()
+        };
+        let e = TrustPolicy::load(&spec).err().expect("refused");
+        assert!(e.contains("no signer is accepted"), "{e}");
+        assert!(
+            e.contains("--key") && e.contains("[[signatures.signer]]"),
+            "{e}"
+        );
+        // Signers without `require` (check what is there) and both together are policies.
+        let key = tempfile::NamedTempFile::new().unwrap();
+        let pem = sigstore_verify::crypto::KeyPair::generate_ecdsa_p256()
+            .unwrap()
+            .public_key_der()
+            .unwrap()
+            .to_pem();
+        std::fs::write(key.path(), pem).unwrap();
+        let signer = SignerSpec {
+            key: Some(key.path().to_path_buf()),
+            ..Default::default()
+        };
+        for require in [false, true] {
+            let spec = PolicySpec {
+                require,
+                signers: vec![signer.clone()],
+                ..Default::default()
+            };
+            let policy = TrustPolicy::load(&spec).unwrap_or_else(|e| panic!("{e}"));
+            assert!(policy.describe_signers().starts_with("key "));
         }
     }
 
