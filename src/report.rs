@@ -86,15 +86,18 @@ pub struct AttachmentReport {
 pub struct SbomReport {
     /// `repository:tag` of the image it belongs to.
     pub image: String,
-    /// The file.
-    pub path: PathBuf,
+    /// Where it came from: the file's path, `attestation sha256:…` (an SBOM attestation's
+    /// manifest) or `referrer sha256:…` (an SBOM artifact already in the layout).
+    pub origin: String,
+    /// The file, for an SBOM file.
+    pub path: Option<PathBuf>,
     /// The index or platform manifest it describes.
     pub subject: Digest,
     /// The platform, when it describes a platform manifest.
     pub platform: Option<String>,
     /// Its media type.
     pub media_type: &'static str,
-    /// sha256 of the file.
+    /// sha256 of the document (an attestation's: of its predicate).
     pub digest: Digest,
     /// Its size in bytes.
     pub size: u64,
@@ -196,7 +199,8 @@ fn platforms(i: &VerifiedImage) -> Vec<String> {
 fn sbom(image: &str, s: &VerifiedSbom) -> SbomReport {
     SbomReport {
         image: image.to_string(),
-        path: s.path.clone(),
+        origin: s.origin.to_string(),
+        path: s.origin.path().map(PathBuf::from),
         subject: s.subject.clone(),
         platform: s.platform.clone(),
         media_type: s.media_type,
@@ -280,7 +284,7 @@ pub fn published(images: &[VerifiedImage], changes: &[Change]) -> Vec<PublishedI
         .collect()
 }
 
-/// The human lines for one SBOM: `sbom <what it describes>: <file> <format>, N packages, NTIA …`.
+/// The human lines for one SBOM: `sbom <what it describes>: <origin> <format>, N packages, NTIA …`.
 pub fn sbom_line(s: &SbomReport) -> String {
     let what = match &s.platform {
         Some(p) => format!("{p} {}", s.subject),
@@ -293,9 +297,7 @@ pub fn sbom_line(s: &SbomReport) -> String {
     };
     format!(
         "  sbom {what}: {} ({}, {} packages, {ntia})",
-        s.path.display(),
-        s.version,
-        s.packages
+        s.origin, s.version, s.packages
     )
 }
 
@@ -308,7 +310,7 @@ pub fn warnings(sboms: &[SbomReport]) -> Vec<String> {
             format!(
                 "warning: image {}: SBOM {}: NTIA minimum elements missing: {}",
                 s.image,
-                s.path.display(),
+                s.origin,
                 ntia::describe(&s.ntia_missing)
             )
         })

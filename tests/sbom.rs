@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use common::synth::{digest_of, sha256_hex};
-use common::{Run, fixture, regpress, report, s, snapshot};
+use common::signing::{self, Signer, TestSigstore};
+use common::synth::{blob_path, digest_of, sha256_hex};
+use common::{Run, Server, fixture, platforms_of, regpress, report, s, snapshot};
 
 const INDEX: &str = "sha256:b5f05e6fc882c97d61c1daee566954ae6fc09924f8e152293e2b97a06092069f";
 const AMD64: &str = "sha256:69f0237c7f8cf0b8a329d1bf1d6870c870c4ec323e39d3a6da59596632d0f2f4";
@@ -529,4 +530,283 @@ fn sbom_flags_are_checked_as_usage() {
         &out,
         &["no *.spdx.json, *.cdx.json or *.cyclonedx.json files in it"],
     );
+}
+
+/// A signing world for SBOM attestations: a test Sigstore, its trusted root, a key.
+struct Attesting {
+    sigstore: TestSigstore,
+    signer: Signer,
+    flags: Vec<String>,
+}
+
+impl Attesting {
+    fn new(dir: &Path) -> Attesting {
+        let sigstore = TestSigstore::new();
+        let root = dir.join("trusted_root.json");
+        sigstore.write_trusted_root(&root);
+        let signer = Signer::key();
+        let key = dir.join("cosign.pub");
+        signer.write_public(&key);
+        Attesting {
+            sigstore,
+            signer,
+            flags: vec!["--key".into(), s(&key), "--trusted-root".into(), s(&root)],
+        }
+    }
+
+    /// Attest `predicate` (SPDX) about `subject`, attached as a referrer in `layout`.
+    fn attest(&self, layout: &Path, subject: &str, predicate: Value) -> String {
+        let bundle = self.sigstore.attestation(
+            &self.signer,
+            subject,
+            "https://spdx.dev/Document",
+            predicate,
+        );
+        let (media_type, size) = descriptor_of(layout, subject);
+        signing::attach_bundle(layout, subject, media_type, size, &bundle)
+    }
+
+    /// `extra` and the signature flags.
+    fn with<'a>(&'a self, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args = extra.to_vec();
+        args.extend(self.flags.iter().map(String::as_str));
+        args
+    }
+}
+
+/// The media type and size of the golden layout's index (index.json) or a platform manifest.
+fn descriptor_of(layout: &Path, digest: &str) -> (&'static str, usize) {
+    if digest == INDEX {
+        let size = fs::metadata(layout.join("index.json")).unwrap().len();
+        ("application/vnd.oci.image.index.v1+json", size as usize)
+    } else {
+        let size = fs::metadata(blob_path(layout, digest)).unwrap().len();
+        ("application/vnd.oci.image.manifest.v1+json", size as usize)
+    }
+}
+
+fn golden_sbom(name: &str) -> Value {
+    read_json(&fixture(&format!("apko/golden/sboms/{name}")))
+}
+
+/// The referrers the site served from `site` lists for `digest` of apko/golden.
+fn served_referrers(site: &Path, digest: &str) -> Vec<String> {
+    let server = Server::start(site);
+    let url = server.url(&format!("/v2/apko/golden/referrers/{digest}"));
+    platforms_of(&reqwest::blocking::get(url).unwrap().bytes().unwrap())
+}
+
+/// A copy of the golden layout under `dir` without its SBOM files.
+fn golden_without_sboms(dir: &Path) -> PathBuf {
+    let layout = golden_copy(dir);
+    fs::remove_dir_all(sboms(&layout)).unwrap();
+    layout
+}
+
+#[test]
+fn signed_sbom_attestations_are_an_images_sboms() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = golden_without_sboms(tmp.path());
+    let a = Attesting::new(tmp.path());
+    // Without SBOM files the policy refuses the image...
+    refused(
+        &verify(&layout, &a.with(&["--sbom", "required"])),
+        &["no SBOM found (SBOM policy: required)"],
+    );
+    // ...and its only SBOM, a signed attestation over the index, satisfies it.
+    let index_att = a.attest(&layout, INDEX, golden_sbom("sbom-index.spdx.json"));
+    let rep = tmp.path().join("r.json");
+    let rep_arg = s(&rep);
+    let out = verify(
+        &layout,
+        &a.with(&[
+            "--sbom", "required", "--ntia", "require", "--report", &rep_arg,
+        ]),
+    );
+    out.ok();
+    assert!(out.stdout.contains("1 SBOMs"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!(
+            "sbom image {INDEX}: attestation {index_att} (SPDX-2.3, 3 packages, NTIA complete)"
+        )),
+        "{}",
+        out.stdout
+    );
+    let b = &report(&rep)["images"][0]["sboms"][0];
+    assert_eq!(b["origin"], format!("attestation {index_att}"));
+    assert_eq!(b["path"], Value::Null);
+    assert_eq!(b["subject"], INDEX);
+    assert_eq!(b["ntia"], "pass");
+    assert_eq!(b["packages"], 3);
+
+    // Per platform, the platforms need theirs: attested too, they count and are placed.
+    refused(
+        &verify(&layout, &a.with(&["--sbom-per-platform"])),
+        &["the linux/amd64 manifest", "has no SBOM of its own"],
+    );
+    a.attest(&layout, AMD64, golden_sbom("sbom-x86_64.spdx.json"));
+    a.attest(&layout, ARM64, golden_sbom("sbom-aarch64.spdx.json"));
+    let strict = [
+        "--sbom",
+        "required",
+        "--sbom-per-platform",
+        "--ntia",
+        "require",
+        "--report",
+        &rep_arg,
+    ];
+    verify(&layout, &a.with(&strict)).ok();
+    let platforms: Vec<Value> = report(&rep)["images"][0]["sboms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["platform"].clone())
+        .collect();
+    assert_eq!(
+        platforms,
+        [Value::Null, json!("linux/amd64"), json!("linux/arm64")]
+    );
+
+    // Published once, as the attestations they came as: no SBOM referrer is added.
+    let site = tmp.path().join("site");
+    publish(&layout, &site, &a.with(&strict)).ok();
+    assert_eq!(report(&rep)["sboms"].as_array().unwrap().len(), 3);
+    assert_eq!(served_referrers(&site, INDEX), [index_att]);
+
+    // A sidecar bundle holding the attestation counts the same.
+    let bare = golden_without_sboms(&tmp.path().join("bare"));
+    let sidecar = tmp.path().join("index.sbom.sigstore.json");
+    let bundle = a.sigstore.attestation(
+        &a.signer,
+        INDEX,
+        "https://spdx.dev/Document",
+        golden_sbom("sbom-index.spdx.json"),
+    );
+    fs::write(&sidecar, bundle.to_string()).unwrap();
+    let sidecar_arg = s(&sidecar);
+    verify(
+        &bare,
+        &a.with(&[
+            "--sbom",
+            "required",
+            "--bundle",
+            &sidecar_arg,
+            "--report",
+            &rep_arg,
+        ]),
+    )
+    .ok();
+    let b = &report(&rep)["images"][0]["sboms"][0];
+    assert!(
+        b["origin"]
+            .as_str()
+            .unwrap()
+            .starts_with("attestation sha256:"),
+        "{b}"
+    );
+}
+
+#[test]
+fn an_attestation_missing_ntia_elements_fails_under_require() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = golden_without_sboms(tmp.path());
+    let a = Attesting::new(tmp.path());
+    let mut predicate = golden_sbom("sbom-x86_64.spdx.json");
+    predicate["packages"][5]
+        .as_object_mut()
+        .unwrap()
+        .remove("supplier");
+    let att = a.attest(&layout, AMD64, predicate);
+    let missing = format!(
+        "SBOM attestation {att}: NTIA minimum elements missing: supplier (package \"replayout\""
+    );
+    let out = verify(&layout, &a.with(&["--ntia", "require"]));
+    refused(&out, &[AMD64, &missing]);
+    let site = tmp.path().join("site");
+    refused(
+        &publish(&layout, &site, &a.with(&["--ntia", "require"])),
+        &[&missing],
+    );
+    assert!(snapshot(&site).is_empty(), "a refused publish wrote files");
+    // Under `warn` it passes with the warning; the report says where.
+    let rep = tmp.path().join("r.json");
+    let rep_arg = s(&rep);
+    let out = verify(
+        &layout,
+        &a.with(&["--sbom", "required", "--report", &rep_arg]),
+    );
+    out.ok();
+    assert!(
+        out.stderr
+            .contains(&format!("warning: image index.json: {missing}")),
+        "{}",
+        out.stderr
+    );
+    let b = &report(&rep)["images"][0]["sboms"][0];
+    assert_eq!(b["ntia"], "warn");
+    assert_eq!(b["platform"], "linux/amd64");
+}
+
+/// Attach `sbom` to `subject` of the golden copy in `layout` as an SPDX artifact (ORAS-style).
+fn attach_spdx(layout: &Path, subject: &str, sbom: &[u8]) -> String {
+    let (media_type, size) = descriptor_of(layout, subject);
+    let artifact = signing::Artifact {
+        media_type: "application/spdx+json",
+        bytes: sbom.to_vec(),
+        annotations: json!({}),
+    };
+    let subject = json!({"mediaType": media_type, "digest": subject, "size": size});
+    signing::attach_artifact(layout, &subject, &artifact)
+}
+
+#[test]
+fn sbom_referrers_in_the_layout_count_and_must_be_intact_and_describe_their_subject() {
+    let tmp = tempfile::tempdir().unwrap();
+    let index_sbom = fs::read(fixture("apko/golden/sboms/sbom-index.spdx.json")).unwrap();
+    let arm_sbom = fs::read(fixture("apko/golden/sboms/sbom-aarch64.spdx.json")).unwrap();
+    let fresh = |name: &str| golden_without_sboms(&tmp.path().join(name));
+
+    // An SPDX referrer of the index, already in the layout, is the image's SBOM.
+    let layout = fresh("good");
+    let referrer = attach_spdx(&layout, INDEX, &index_sbom);
+    let rep = tmp.path().join("r.json");
+    let rep_arg = s(&rep);
+    verify(&layout, &["--sbom", "required", "--report", &rep_arg]).ok();
+    let b = &report(&rep)["images"][0]["sboms"][0];
+    assert_eq!(b["origin"], format!("referrer {referrer}"));
+    assert_eq!(b["digest"], digest_of(&index_sbom));
+    assert_eq!(b["subject"], INDEX);
+    let site = tmp.path().join("site");
+    publish(&layout, &site, &["--sbom", "required", "-q"]).ok();
+    assert_eq!(served_referrers(&site, INDEX), [referrer]);
+
+    // One describing another manifest than its subject is refused.
+    let layout = fresh("mismatch");
+    attach_spdx(&layout, AMD64, &arm_sbom);
+    let sbom = digest_of(&arm_sbom);
+    refused(
+        &verify(&layout, &[]),
+        &[&format!(
+            "referrer of {AMD64}: SBOM {sbom} describes {ARM64}, not its subject {AMD64}"
+        )],
+    );
+
+    // One whose layer changed on disk is refused.
+    let layout = fresh("tampered");
+    attach_spdx(&layout, INDEX, &index_sbom);
+    let path = blob_path(&layout, &digest_of(&index_sbom));
+    let mut bytes = fs::read(&path).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 1;
+    fs::write(&path, bytes).unwrap();
+    let site = tmp.path().join("site-tampered");
+    let out = publish(&layout, &site, &["--sbom", "required"]);
+    refused(
+        &out,
+        &[
+            &format!("referrer of {INDEX}: SBOM {}", digest_of(&index_sbom)),
+            "digest mismatch or size mismatch with its descriptor",
+        ],
+    );
+    assert!(snapshot(&site).is_empty(), "a refused publish wrote files");
 }

@@ -114,7 +114,8 @@ pub struct VerifiedImage {
     pub attachments: Vec<Attachment>,
     /// Who signed the tagged digest, as verified against the trust policy.
     pub signers: Vec<String>,
-    /// Its SBOMs, each bound to the index or platform manifest it describes.
+    /// Its SBOMs, each bound to the index or platform manifest it describes: files, SBOM
+    /// attestations and SBOM artifacts found in the layout alike.
     pub sboms: Vec<VerifiedSbom>,
 }
 
@@ -183,14 +184,17 @@ pub fn read_all(
             match walk(&layout, &sel.root) {
                 Ok(((root, documents, mut blobs), missing)) => {
                     errors.extend(missing.into_iter().map(|p| p.in_image(&spec.layout, &name)));
-                    let subjects = documents.iter().map(|d| d.digest.clone()).collect();
-                    let signed =
-                        signature::check(&layout, &scan, &root, &subjects, &spec.bundles, trust)
-                            .unwrap_or_else(|problems| {
-                                let at = |p: Problem| p.in_image(&spec.layout, &name);
-                                errors.extend(problems.into_iter().map(at));
-                                signature::Signed::default()
-                            });
+                    let image = signature::Image {
+                        root: &root,
+                        documents: &documents,
+                        sidecars: &spec.bundles,
+                    };
+                    let signed = signature::check(&layout, &scan, &image, trust, policy.sbom.ntia)
+                        .unwrap_or_else(|problems| {
+                            let at = |p: Problem| p.in_image(&spec.layout, &name);
+                            errors.extend(problems.into_iter().map(at));
+                            signature::Signed::default()
+                        });
                     blobs.extend(signed.blobs);
                     blobs.sort_by(|a, b| a.digest.cmp(&b.digest));
                     blobs.dedup_by(|a, b| a.digest == b.digest);
@@ -204,7 +208,7 @@ pub fn read_all(
                         blobs,
                         attachments: signed.attachments,
                         signers: signed.signers,
-                        sboms: Vec::new(),
+                        sboms: signed.sboms,
                     })
                 }
                 Err(p) => errors.push(p.in_image(&spec.layout, &name)),

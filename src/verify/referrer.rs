@@ -76,12 +76,14 @@ pub fn artifact(
     }
 }
 
-/// The referrer publishing a verified SBOM next to the manifest it describes: its verified
-/// bytes as the layer, the file name as `org.opencontainers.image.title`.
+/// The referrer publishing a verified SBOM file next to the manifest it describes: its
+/// verified bytes as the layer, the file name as `org.opencontainers.image.title`. None for an
+/// SBOM that came as a referrer or an attestation: that one is published as it came.
 pub fn of_sbom(documents: &[Document], sbom: &VerifiedSbom) -> Option<Attachment> {
+    let path = sbom.origin.path()?;
     let subject = documents.iter().find(|d| d.digest == sbom.subject)?;
     let mut annotations = BTreeMap::new();
-    if let Some(name) = sbom.path.file_name() {
+    if let Some(name) = path.file_name() {
         annotations.insert(
             "org.opencontainers.image.title".to_string(),
             name.to_string_lossy().into_owned(),

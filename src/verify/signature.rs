@@ -11,9 +11,16 @@
 //!   layer annotations; they are rebuilt as Sigstore v0.1 bundles and verified the same way;
 //! - sidecar bundle files named in the config (`cosign sign-blob --bundle` over `index.json`).
 //!
-//! Verification itself is [`super::trust::TrustPolicy`], i.e. `sigstore-verify`.
+//! Verification itself is [`super::trust::TrustPolicy`], i.e. `sigstore-verify`, given what
+//! each signature is over: a message signature (legacy payloads, `sign-blob` bundles) the exact
+//! bytes signed, a DSSE envelope the digest its in-toto subject must name.
+//!
+//! SBOMs found here — SBOM attestations (SPDX or CycloneDX predicates) and SBOM artifacts
+//! already attached in the layout — are validated, must describe their subject, and come back
+//! as [`VerifiedSbom`]s judged under the run's NTIA mode, so they count toward the SBOM policy
+//! like SBOM files do; they are published as the attachments they came as.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -23,6 +30,8 @@ use oci_spec::image::{Descriptor, ImageManifest};
 use serde_json::json;
 use sigstore_verify::types::{Artifact, Bundle, Sha256Hash, SignatureContent};
 
+use super::policy::NtiaMode;
+use super::sbom::{Origin, SbomSummary, VerifiedSbom};
 use super::trust::TrustPolicy;
 use super::{Attachment, AttachmentKind, Blob, Document, referrer, sbom};
 use crate::digest::Digest;
@@ -77,8 +86,49 @@ enum Kind {
     Signature,
     /// An in-toto attestation about the image (provenance, scan results…).
     Attestation,
-    /// An SBOM attestation (SPDX or CycloneDX predicate), validated; what it holds.
-    Sbom(String),
+    /// An SBOM attestation (SPDX or CycloneDX predicate): its document, validated and
+    /// describing the subject.
+    Sbom(Box<AttestedSbom>),
+}
+
+/// The SBOM an attestation carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct AttestedSbom {
+    /// The predicate, as validated.
+    bytes: Vec<u8>,
+    summary: SbomSummary,
+}
+
+/// Why an attachment was refused. `checked` when a signer of the policy judged it (the reason
+/// then names the signer); otherwise no signer got that far, and the refusal names the
+/// signers that would have been tried.
+struct Refused {
+    reason: String,
+    checked: bool,
+}
+
+impl Refused {
+    fn checked(reason: String) -> Refused {
+        Refused {
+            reason,
+            checked: true,
+        }
+    }
+}
+
+impl From<String> for Refused {
+    fn from(reason: String) -> Refused {
+        Refused {
+            reason,
+            checked: false,
+        }
+    }
+}
+
+impl From<&str> for Refused {
+    fn from(reason: &str) -> Refused {
+        Refused::from(reason.to_string())
+    }
 }
 
 /// A manifest of the layout that is about another manifest.
@@ -208,54 +258,98 @@ pub struct Signed {
     pub blobs: Vec<Blob>,
     /// Who signed the image's root digest (verified signatures only).
     pub signers: Vec<String>,
+    /// SBOMs among the attachments (attestations, SBOM artifacts), validated and judged.
+    pub sboms: Vec<VerifiedSbom>,
 }
 
-/// Find the signatures of the manifests `subjects` (an image's documents; `root` the tagged
-/// one) in `scan` and in `sidecars`, and verify them. With signers in the policy every
-/// signature found must verify; with `require`, the root must carry a verified signature.
+/// What [`check`] looks at, for one image.
+pub struct Image<'a> {
+    /// The tagged document.
+    pub root: &'a Document,
+    /// Every manifest and index of the image (what signatures may be over).
+    pub documents: &'a [Document],
+    /// Sidecar bundle files over the root.
+    pub sidecars: &'a [PathBuf],
+}
+
+/// Find the signatures of `image`'s manifests in `scan` and in its sidecars, and verify them.
+/// With signers in the policy every signature found must verify; with `require`, the root must
+/// carry a verified signature. SBOMs among them are judged under `ntia`.
 pub fn check(
     layout: &Layout,
     scan: &Scan,
-    root: &Document,
-    subjects: &BTreeSet<Digest>,
-    sidecars: &[PathBuf],
+    image: &Image<'_>,
     policy: Option<&TrustPolicy>,
+    ntia: NtiaMode,
 ) -> Result<Signed, Vec<Problem>> {
+    let root = image.root;
+    let subjects: BTreeMap<&Digest, &Document> =
+        image.documents.iter().map(|d| (&d.digest, d)).collect();
     let mut signed = Signed::default();
     let mut problems = Vec::new();
-    for candidate in scan
-        .candidates
-        .iter()
-        .filter(|c| subjects.contains(&c.subject))
-    {
-        let outcome = if candidate.legacy {
-            legacy(layout, candidate, &root.digest, policy, &mut signed)
-        } else {
-            referrer(layout, candidate, &root.digest, policy, &mut signed)
+    // Refusals no signer got to judge name the signers that would have.
+    let untried = |refused: Refused| match policy.filter(|p| p.has_signers() && !refused.checked) {
+        Some(p) => format!(
+            "{} (not checked against {})",
+            refused.reason,
+            p.describe_signers()
+        ),
+        None => refused.reason,
+    };
+    let checker = Checker {
+        layout,
+        root: &root.digest,
+        policy,
+        ntia,
+    };
+    for candidate in &scan.candidates {
+        let Some(subject) = subjects.get(&candidate.subject) else {
+            continue;
         };
-        if let Err(reason) = outcome {
+        let (what, outcome) = if candidate.legacy {
+            (
+                "cosign signature image",
+                checker.legacy(candidate, &mut signed),
+            )
+        } else {
+            (
+                "referrer",
+                checker.referrer(candidate, subject, &mut signed),
+            )
+        };
+        if let Err(refused) = outcome {
             problems.push(Problem::at(
                 &candidate.document.digest,
-                format!("signature over {}: {reason}", candidate.subject),
+                format!("{what} of {}: {}", candidate.subject, untried(refused)),
             ));
         }
     }
-    for path in sidecars {
-        if let Err(reason) = sidecar(path, root, policy, &mut signed) {
+    for path in image.sidecars {
+        if let Err(refused) = checker.sidecar(path, root, &mut signed) {
             problems.push(Problem::at(
                 &root.digest,
-                format!("signature bundle {}: {reason}", path.display()),
+                format!(
+                    "signature bundle {} over {}: {}",
+                    path.display(),
+                    root.digest,
+                    untried(refused)
+                ),
             ));
         }
     }
-    if policy.is_some_and(|p| p.require) && signed.signers.is_empty() && problems.is_empty() {
+    if let Some(p) = policy.filter(|p| p.require)
+        && signed.signers.is_empty()
+        && problems.is_empty()
+    {
         problems.push(Problem::at(
             &root.digest,
             format!(
                 "unsigned: signatures are required, and none signs {} (looked for OCI referrers \
-                 with this subject, a sha256-{}.sig image and sidecar bundles)",
+                 with this subject, a sha256-{}.sig image and sidecar bundles; accepted signers: \
+                 {})",
                 root.digest,
-                root.digest.hex()
+                root.digest.hex(),
+                p.describe_signers()
             ),
         ));
     }
@@ -266,21 +360,22 @@ pub fn check(
     }
 }
 
-/// Verify `bundle` over `subject` if the policy has signers; who signed, or None unchecked.
-fn verify(
-    bundle: &Bundle,
-    subject: &Digest,
-    policy: Option<&TrustPolicy>,
-) -> Result<Option<String>, String> {
-    let Some(policy) = policy.filter(|p| p.has_signers()) else {
-        return Ok(None);
-    };
-    let hash = Sha256Hash::from_hex(subject.hex()).map_err(|e| e.to_string())?;
-    policy.verify(bundle, Artifact::from_digest(hash)).map(Some)
+/// The signed artifact as `sigstore-verify` takes it, given its exact `bytes` and their
+/// `digest`. A message signature is over the bytes, so it gets them: Ed25519 cannot verify from
+/// a digest, and a P-384 or RSA signer may have hashed with other than SHA-256. A DSSE envelope
+/// signs its own payload and binds the artifact by the digest its in-toto subject names.
+fn artifact<'a>(bundle: &Bundle, bytes: &'a [u8], digest: &Digest) -> Result<Artifact<'a>, String> {
+    match bundle.content {
+        SignatureContent::DsseEnvelope(_) => Sha256Hash::from_hex(digest.hex())
+            .map(Artifact::from_digest)
+            .map_err(|e| e.to_string()),
+        _ => Ok(Artifact::from_blob(bytes)),
+    }
 }
 
-/// What a bundle holds: a signature or an attestation (with its predicate type); an SBOM
-/// attestation's document is validated like an SBOM file.
+/// What a bundle holds: a signature or an attestation (with its predicate type). An SBOM
+/// attestation's document is validated like an SBOM file, must be of the format its predicate
+/// type says, and must describe the statement's subject.
 fn kind_of(bundle: &Bundle, subject: &Digest) -> Result<(Kind, Option<String>), String> {
     let SignatureContent::DsseEnvelope(envelope) = &bundle.content else {
         return Ok((Kind::Signature, None));
@@ -302,14 +397,20 @@ fn kind_of(bundle: &Bundle, subject: &Digest) -> Result<(Kind, Option<String>), 
     if predicate == COSIGN_SIGN_PREDICATE {
         return Ok((Kind::Signature, Some(predicate)));
     }
-    if sbom::Format::of_predicate_type(&predicate).is_some() {
-        let document = serde_json::to_vec(&statement["predicate"]).map_err(|e| e.to_string())?;
-        let summary = sbom::check_document(&document, "SBOM attestation")?;
+    if let Some(format) = sbom::Format::of_predicate_type(&predicate) {
+        let bytes = serde_json::to_vec(&statement["predicate"]).map_err(|e| e.to_string())?;
+        let summary = sbom::check_document(&bytes, "SBOM attestation")?;
+        if summary.format != format {
+            return Err(format!(
+                "SBOM attestation: predicate type {predicate} is {}, but the predicate is a {} \
+                 document",
+                format.name(),
+                summary.format.name()
+            ));
+        }
+        sbom::check_describes(&summary, subject, "SBOM attestation: the predicate")?;
         return Ok((
-            Kind::Sbom(format!(
-                "{}, {} packages",
-                summary.version, summary.packages
-            )),
+            Kind::Sbom(Box::new(AttestedSbom { bytes, summary })),
             Some(predicate),
         ));
     }
@@ -319,21 +420,24 @@ fn kind_of(bundle: &Bundle, subject: &Digest) -> Result<(Kind, Option<String>), 
 /// Note who signed (a verified signature over the root), and describe the attachment.
 fn record(
     signed: &mut Signed,
-    kind: Kind,
+    kind: &Kind,
     subject_is_root: bool,
     who: Option<String>,
 ) -> (AttachmentKind, String) {
-    let (attachment, what) = match &kind {
+    let (attachment, what) = match kind {
         Kind::Signature => (AttachmentKind::Signature, "signature".to_string()),
         Kind::Attestation => (AttachmentKind::Attestation, "attestation".to_string()),
-        Kind::Sbom(summary) => (
+        Kind::Sbom(sbom) => (
             AttachmentKind::Sbom,
-            format!("SBOM attestation ({summary})"),
+            format!(
+                "SBOM attestation ({}, {} packages)",
+                sbom.summary.version, sbom.summary.packages
+            ),
         ),
     };
     let summary = match who {
         Some(who) => {
-            if kind == Kind::Signature && subject_is_root && !signed.signers.contains(&who) {
+            if *kind == Kind::Signature && subject_is_root && !signed.signers.contains(&who) {
                 signed.signers.push(who.clone());
             }
             format!("{what}, verified: {who}")
@@ -343,159 +447,274 @@ fn record(
     (attachment, summary)
 }
 
-fn referrer(
-    layout: &Layout,
-    candidate: &Candidate,
-    root: &Digest,
-    policy: Option<&TrustPolicy>,
-    signed: &mut Signed,
-) -> Result<(), String> {
-    let manifest = &candidate.manifest;
-    let artifact_type = manifest
-        .artifact_type()
-        .as_ref()
-        .map(|m| m.to_string())
-        .unwrap_or_else(|| manifest.config().media_type().to_string());
-    let mut kind = AttachmentKind::Other;
-    let mut summary = format!("attachment {artifact_type}, not verified");
-    if artifact_type.starts_with(BUNDLE_PREFIX) {
-        let layer = manifest
-            .layers()
-            .iter()
-            .find(|l| l.media_type().to_string().starts_with(BUNDLE_PREFIX))
-            .ok_or("a Sigstore bundle artifact with no bundle layer")?;
-        let bytes = read_blob(layout, layer)?;
-        let text = std::str::from_utf8(&bytes).map_err(|_| "bundle is not UTF-8")?;
-        let bundle = parse_bundle(text)?;
-        let (what, _) = kind_of(&bundle, &candidate.subject)?;
-        let who = verify(&bundle, &candidate.subject, policy)?;
-        (kind, summary) = record(signed, what, candidate.subject == *root, who);
-    } else if artifact_type == sbom::SPDX_MEDIA_TYPE || artifact_type == sbom::CYCLONEDX_MEDIA_TYPE
-    {
-        kind = AttachmentKind::Sbom;
-        summary = layout_sbom(layout, manifest, &artifact_type, &candidate.subject)?;
-    }
-    let blobs = manifest_blobs(layout, manifest)?;
-    signed.blobs.extend(blobs);
-    signed.attachments.push(Attachment {
-        subject: candidate.subject.clone(),
-        document: candidate.document.clone(),
-        artifact_type: Some(artifact_type),
-        annotations: manifest
-            .annotations()
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect(),
-        tag: None,
-        inline_blobs: Vec::new(),
-        kind,
-        summary,
-    });
-    Ok(())
+/// What checking one attachment needs besides the attachment.
+struct Checker<'a> {
+    layout: &'a Layout,
+    /// The image's tagged digest (signatures over it make the image signed).
+    root: &'a Digest,
+    policy: Option<&'a TrustPolicy>,
+    ntia: NtiaMode,
 }
 
-/// An SBOM already attached in the layout: validated, and it must describe its subject.
-fn layout_sbom(
-    layout: &Layout,
-    manifest: &ImageManifest,
-    media_type: &str,
-    subject: &Digest,
-) -> Result<String, String> {
-    let layer = manifest
-        .layers()
-        .iter()
-        .find(|l| l.media_type().to_string() == media_type)
-        .ok_or(format!(
-            "a {media_type} artifact with no {media_type} layer"
-        ))?;
-    let digest = Digest::parse(layer.digest().as_ref())?;
-    if layer.size() > sbom::MAX_SBOM_SIZE {
-        return Err(format!(
-            "SBOM {digest} is {} bytes, too large",
-            layer.size()
-        ));
-    }
-    let path = layout.blob_path(&digest).map_err(|p| p.reason)?;
-    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read SBOM {digest}: {e}"))?;
-    if bytes.len() as u64 != layer.size() || Digest::of_bytes(&bytes) != digest {
-        return Err(format!(
-            "SBOM {digest}: digest mismatch or size mismatch with its descriptor"
-        ));
-    }
-    let summary = sbom::check_document(&bytes, &format!("SBOM {digest}"))?;
-    if !summary.describes.contains(subject) {
-        return Err(format!(
-            "SBOM {digest} describes {}, not its subject {subject}",
-            summary
-                .describes
-                .iter()
-                .map(|d| d.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    Ok(format!(
-        "SBOM ({}, {} packages)",
-        summary.version, summary.packages
-    ))
-}
-
-fn legacy(
-    layout: &Layout,
-    candidate: &Candidate,
-    root: &Digest,
-    policy: Option<&TrustPolicy>,
-    signed: &mut Signed,
-) -> Result<(), String> {
-    let manifest = &candidate.manifest;
-    let mut summaries = Vec::new();
-    for layer in manifest.layers() {
-        if layer.media_type().to_string() != SIMPLE_SIGNING {
-            continue;
-        }
-        let payload = read_blob(layout, layer)?;
-        let json: serde_json::Value =
-            serde_json::from_slice(&payload).map_err(|e| format!("payload is not JSON: {e}"))?;
-        let named = json["critical"]["image"]["docker-manifest-digest"].as_str();
-        if named != Some(candidate.subject.as_str()) {
-            return Err(format!(
-                "payload {} signs {}, not {}",
-                layer.digest(),
-                named.unwrap_or("nothing"),
-                candidate.subject
-            ));
-        }
-        let annotations = layer.annotations().clone().unwrap_or_default();
-        let bundle = legacy_bundle(&payload, &annotations)
-            .map_err(|e| format!("payload {}: {e}", layer.digest()))?;
-        let payload_hash =
-            Sha256Hash::from_hex(&hex::encode(sha2_256(&payload))).map_err(|e| e.to_string())?;
-        let who = match policy.filter(|p| p.has_signers()) {
-            Some(p) => Some(
-                p.verify(&bundle, Artifact::from_digest(payload_hash))
-                    .map_err(|e| format!("payload {}: {e}", layer.digest()))?,
-            ),
+impl Checker<'_> {
+    /// Verify `bundle` over `subject` if the policy has signers, then read what it is: who
+    /// signed (None unchecked), its kind and predicate type. A refusal of the content after a
+    /// verified signature names the signer.
+    fn bundle(
+        &self,
+        bundle: &Bundle,
+        subject: &Document,
+    ) -> Result<(Kind, Option<String>, Option<String>), Refused> {
+        let who = match self.policy.filter(|p| p.has_signers()) {
+            Some(policy) => {
+                let artifact = artifact(bundle, &subject.bytes, &subject.digest)?;
+                Some(policy.verify(bundle, artifact).map_err(Refused::checked)?)
+            }
             None => None,
         };
-        let (_, summary) = record(signed, Kind::Signature, candidate.subject == *root, who);
-        summaries.push(summary);
+        let (kind, predicate) = kind_of(bundle, &subject.digest).map_err(|reason| match &who {
+            Some(who) => Refused::checked(format!("{reason} (signed by {who})")),
+            None => Refused::from(reason),
+        })?;
+        Ok((kind, predicate, who))
     }
-    if summaries.is_empty() {
-        return Err("a cosign signature image with no simple-signing payload".into());
+
+    /// Record the SBOM an attestation `kind` carries, published as the attachment `manifest`.
+    fn attested(
+        &self,
+        kind: Kind,
+        subject: &Digest,
+        manifest: &Digest,
+        signed: &mut Signed,
+    ) -> Result<(), Refused> {
+        if let Kind::Sbom(sbom) = kind {
+            let origin = Origin::Attestation(manifest.clone());
+            let record =
+                sbom::verified(subject.clone(), origin, sbom.bytes, sbom.summary, self.ntia)
+                    .map_err(Refused::checked)?;
+            signed.sboms.push(record);
+        }
+        Ok(())
     }
-    signed.blobs.extend(manifest_blobs(layout, manifest)?);
-    signed.attachments.push(Attachment {
-        subject: candidate.subject.clone(),
-        document: candidate.document.clone(),
-        artifact_type: None,
-        annotations: BTreeMap::new(),
-        tag: Some(format!("sha256-{}.sig", candidate.subject.hex())),
-        inline_blobs: Vec::new(),
-        kind: AttachmentKind::Signature,
-        summary: summaries.join("; "),
-    });
-    Ok(())
+
+    fn referrer(
+        &self,
+        candidate: &Candidate,
+        subject: &Document,
+        signed: &mut Signed,
+    ) -> Result<(), Refused> {
+        let manifest = &candidate.manifest;
+        let artifact_type = manifest
+            .artifact_type()
+            .as_ref()
+            .map(|m| m.to_string())
+            .unwrap_or_else(|| manifest.config().media_type().to_string());
+        let mut kind = AttachmentKind::Other;
+        let mut summary = format!("attachment {artifact_type}, not verified");
+        let mut attested = None;
+        if artifact_type.starts_with(BUNDLE_PREFIX) {
+            let layer = manifest
+                .layers()
+                .iter()
+                .find(|l| l.media_type().to_string().starts_with(BUNDLE_PREFIX))
+                .ok_or("a Sigstore bundle artifact with no bundle layer")?;
+            let bytes = read_blob(self.layout, layer)?;
+            let text = std::str::from_utf8(&bytes).map_err(|_| "bundle is not UTF-8")?;
+            let bundle = parse_bundle(text)?;
+            let (what, _, who) = self.bundle(&bundle, subject)?;
+            (kind, summary) = record(signed, &what, candidate.subject == *self.root, who);
+            attested = Some(what);
+        } else if artifact_type == sbom::SPDX_MEDIA_TYPE
+            || artifact_type == sbom::CYCLONEDX_MEDIA_TYPE
+        {
+            kind = AttachmentKind::Sbom;
+            let found = self.layout_sbom(candidate, &artifact_type)?;
+            summary = format!(
+                "SBOM ({}, {} packages)",
+                found.summary.version, found.summary.packages
+            );
+            signed.sboms.push(found);
+        }
+        let blobs = manifest_blobs(self.layout, manifest)?;
+        if let Some(what) = attested {
+            self.attested(what, &candidate.subject, &candidate.document.digest, signed)?;
+        }
+        signed.blobs.extend(blobs);
+        signed.attachments.push(Attachment {
+            subject: candidate.subject.clone(),
+            document: candidate.document.clone(),
+            artifact_type: Some(artifact_type),
+            annotations: manifest
+                .annotations()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+            tag: None,
+            inline_blobs: Vec::new(),
+            kind,
+            summary,
+        });
+        Ok(())
+    }
+
+    /// An SBOM already attached in the layout: intact, valid, of its artifactType's format,
+    /// and describing its subject.
+    fn layout_sbom(&self, candidate: &Candidate, media_type: &str) -> Result<VerifiedSbom, String> {
+        use std::io::Read;
+        let subject = &candidate.subject;
+        let layer = candidate
+            .manifest
+            .layers()
+            .iter()
+            .find(|l| l.media_type().to_string() == media_type)
+            .ok_or(format!(
+                "a {media_type} artifact with no {media_type} layer"
+            ))?;
+        let digest = Digest::parse(layer.digest().as_ref())?;
+        if layer.size() > sbom::MAX_SBOM_SIZE {
+            return Err(format!(
+                "SBOM {digest} is {} bytes, too large",
+                layer.size()
+            ));
+        }
+        let path = self.layout.blob_path(&digest).map_err(|p| p.reason)?;
+        let mut bytes = Vec::new();
+        std::fs::File::open(&path)
+            .and_then(|f| f.take(layer.size() + 1).read_to_end(&mut bytes))
+            .map_err(|e| format!("cannot read SBOM {digest}: {e}"))?;
+        if bytes.len() as u64 != layer.size() || Digest::of_bytes(&bytes) != digest {
+            return Err(format!(
+                "SBOM {digest}: digest mismatch or size mismatch with its descriptor"
+            ));
+        }
+        let origin = format!("SBOM {digest}");
+        let summary = sbom::check_document(&bytes, &origin)?;
+        if summary.format.media_type() != media_type {
+            return Err(format!(
+                "{origin}: artifactType {media_type}, but the document is {}",
+                summary.format.name()
+            ));
+        }
+        sbom::check_describes(&summary, subject, &origin)?;
+        let origin = Origin::Referrer(candidate.document.digest.clone());
+        sbom::verified(subject.clone(), origin, bytes, summary, self.ntia)
+    }
+
+    fn legacy(&self, candidate: &Candidate, signed: &mut Signed) -> Result<(), Refused> {
+        let manifest = &candidate.manifest;
+        let mut summaries = Vec::new();
+        for layer in manifest.layers() {
+            if layer.media_type().to_string() != SIMPLE_SIGNING {
+                continue;
+            }
+            let payload = read_blob(self.layout, layer)?;
+            let json: serde_json::Value = serde_json::from_slice(&payload)
+                .map_err(|e| format!("payload is not JSON: {e}"))?;
+            let named = json["critical"]["image"]["docker-manifest-digest"].as_str();
+            if named != Some(candidate.subject.as_str()) {
+                return Err(format!(
+                    "payload {} signs {}, not {}",
+                    layer.digest(),
+                    named.unwrap_or("nothing"),
+                    candidate.subject
+                )
+                .into());
+            }
+            let annotations = layer.annotations().clone().unwrap_or_default();
+            let who = self
+                .legacy_verify(&payload, &annotations)
+                .map_err(|r| Refused {
+                    reason: format!("payload {}: {}", layer.digest(), r.reason),
+                    ..r
+                })?;
+            let (_, summary) = record(
+                signed,
+                &Kind::Signature,
+                candidate.subject == *self.root,
+                who,
+            );
+            summaries.push(summary);
+        }
+        if summaries.is_empty() {
+            return Err("a cosign signature image with no simple-signing payload".into());
+        }
+        signed.blobs.extend(manifest_blobs(self.layout, manifest)?);
+        signed.attachments.push(Attachment {
+            subject: candidate.subject.clone(),
+            document: candidate.document.clone(),
+            artifact_type: None,
+            annotations: BTreeMap::new(),
+            tag: Some(format!("sha256-{}.sig", candidate.subject.hex())),
+            inline_blobs: Vec::new(),
+            kind: AttachmentKind::Signature,
+            summary: summaries.join("; "),
+        });
+        Ok(())
+    }
+
+    /// Verify a legacy payload's signature, over the payload's exact bytes, if the policy has
+    /// signers: who signed, or None unchecked. The signature is tried under the key's own
+    /// Sigstore scheme (SHA-384 for P-384, pure Ed25519), then hashed with SHA-256, which cosign
+    /// has long used with every key type; the first attempt's reason is the one reported.
+    fn legacy_verify(
+        &self,
+        payload: &[u8],
+        annotations: &std::collections::HashMap<String, String>,
+    ) -> Result<Option<String>, Refused> {
+        let native = legacy_bundle(annotations, None)?;
+        let Some(policy) = self.policy.filter(|p| p.has_signers()) else {
+            return Ok(None);
+        };
+        let first = match policy.verify(&native, Artifact::from_blob(payload)) {
+            Ok(who) => return Ok(Some(who)),
+            Err(reason) => reason,
+        };
+        let sha256 = legacy_bundle(annotations, Some(&sha2_256(payload)))?;
+        match policy.verify(&sha256, Artifact::from_blob(payload)) {
+            Ok(who) => Ok(Some(who)),
+            Err(_) => Err(Refused::checked(first)),
+        }
+    }
+
+    /// A sidecar bundle over the image root (e.g. `cosign sign-blob --bundle` over
+    /// `index.json`): verified, then published as a cosign v3-style referrer (an OCI artifact
+    /// manifest whose layer is the bundle, byte for byte).
+    fn sidecar(&self, path: &Path, root: &Document, signed: &mut Signed) -> Result<(), Refused> {
+        let bytes = read_bundle_bytes(path)?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| "bundle is not UTF-8".to_string())?;
+        let bundle = parse_bundle(text)?;
+        let (kind, predicate, who) = self.bundle(&bundle, root)?;
+        let (attachment_kind, summary) = record(signed, &kind, true, who);
+        let bundle_type = bundle.media_type().as_str().to_string();
+        let bundle_digest = Digest::of_bytes(&bytes);
+        let mut annotations = BTreeMap::new();
+        let content = match bundle.content {
+            SignatureContent::DsseEnvelope(_) => "dsse-envelope",
+            _ => "message-signature",
+        };
+        annotations.insert(
+            "dev.sigstore.bundle.content".to_string(),
+            content.to_string(),
+        );
+        if let Some(predicate) = predicate {
+            annotations.insert("dev.sigstore.bundle.predicateType".to_string(), predicate);
+        }
+        let layer = referrer::Layer {
+            media_type: &bundle_type,
+            digest: &bundle_digest,
+            size: bytes.len() as u64,
+        };
+        let attachment = referrer::artifact(root, layer, annotations, attachment_kind, summary);
+        self.attested(kind, &root.digest, &attachment.document.digest, signed)?;
+        signed.attachments.push(attachment);
+        signed.blobs.push(Blob {
+            digest: bundle_digest,
+            size: bytes.len() as u64,
+            path: path.to_path_buf(),
+        });
+        Ok(())
+    }
 }
 
 fn sha2_256(bytes: &[u8]) -> [u8; 32] {
@@ -505,10 +724,12 @@ fn sha2_256(bytes: &[u8]) -> [u8; 32] {
 
 /// A legacy cosign signature (payload layer annotations) as a Sigstore v0.1 bundle: message
 /// signature over the payload, certificate or key, and the Rekor entry with its signed entry
-/// timestamp.
+/// timestamp. The payload's `sha256`, when given, is declared as the message digest (the
+/// signature then hashes with SHA-256 whatever the key); without it the key's own scheme
+/// applies.
 fn legacy_bundle(
-    payload: &[u8],
     annotations: &std::collections::HashMap<String, String>,
+    sha256: Option<&[u8; 32]>,
 ) -> Result<Bundle, String> {
     let signature = annotations
         .get(ANN_SIGNATURE)
@@ -557,13 +778,17 @@ fn legacy_bundle(
             "publicKey": material.get("publicKey"),
         },
         "messageSignature": {
-            "messageDigest": {"algorithm": "SHA2_256", "digest": BASE64.encode(sha2_256(payload))},
+            "messageDigest": sha256
+                .map(|d| json!({"algorithm": "SHA2_256", "digest": BASE64.encode(d)})),
             "signature": signature,
         },
     });
     let mut bundle = bundle;
     if let Some(vm) = bundle["verificationMaterial"].as_object_mut() {
         vm.retain(|_, v| !v.is_null());
+    }
+    if let Some(ms) = bundle["messageSignature"].as_object_mut() {
+        ms.retain(|_, v| !v.is_null());
     }
     parse_bundle(&bundle.to_string())
 }
@@ -601,49 +826,4 @@ fn manifest_blobs(layout: &Layout, manifest: &ImageManifest) -> Result<Vec<Blob>
             Ok(Blob { digest, size, path })
         })
         .collect()
-}
-
-/// A sidecar bundle over the image root (e.g. `cosign sign-blob --bundle` over `index.json`):
-/// verified, then published as a cosign v3-style referrer (an OCI artifact manifest whose
-/// layer is the bundle, byte for byte).
-fn sidecar(
-    path: &Path,
-    root: &Document,
-    policy: Option<&TrustPolicy>,
-    signed: &mut Signed,
-) -> Result<(), String> {
-    let bytes = read_bundle_bytes(path)?;
-    let text = std::str::from_utf8(&bytes).map_err(|_| "bundle is not UTF-8".to_string())?;
-    let bundle = parse_bundle(text)?;
-    let (kind, predicate) = kind_of(&bundle, &root.digest)?;
-    let who = verify(&bundle, &root.digest, policy)?;
-    let (kind, summary) = record(signed, kind, true, who);
-    let bundle_type = bundle.media_type().as_str().to_string();
-    let bundle_digest = Digest::of_bytes(&bytes);
-    let mut annotations = BTreeMap::new();
-    let content = match bundle.content {
-        SignatureContent::DsseEnvelope(_) => "dsse-envelope",
-        _ => "message-signature",
-    };
-    annotations.insert(
-        "dev.sigstore.bundle.content".to_string(),
-        content.to_string(),
-    );
-    if let Some(predicate) = predicate {
-        annotations.insert("dev.sigstore.bundle.predicateType".to_string(), predicate);
-    }
-    let layer = referrer::Layer {
-        media_type: &bundle_type,
-        digest: &bundle_digest,
-        size: bytes.len() as u64,
-    };
-    signed
-        .attachments
-        .push(referrer::artifact(root, layer, annotations, kind, summary));
-    signed.blobs.push(Blob {
-        digest: bundle_digest,
-        size: bytes.len() as u64,
-        path: path.to_path_buf(),
-    });
-    Ok(())
 }

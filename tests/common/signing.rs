@@ -16,10 +16,11 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, CustomExtension, DnType,
-    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType,
+    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+    PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PKCS_RSA_SHA256, SanType, SigningKey as _,
 };
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
+use sha2::{Digest as _, Sha256, Sha384};
 
 use super::synth::write_blob;
 
@@ -36,9 +37,35 @@ fn sha256(bytes: &[u8]) -> Vec<u8> {
     Sha256::digest(bytes).to_vec()
 }
 
-/// One signing key: an ECDSA P-256 key as cosign generates, with its certificate when keyless.
+/// The key types a trust policy accepts (issue 4: ECDSA P-256/P-384, Ed25519, RSA).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyType {
+    /// cosign's default (`cosign generate-key-pair`).
+    P256,
+    /// ECDSA P-384, signing with SHA-384 (its Sigstore scheme).
+    P384,
+    /// Pure Ed25519: verifiable only over the signed bytes, never from a digest.
+    Ed25519,
+    /// RSA 2048, PKCS#1 v1.5 with SHA-256.
+    Rsa,
+}
+
+impl KeyType {
+    pub const ALL: [KeyType; 4] = [KeyType::P256, KeyType::P384, KeyType::Ed25519, KeyType::Rsa];
+}
+
+/// A key pair: P-256 from sigstore-crypto (its built-in provider generates only P-256), the
+/// others from rcgen (aws-lc-rs), which signs with each key's own scheme.
+enum Key {
+    Sigstore(sigstore_crypto::KeyPair),
+    Rcgen(KeyPair),
+}
+
+/// One signing key, with its certificate when keyless.
 pub struct Signer {
-    key: sigstore_crypto::KeyPair,
+    key: Key,
+    /// Its type.
+    pub key_type: KeyType,
     public_pem: String,
     /// The leaf certificate (DER) for keyless signers.
     pub certificate: Option<Vec<u8>>,
@@ -47,10 +74,29 @@ pub struct Signer {
 impl Signer {
     /// A cosign-style key pair (`cosign generate-key-pair`: ECDSA P-256).
     pub fn key() -> Signer {
-        let key = sigstore_crypto::KeyPair::generate_ecdsa_p256().expect("key");
-        let public_pem = key.public_key_der().expect("public key").to_pem();
+        Signer::of(KeyType::P256)
+    }
+
+    /// A key pair of `key_type`.
+    pub fn of(key_type: KeyType) -> Signer {
+        let rcgen = |alg| {
+            let key = KeyPair::generate_for(alg).expect("key");
+            let public_pem = key.public_key_pem();
+            (Key::Rcgen(key), public_pem)
+        };
+        let (key, public_pem) = match key_type {
+            KeyType::P256 => {
+                let key = sigstore_crypto::KeyPair::generate_ecdsa_p256().expect("key");
+                let public_pem = key.public_key_der().expect("public key").to_pem();
+                (Key::Sigstore(key), public_pem)
+            }
+            KeyType::P384 => rcgen(&PKCS_ECDSA_P384_SHA384),
+            KeyType::Ed25519 => rcgen(&PKCS_ED25519),
+            KeyType::Rsa => rcgen(&PKCS_RSA_SHA256),
+        };
         Signer {
             key,
+            key_type,
             public_pem,
             certificate: None,
         }
@@ -75,7 +121,22 @@ impl Signer {
     }
 
     fn sign(&self, bytes: &[u8]) -> Vec<u8> {
-        self.key.sign(bytes).expect("sign").as_bytes().to_vec()
+        match &self.key {
+            Key::Sigstore(key) => key.sign(bytes).expect("sign").as_bytes().to_vec(),
+            Key::Rcgen(key) => key.sign(bytes).expect("sign"),
+        }
+    }
+
+    /// The message digest a Sigstore client declares in a message-signature bundle made with
+    /// this key: its scheme's hash (SHA-384 for P-384), SHA-256 otherwise (pure Ed25519 hashes
+    /// nothing; the digest only names the artifact).
+    fn message_digest(&self, artifact: &[u8]) -> Value {
+        match self.key_type {
+            KeyType::P384 => {
+                json!({"algorithm": "SHA2_384", "digest": B64.encode(Sha384::digest(artifact).as_slice())})
+            }
+            _ => json!({"algorithm": "SHA2_256", "digest": B64.encode(sha256(artifact))}),
+        }
     }
 }
 
@@ -204,7 +265,8 @@ impl TestSigstore {
             sigstore_crypto::KeyPair::from_pkcs8_der(&leaf_key.serialize_der()).expect("leaf key");
         let public_pem = key.public_key_der().expect("public").to_pem();
         Signer {
-            key,
+            key: Key::Sigstore(key),
+            key_type: KeyType::P256,
             public_pem,
             certificate: Some(cert.der().to_vec()),
         }
@@ -322,14 +384,13 @@ impl TestSigstore {
 
     /// A `cosign sign-blob --bundle` style bundle: a message signature over `artifact`.
     pub fn blob_bundle(&self, signer: &Signer, artifact: &[u8]) -> Value {
-        let digest = sha256(artifact);
         let signature = signer.sign(artifact);
-        let body = hashedrekord(signer, &digest, &signature);
+        let body = hashedrekord(signer, &sha256(artifact), &signature);
         json!({
             "mediaType": BUNDLE_V03,
             "verificationMaterial": self.material(signer, self.log_entry(&body)),
             "messageSignature": {
-                "messageDigest": {"algorithm": "SHA2_256", "digest": B64.encode(&digest)},
+                "messageDigest": signer.message_digest(artifact),
                 "signature": B64.encode(&signature),
             },
         })
@@ -404,17 +465,41 @@ pub fn attach_bundle(
     subject_size: usize,
     bundle: &Value,
 ) -> String {
-    let bundle_bytes = bundle.to_string().into_bytes();
-    let bundle_digest = write_blob(dir, &bundle_bytes);
+    let annotations = if bundle.get("dsseEnvelope").is_some() {
+        json!({"dev.sigstore.bundle.content": "dsse-envelope", "dev.sigstore.bundle.predicateType": COSIGN_SIGN})
+    } else {
+        json!({"dev.sigstore.bundle.content": "message-signature"})
+    };
+    let subject = json!({"mediaType": subject_type, "digest": subject, "size": subject_size});
+    let artifact = Artifact {
+        media_type: BUNDLE_V03,
+        bytes: bundle.to_string().into_bytes(),
+        annotations,
+    };
+    attach_artifact(dir, &subject, &artifact)
+}
+
+/// What an OCI artifact manifest carries: one layer of `media_type` (also its artifactType).
+pub struct Artifact {
+    pub media_type: &'static str,
+    pub bytes: Vec<u8>,
+    pub annotations: Value,
+}
+
+/// Attach `artifact` to the manifest described by `subject` (an OCI descriptor) of the layout
+/// in `dir`, as cosign v3 and ORAS do: an artifact manifest with the empty config, present only
+/// as a blob. Returns the artifact manifest's digest.
+pub fn attach_artifact(dir: &Path, subject: &Value, artifact: &Artifact) -> String {
+    let layer = write_blob(dir, &artifact.bytes);
     let empty = write_blob(dir, b"{}");
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
-        "artifactType": BUNDLE_V03,
+        "artifactType": artifact.media_type,
         "config": {"mediaType": EMPTY, "digest": empty, "size": 2},
-        "layers": [{"mediaType": BUNDLE_V03, "digest": bundle_digest, "size": bundle_bytes.len()}],
-        "subject": {"mediaType": subject_type, "digest": subject, "size": subject_size},
-        "annotations": {"dev.sigstore.bundle.content": "dsse-envelope", "dev.sigstore.bundle.predicateType": COSIGN_SIGN},
+        "layers": [{"mediaType": artifact.media_type, "digest": layer, "size": artifact.bytes.len()}],
+        "subject": subject,
+        "annotations": artifact.annotations,
     });
     write_blob(dir, manifest.to_string().as_bytes())
 }

@@ -5,8 +5,10 @@
 //! ([`schema`]), bound to the image index or platform manifest it describes ([`bind`]) and
 //! judged for the NTIA minimum elements ([`ntia`]); then the [`SbomPolicy`] decides whether an
 //! image without SBOMs, a platform without its own, or an incomplete SBOM refuses the image.
-//! [`check_document`] validates a document from bytes alone, for SBOMs found inside signed
-//! in-toto attestations.
+//! [`check_document`] validates a document from bytes alone, for SBOMs found in the layout as
+//! referrers and inside signed in-toto attestations; [`verified`] turns any of them into a
+//! [`VerifiedSbom`] judged under the run's NTIA mode, so every SBOM of an image counts toward
+//! the policy and is reported alike, wherever it came from.
 
 pub mod bind;
 pub mod cyclonedx;
@@ -58,6 +60,14 @@ impl Format {
         }
     }
 
+    /// How messages name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Spdx => "SPDX",
+            Format::CycloneDx => "CycloneDX",
+        }
+    }
+
     /// The format an in-toto statement's `predicateType` carries, if it is an SBOM.
     pub fn of_predicate_type(predicate_type: &str) -> Option<Format> {
         match predicate_type.trim_end_matches('/') {
@@ -97,7 +107,40 @@ pub enum NtiaOutcome {
     Off,
 }
 
-/// An SBOM file that passed verification, bound to what it describes.
+/// Where an SBOM came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A file (apko's `--sbom-path`, `--sboms`, `sboms` in the config): published by regpress
+    /// as a referrer of its subject.
+    File(PathBuf),
+    /// The predicate of an in-toto attestation: the attachment manifest (a referrer in the
+    /// layout, or the one regpress writes for a sidecar bundle), already published.
+    Attestation(Digest),
+    /// An SBOM artifact already attached in the layout (its manifest), already published.
+    Referrer(Digest),
+}
+
+impl Origin {
+    /// The file, when it is one.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Origin::File(path) => Some(path),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::File(path) => write!(f, "{}", path.display()),
+            Origin::Attestation(d) => write!(f, "attestation {d}"),
+            Origin::Referrer(d) => write!(f, "referrer {d}"),
+        }
+    }
+}
+
+/// An SBOM that passed verification, bound to what it describes.
 #[derive(Clone, Debug)]
 pub struct VerifiedSbom {
     /// The image index or platform manifest it describes.
@@ -106,13 +149,13 @@ pub struct VerifiedSbom {
     pub platform: Option<String>,
     /// `application/spdx+json` or `application/vnd.cyclonedx+json`.
     pub media_type: &'static str,
-    /// The file.
-    pub path: PathBuf,
-    /// sha256 of the file's bytes.
+    /// Where it came from.
+    pub origin: Origin,
+    /// sha256 of the document's bytes (an attestation's: of its predicate as validated).
     pub digest: Digest,
-    /// The file's size in bytes.
+    /// The document's size in bytes.
     pub size: u64,
-    /// The exact bytes verified, to publish byte for byte.
+    /// The exact bytes verified (a file's are published byte for byte).
     pub bytes: Arc<[u8]>,
     /// What it says.
     pub summary: SbomSummary,
@@ -169,6 +212,53 @@ fn check_bytes(bytes: &[u8]) -> Result<SbomSummary, String> {
         describes: checked.describes,
         ntia_missing: ntia::missing(&checked.inventory),
     })
+}
+
+/// An SBOM validated from `bytes` (`summary`), bound to `subject`, judged under `mode`: `Err`
+/// (naming it as `SBOM <origin>`) when NTIA elements are missing under `require`.
+pub fn verified(
+    subject: Digest,
+    origin: Origin,
+    bytes: Vec<u8>,
+    summary: SbomSummary,
+    mode: NtiaMode,
+) -> Result<VerifiedSbom, String> {
+    let ntia = judge_ntia(&summary, mode, &format!("SBOM {origin}"))?;
+    Ok(VerifiedSbom {
+        subject,
+        platform: None,
+        media_type: summary.format.media_type(),
+        origin,
+        digest: Digest::of_bytes(&bytes),
+        size: bytes.len() as u64,
+        bytes: Arc::from(bytes),
+        summary,
+        ntia,
+    })
+}
+
+/// An SBOM attached to `subject` (a referrer, an attestation's predicate) must describe it.
+pub fn check_describes(
+    summary: &SbomSummary,
+    subject: &Digest,
+    origin: &str,
+) -> Result<(), String> {
+    if summary.describes.contains(subject) {
+        return Ok(());
+    }
+    let named = if summary.describes.is_empty() {
+        "no digest".to_string()
+    } else {
+        summary
+            .describes
+            .iter()
+            .map(Digest::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Err(format!(
+        "{origin} describes {named}, not its subject {subject}"
+    ))
 }
 
 /// Judge an SBOM's NTIA completeness under `mode`: `Err` (naming `origin` and what is missing
@@ -245,6 +335,13 @@ pub(crate) fn attach(
         }
     }
     for (image, subjects) in images.iter_mut().zip(&subjects) {
+        // SBOMs found as referrers and attestations are bound by their subject already.
+        for sbom in image.sboms.iter_mut().filter(|s| s.platform.is_none()) {
+            sbom.platform = subjects
+                .iter()
+                .find(|s| s.digest == sbom.subject)
+                .and_then(|s| s.platform.as_ref().map(ToString::to_string));
+        }
         // The root's SBOMs first, then each platform's in index order.
         image
             .sboms
@@ -271,21 +368,16 @@ fn check_file(
             None => Problem::new(format!("{origin}: {e}")),
         },
     )?;
-    let ntia = judge_ntia(&summary, mode, &origin).map_err(|e| Problem::at(&subject.digest, e))?;
-    Ok((
-        i,
-        VerifiedSbom {
-            subject: subject.digest.clone(),
-            platform: subject.platform.as_ref().map(ToString::to_string),
-            media_type: summary.format.media_type(),
-            path: found.path.clone(),
-            digest: Digest::of_bytes(&bytes),
-            size: bytes.len() as u64,
-            bytes: Arc::from(bytes),
-            summary,
-            ntia,
-        },
-    ))
+    let mut sbom = verified(
+        subject.digest.clone(),
+        Origin::File(found.path.clone()),
+        bytes,
+        summary,
+        mode,
+    )
+    .map_err(|e| Problem::at(&subject.digest, e))?;
+    sbom.platform = subject.platform.as_ref().map(ToString::to_string);
+    Ok((i, sbom))
 }
 
 /// The whole file, refusing one larger than [`MAX_SBOM_SIZE`] before reading it.
@@ -328,7 +420,9 @@ fn coverage(
         return vec![Problem::at(
             &image.root.digest,
             format!(
-                "no SBOM found (SBOM policy: required); looked in {} (name the directory with --sboms, or `sboms` in [[image]])",
+                "no SBOM found (SBOM policy: required); looked in {} and for SBOM referrers and \
+                 SBOM attestations of the image in the layout (name the directory with --sboms, or \
+                 `sboms` in [[image]])",
                 looked()
             ),
         )];
