@@ -1,8 +1,11 @@
 //! Every example in `examples/` is read by what reads it for real: each regpress config through
 //! `Config::load`, `auth.toml` through the auth handler's loader, Garage's config as TOML, each
-//! workflow as YAML with its regpress steps checked against `action.yml`'s inputs and outputs.
-//! The configs whose images are in this repository are published: to a temporary directory,
-//! or, for the Garage example, to the local Garage.
+//! workflow as YAML with its regpress steps checked against `action.yml`'s inputs and outputs,
+//! and the release workflow's packaging run and checked against what `action/install.sh`
+//! downloads. Every regpress config is published: those whose images are in this repository as
+//! they are, the others from a temporary copy with the bundled fixtures as their `out/…`
+//! layouts ([`stage`]); to a temporary directory, or, for the Garage example, to the local
+//! Garage.
 
 mod common;
 
@@ -10,7 +13,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use common::garage::Garage;
-use common::{regpress, regpress_with_env, s};
+use common::signing::{Signer, TestSigstore};
+use common::{fixture, regpress, regpress_with_env, s};
 use regpress::config::Config;
 use serde_norway::Value;
 
@@ -39,6 +43,69 @@ fn files(ext: &str) -> Vec<String> {
 /// Configs that are not regpress.toml files, and what reads them.
 const OTHER_CONFIGS: [&str; 2] = ["auth.toml", "garage/garage.toml"];
 
+/// Copy a directory tree.
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.path().strip_prefix(from).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// For an example whose layouts a user's build makes (`out/…`), a copy of it in `dir` with
+/// those layouts made from the fixtures (and, for the signed example, what it signs with);
+/// `None` for an example this does not know.
+fn stage(name: &str, dir: &Path) -> Option<PathBuf> {
+    let golden = fixture("apko/golden");
+    let top = fixture("apko/top_image");
+    let out = dir.join("out");
+    let mut text = std::fs::read_to_string(examples().join(name)).unwrap();
+    match name {
+        "single-image.toml" => {
+            copy_dir(&golden, &out.join("base"));
+            copy_dir(&golden.join("sboms"), &out.join("sboms"));
+        }
+        "catalog.toml" => {
+            copy_dir(&golden, &out.join("base")); // SBOMs in out/base/sboms, as apko writes
+            copy_dir(&top, &out.join("python-3.12"));
+            copy_dir(&golden, &out.join("python-3.11"));
+            copy_dir(&top, &out.join("nginx"));
+            let base = [common::synth::Layer::new(1, 2048)];
+            common::synth::named_layout(
+                &out.join("mirror"),
+                &[("1.36", 2), ("1.37", 3)],
+                &base,
+                512,
+            );
+        }
+        "signed.toml" => {
+            // Not in the repository: the key, the bundle over out/base/index.json, and a
+            // Sigstore to make them with. This test's offline Sigstore stands in for the
+            // production one: the copy names its trusted root (the example's commented line).
+            copy_dir(&golden, &out.join("base"));
+            let sigstore = TestSigstore::new();
+            sigstore.write_trusted_root(&dir.join("trusted_root.json"));
+            let signer = Signer::key();
+            std::fs::create_dir_all(dir.join("keys")).unwrap();
+            signer.write_public(&dir.join("keys/cosign.pub"));
+            let index = std::fs::read(out.join("base/index.json")).unwrap();
+            let bundle = sigstore.blob_bundle(&signer, &index);
+            std::fs::write(out.join("base.sigstore.json"), bundle.to_string()).unwrap();
+            let commented = "# trusted_root = \"trusted_root.json\"";
+            assert!(text.contains(commented), "examples/{name}: {commented}");
+            text = text.replace(commented, "trusted_root = \"trusted_root.json\"");
+        }
+        _ => return None,
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    Some(path)
+}
+
 #[test]
 fn every_regpress_config_parses_and_the_local_ones_publish() {
     let mut local = BTreeSet::new();
@@ -49,21 +116,23 @@ fn every_regpress_config_parses_and_the_local_ones_publish() {
         .collect();
     assert!(regpress_configs.len() >= 6, "{regpress_configs:?}");
     for name in &regpress_configs {
-        let path = examples().join(name);
-        let config = Config::load(&path).unwrap_or_else(|e| panic!("examples/{name}: {e}"));
+        let mut path = examples().join(name);
+        let mut config = Config::load(&path).unwrap_or_else(|e| panic!("examples/{name}: {e}"));
         let target = config
             .target
             .clone()
             .expect("every example names its target");
-        if !config
+        let dir = tempfile::tempdir().unwrap();
+        let in_repo = config
             .images
             .iter()
-            .all(|i| i.layout.join("index.json").exists())
-        {
-            continue;
+            .all(|i| i.layout.join("index.json").exists());
+        if !in_repo {
+            path = stage(name, dir.path())
+                .unwrap_or_else(|| panic!("examples/{name}: its layouts are not here; stage them"));
+            config = Config::load(&path).unwrap_or_else(|e| panic!("staged {name}: {e}"));
         }
         local.insert(name.clone());
-        let dir = tempfile::tempdir().unwrap();
         let report = dir.path().join("report.json");
         let mut args = vec![
             "publish".to_string(),
@@ -73,14 +142,16 @@ fn every_regpress_config_parses_and_the_local_ones_publish() {
             s(&report),
         ];
         let mut env = Vec::new();
-        if target.to.starts_with("s3://") {
+        if name.starts_with("garage/") {
             // Self-hosted Garage: the local one, in a fresh bucket.
+            assert!(target.to.starts_with("s3://"), "{name}");
             let g = garage.get_or_insert_with(Garage::start);
             let bucket = g.bucket("example");
             args.extend(["--to".into(), format!("s3://{bucket}")]);
             args.extend(["--endpoint".into(), g.endpoint.clone()]);
             env = g.env();
         } else {
+            // R2 in the examples: a directory here (`--to` wins over `[target] to`).
             args.extend(["--to".into(), s(&dir.path().join("site"))]);
         }
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -89,14 +160,24 @@ fn every_regpress_config_parses_and_the_local_ones_publish() {
         assert!(r["objects_written"].as_u64().unwrap() > 0, "{name}: {r}");
         let tags: usize = config.images.iter().map(|i| i.tags.len()).sum();
         assert_eq!(r["tags"].as_array().unwrap().len(), tags, "{name}");
+        if name == "signed.toml" {
+            let signers = r["images"][0]["signers"].as_array().unwrap();
+            assert_eq!(signers.len(), 1, "{name}: {r}");
+        }
     }
     assert_eq!(
         local,
-        BTreeSet::from([
-            "garage/regpress.toml".to_string(),
-            "regpress.toml".to_string(),
-            "sbom-policy.toml".to_string()
-        ])
+        [
+            "catalog.toml",
+            "garage/regpress.toml",
+            "regpress.toml",
+            "sbom-policy.toml",
+            "signed.toml",
+            "single-image.toml",
+        ]
+        .map(String::from)
+        .into_iter()
+        .collect::<BTreeSet<_>>()
     );
 }
 
@@ -124,7 +205,11 @@ fn every_workflow_uses_the_action_as_it_is_declared() {
     let workflows = files("yml");
     assert_eq!(
         workflows,
-        ["workflows/nightly.yml", "workflows/publish.yml"],
+        [
+            "workflows/nightly.yml",
+            "workflows/publish.yml",
+            "workflows/release.yml"
+        ],
         "a new workflow example? add it here"
     );
     let mut args_seen = Vec::new();
@@ -181,17 +266,115 @@ fn every_workflow_uses_the_action_as_it_is_declared() {
                 }
             }
         }
-        assert_eq!(uses_action, 1, "{name}: one regpress step");
+        // The release workflow builds regpress; the others use it.
+        let expected = usize::from(name != "workflows/release.yml");
+        assert_eq!(uses_action, expected, "{name}: regpress steps");
     }
-    // The extra arguments are real flags of `regpress publish` (but --prune, coming with
-    // garbage collection).
+    // The extra arguments are real flags of `regpress publish`, whole (`--sbom` is not
+    // `--sbom-per-platform`).
     let help = regpress(&["publish", "--help"]);
+    let flags: BTreeSet<&str> = regex::Regex::new(r"--[a-z0-9][a-z0-9-]*")
+        .unwrap()
+        .find_iter(&help.stdout)
+        .map(|m| m.as_str())
+        .collect();
+    assert!(flags.contains("--sbom-per-platform") && flags.contains("--prune"));
+    assert!(!args_seen.is_empty());
     for args in args_seen {
-        for flag in args.split_whitespace().filter(|a| a.starts_with("--")) {
-            if flag == "--prune" {
-                continue;
-            }
-            assert!(help.stdout.contains(flag), "{flag} is not a publish flag");
+        for word in args.split_whitespace().filter(|a| a.starts_with("--")) {
+            let flag = word.split('=').next().unwrap_or(word);
+            assert!(flags.contains(flag), "{flag} is not a publish flag");
         }
     }
+}
+
+/// The install step's release triples: the `target=...` of its `uname` case.
+fn install_targets() -> BTreeSet<String> {
+    let script =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("action/install.sh"))
+            .unwrap();
+    regex::Regex::new(r"\) target=([a-z0-9_-]+) ;;")
+        .unwrap()
+        .captures_iter(&script)
+        .map(|c| c[1].to_string())
+        .collect()
+}
+
+#[test]
+fn the_release_workflow_builds_the_assets_the_install_step_downloads() {
+    let text = std::fs::read_to_string(examples().join("workflows/release.yml")).unwrap();
+    let workflow: Value = serde_norway::from_str(&text).unwrap();
+    let tags = &workflow["on"]["push"]["tags"];
+    assert_eq!(
+        tags[0].as_str(),
+        Some("v*"),
+        "install.sh downloads .../v<version>/"
+    );
+    let build = &workflow["jobs"]["build"];
+    let matrix: BTreeSet<String> = build["strategy"]["matrix"]["include"]
+        .as_sequence()
+        .expect("a matrix of targets")
+        .iter()
+        .map(|m| m["target"].as_str().unwrap().to_string())
+        .collect();
+    let wanted = install_targets();
+    assert_eq!(wanted.len(), 4, "{wanted:?}");
+    assert_eq!(
+        matrix, wanted,
+        "one release asset per target install.sh knows"
+    );
+
+    // Run the Package step as the runner would, over a stand-in build, and unpack what it made
+    // as install.sh does: the binary at the top level, the .sha256's first word its digest.
+    let package = build["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"].as_str() == Some("Package"))
+        .expect("a Package step");
+    let triple = common::action::release_triple();
+    let dir = tempfile::tempdir().unwrap();
+    let release = dir.path().join("target").join(&triple).join("release");
+    std::fs::create_dir_all(&release).unwrap();
+    std::fs::write(
+        release.join("regpress"),
+        b"#!/bin/sh\necho regpress 0.0.0\n",
+    )
+    .unwrap();
+    let out: common::Run = std::process::Command::new("bash")
+        .args(["--noprofile", "--norc", "-eo", "pipefail", "-c"])
+        .arg(package["run"].as_str().unwrap())
+        .current_dir(dir.path())
+        .env("TARGET", &triple)
+        .output()
+        .unwrap()
+        .into();
+    out.ok();
+    let name = format!("regpress-{triple}.tar.gz");
+    let tarball = std::fs::read(dir.path().join(&name)).expect("the tarball install.sh fetches");
+    let sha = std::fs::read_to_string(dir.path().join(format!("{name}.sha256"))).unwrap();
+    let first = sha.split(' ').next().unwrap();
+    assert_eq!(first, common::synth::sha256_hex(&tarball), "{sha}");
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&tarball[..]));
+    let entries: Vec<String> = archive
+        .entries()
+        .unwrap()
+        .map(|e| s(&e.unwrap().path().unwrap()))
+        .collect();
+    assert_eq!(entries, ["regpress"]);
+    // The upload names the same files.
+    let upload = build["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/upload-artifact"))
+        })
+        .expect("an upload step");
+    assert_eq!(
+        upload["with"]["path"].as_str(),
+        Some("regpress-${{ matrix.target }}.tar.gz*")
+    );
 }
