@@ -556,6 +556,16 @@ fn check_refuses_forged_and_expired_registry_tokens_and_path_tricks() {
         "/v2/acme//app/manifests/latest",
         "/v2/./acme/app/manifests/latest",
         "/v2/_catalog",
+        "/v2/public/base%252f..%252f..%252facme/app/manifests/latest",
+        "/v2/acme%5Capp/manifests/latest",
+        "/v2/public/%2E%2E/acme/app/manifests/latest",
+        "/v2/ACME%2FAPP/manifests/latest",
+        "/v2/public/base;/../../acme/app/manifests/latest",
+        "/v2/acme/app;x=y/manifests/latest",
+        "/v2/acme\\app/manifests/latest",
+        "/v2/public/base\\..\\..\\acme/app/manifests/latest",
+        // Used to be cut at `#` and read as public/base.
+        "/v2/public/base/manifests/latest#/../../../../acme/app/manifests/latest",
     ] {
         assert_eq!(
             t.check("GET", trick, Some(&token)).0,

@@ -213,6 +213,12 @@ fn tokens_the_policy_does_not_trust_pull_nothing_through_nginx() {
         "/v2/public/base/..%2f..%2facme/app/manifests/latest",
         "/v2/public/%2e%2e/acme/app/manifests/latest",
         "/v2/acme%2fapp/manifests/latest",
+        "/v2/acme%2Fapp/manifests/latest",
+        "/v2/public/base%252f..%252f..%252facme/app/manifests/latest",
+        "/v2/public/%2E%2E/acme/app/manifests/latest",
+        "/v2/acme%5Capp/manifests/latest",
+        "/v2/public/base;/../../acme/app/manifests/latest",
+        "/v2/public/base\\..\\..\\acme/app/manifests/latest",
         "/v2//acme/app/manifests/latest",
     ] {
         let (status, response) = r.nginx.raw_get(trick);

@@ -2,8 +2,9 @@
 //!
 //! Both name a repository and actions, and both are attacker-controlled, so both are parsed
 //! strictly against the distribution grammar. A path that a proxy or bucket could read as a
-//! different repository than the one checked here (`..`, percent-encoding, `//`) is refused
-//! rather than normalised: no registry client sends such paths.
+//! different repository than the one checked here (`..`, percent-encoding, `//`, `;`, `\`, a
+//! `#` fragment, bytes outside visible ASCII) is refused rather than normalised or cut short:
+//! no registry client sends such paths.
 
 use crate::digest::Digest;
 use crate::names::{check_repository, check_tag};
@@ -64,13 +65,27 @@ pub enum Target {
 }
 
 /// Parse the original method and URI into what it reaches. Errors say why it is refused.
+///
+/// The URI must be visible ASCII without a fragment (no client sends `#` to a server; nginx's
+/// `$request_uri` keeps whatever follows it). Its path, up to `?`, may only hold the characters
+/// of repository names, tags and digests (`a-z A-Z 0-9 . _ - : + = /`): no percent-encoding at
+/// all, no `;` path parameters, no backslashes. The query is not read.
 pub fn parse_request(method: &str, uri: &str) -> Result<Target, String> {
-    let path = uri.split(['?', '#']).next().unwrap_or_default();
+    if let Some(b) = uri.bytes().find(|b| !b.is_ascii_graphic()) {
+        return Err(format!("byte 0x{b:02x} outside visible ASCII in the URI"));
+    }
+    if uri.contains('#') {
+        return Err("fragment (#) in the URI".to_string());
+    }
+    let path = uri.split('?').next().unwrap_or_default();
     if path.contains('%') {
         return Err("percent-encoding in a registry path".to_string());
     }
-    if path.contains("//") || path.contains('\\') {
-        return Err("empty path segment or backslash".to_string());
+    if let Some(c) = path.chars().find(|c| !is_path_char(*c)) {
+        return Err(format!("character {c:?} is in no registry path"));
+    }
+    if path.contains("//") {
+        return Err("empty path segment".to_string());
     }
     let action = match method {
         "GET" | "HEAD" => PULL,
@@ -83,7 +98,10 @@ pub fn parse_request(method: &str, uri: &str) -> Result<Target, String> {
     if rest.is_empty() || rest == "/" {
         return Ok(Target::Base);
     }
-    let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
+    let Some(rest) = rest.strip_prefix('/') else {
+        return Err("not under /v2/".to_string());
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
     if segments.iter().any(|s| *s == "." || *s == "..") {
         return Err("dot segment in path".to_string());
     }
@@ -104,6 +122,11 @@ pub fn parse_request(method: &str, uri: &str) -> Result<Target, String> {
     let name = segments[..name_end].join("/");
     check_repository(&name)?;
     Ok(Target::Repository { name, action })
+}
+
+/// Characters of repository names, tags, digests and the `/` between them.
+fn is_path_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '+' | '=' | '/')
 }
 
 fn is_digest(s: &str) -> bool {
@@ -206,6 +229,50 @@ mod tests {
             assert!(parse_request("GET", bad).is_err(), "{bad}");
         }
         assert!(parse_request("OPTIONS", "/v2/acme/app/manifests/latest").is_err());
+        assert!(parse_request("", "/v2/acme/app/manifests/latest").is_err());
         assert!(parse_request("GET", "/v2/acme/app/blobs/uploads/x").is_err());
+    }
+
+    #[test]
+    fn encodings_separators_and_fragments_are_refused_not_cut_short() {
+        for (bad, why) in [
+            (
+                "/v2/public/base%252f..%252facme/app/manifests/latest",
+                "percent",
+            ),
+            ("/v2/acme%5Capp/manifests/latest", "percent"),
+            ("/v2/public/%2E%2E/acme/app/manifests/latest", "percent"),
+            ("/v2/acme%2Fapp/manifests/latest", "percent"),
+            ("/v2/acme/app;x/manifests/latest", "';'"),
+            ("/v2/acme/app/manifests/latest;a=b", "';'"),
+            ("/v2/public/base;/../../acme/app/manifests/latest", "';'"),
+            ("/v2/acme\\app/manifests/latest", "'\\\\'"),
+            ("/v2/acme/app@x/manifests/latest", "'@'"),
+            // Everything after `#` used to be dropped: the check saw public/base, while nginx
+            // passes the whole URI on to a bucket that may resolve the `..`.
+            (
+                "/v2/public/base/manifests/latest#/../../../../acme/app/manifests/latest",
+                "fragment",
+            ),
+            ("/v2/acme/app/manifests/latest?x=#", "fragment"),
+            (
+                "/v2/acme/app/manifests/latest?q=\u{e9}",
+                "outside visible ASCII",
+            ),
+            (
+                "/v2/acme/app/manifests/latest?q=a b",
+                "outside visible ASCII",
+            ),
+            ("/v2/acme/app/manifests/lat\test", "outside visible ASCII"),
+            ("/v2acme/app/manifests/latest", "not under /v2/"),
+        ] {
+            let err = parse_request("GET", bad).expect_err(bad);
+            assert!(err.contains(why), "{bad}: {why:?} not in {err:?}");
+        }
+        // The query is not the path: percent-encoding there is fine.
+        assert_eq!(
+            parse_request("GET", "/v2/acme/app/tags/list?last=a%2Fb%5C"),
+            repo("acme/app", PULL)
+        );
     }
 }
