@@ -838,7 +838,11 @@ fn every_bad_signature_is_refused_with_its_reason_and_nothing_written() {
                 std::fs::write(path, bytes).unwrap();
             }),
             vec!["--key", &key],
-            vec!["referrer of {index}: ", "digest mismatch", &untried],
+            vec![
+                "referrer of {index}: blob sha256:",
+                ": digest mismatch: content hashes to sha256:",
+                &untried,
+            ],
         ),
     ];
 

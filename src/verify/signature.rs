@@ -246,7 +246,7 @@ fn read_blob(layout: &Layout, desc: &Descriptor) -> Result<Vec<u8>, String> {
     }
     layout
         .read_document(&digest, desc.size())
-        .map_err(|p| p.reason)
+        .map_err(|p| format!("blob {digest}: {}", p.reason))
 }
 
 /// An image's signatures and attestations, verified as the policy says.
