@@ -77,28 +77,61 @@ impl Setup {
         body["token"].as_str().unwrap().to_string()
     }
 
-    /// GET /check for `method uri` with an optional Bearer token; status and challenge.
+    /// GET /check for `method uri` as nginx sends it, with an optional Bearer token; status
+    /// and challenge.
     fn check(&self, method: &str, uri: &str, bearer: Option<&str>) -> (StatusCode, String) {
-        let mut request = self
-            .http
-            .get(self.auth.url("/check"))
-            .header("X-Original-URI", uri)
-            .header("X-Forwarded-Method", method);
+        let (status, challenge, _) = self.check_headers(
+            &[("X-Original-URI", uri), ("X-Forwarded-Method", method)],
+            bearer,
+        );
+        (status, challenge)
+    }
+
+    /// GET /check with exactly `headers` (repeated names are sent repeatedly) and an optional
+    /// Bearer token; status, challenge and body.
+    fn check_headers(
+        &self,
+        headers: &[(&str, &str)],
+        bearer: Option<&str>,
+    ) -> (StatusCode, String, String) {
+        let mut request = self.http.get(self.auth.url("/check"));
+        for (name, value) in headers {
+            // As bytes: a proxy passes UTF-8 on as it came.
+            let value = reqwest::header::HeaderValue::from_bytes(value.as_bytes()).unwrap();
+            request = request.header(*name, value);
+        }
         if let Some(t) = bearer {
             request = request.bearer_auth(t);
         }
         let response = request.send().unwrap();
-        let challenge = response
-            .headers()
-            .get("www-authenticate")
-            .map(|v| v.to_str().unwrap().to_string())
-            .unwrap_or_default();
-        (response.status(), challenge)
+        let challenge = www_authenticate(&response);
+        (response.status(), challenge, response.text().unwrap())
+    }
+
+    /// Without a token, /check lets public/base through and challenges acme/app.
+    fn assert_anonymous_pulls_public_only(&self) {
+        assert_eq!(
+            self.check("GET", "/v2/public/base/manifests/latest", None)
+                .0,
+            StatusCode::OK
+        );
+        assert_eq!(
+            self.check("GET", MANIFEST, None),
+            (StatusCode::UNAUTHORIZED, challenge(Some(APP), None))
+        );
     }
 
     fn claims(&self) -> Value {
         self.issuer.github_claims("acme/app", SERVICE)
     }
+}
+
+fn www_authenticate(response: &reqwest::blocking::Response) -> String {
+    response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
 }
 
 /// The `access` claim of a registry token (payload only: the handler checks signatures).
@@ -238,14 +271,7 @@ fn anonymous_clients_get_public_pulls_only() {
         (StatusCode::UNAUTHORIZED, challenge(None, None))
     );
     assert_eq!(t.check("GET", "/v2/", Some(token)).0, StatusCode::OK);
-    assert_eq!(
-        t.check("GET", "/v2/public/base/manifests/latest", None).0,
-        StatusCode::OK
-    );
-    assert_eq!(
-        t.check("GET", MANIFEST, None),
-        (StatusCode::UNAUTHORIZED, challenge(Some(APP), None))
-    );
+    t.assert_anonymous_pulls_public_only();
     assert_eq!(
         t.check("GET", MANIFEST, Some(token)),
         (
@@ -578,24 +604,105 @@ fn check_refuses_forged_and_expired_registry_tokens_and_path_tricks() {
             "{trick}"
         );
     }
-    // Traefik and Caddy send X-Forwarded-Uri instead of X-Original-URI.
-    let response = t
-        .http
-        .get(t.auth.url("/check"))
-        .header("X-Forwarded-Uri", MANIFEST)
-        .header("X-Forwarded-Method", "GET")
-        .bearer_auth(&token)
-        .send()
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    // A proxy that sends no original URI is misconfigured: never a 2xx.
-    let response = t
-        .http
-        .get(t.auth.url("/check"))
-        .bearer_auth(&token)
-        .send()
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+#[test]
+fn check_reads_one_original_request_and_refuses_a_choice_of_them() {
+    let t = setup();
+    let token = t.registry_token("acme/app", &[APP]);
+    const PUBLIC: &str = "/v2/public/base/manifests/latest";
+    // Traefik and Caddy send X-Forwarded-Uri instead of X-Original-URI; some proxies send
+    // X-Original-Method; the same value under both names is one request.
+    for headers in [
+        vec![("X-Forwarded-Uri", MANIFEST), ("X-Forwarded-Method", "GET")],
+        vec![("X-Original-URI", MANIFEST), ("X-Original-Method", "HEAD")],
+        vec![
+            ("X-Original-URI", MANIFEST),
+            ("X-Forwarded-Uri", MANIFEST),
+            ("X-Original-Method", "GET"),
+            ("X-Forwarded-Method", "GET"),
+        ],
+    ] {
+        assert_eq!(
+            t.check_headers(&headers, Some(&token)).0,
+            StatusCode::OK,
+            "{headers:?}"
+        );
+    }
+    // Without a token the private request is challenged, whichever header names it.
+    let (status, challenge_sent, _) = t.check_headers(
+        &[("X-Forwarded-Uri", MANIFEST), ("X-Forwarded-Method", "GET")],
+        None,
+    );
+    assert_eq!(
+        (status, challenge_sent),
+        (StatusCode::UNAUTHORIZED, challenge(Some(APP), None))
+    );
+
+    // A client behind Caddy or Traefik adding its own X-Original-URI (public) to a request for
+    // the private image, a client behind nginx adding X-Forwarded-Uri while a UTF-8 byte makes
+    // nginx's X-Original-URI unreadable, a repeated header, a push dressed up as a pull, and
+    // proxies that send no URI or no method: all 400, never a 2xx, token or not.
+    let refusals: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (
+            vec![
+                ("X-Original-URI", PUBLIC),
+                ("X-Forwarded-Uri", MANIFEST),
+                ("X-Forwarded-Method", "GET"),
+            ],
+            "conflicting X-Original-URI / X-Forwarded-Uri",
+        ),
+        (
+            vec![
+                ("X-Original-URI", "/v2/acme/app/manifests/latest?x=\u{e9}"),
+                ("X-Forwarded-Uri", PUBLIC),
+                ("X-Forwarded-Method", "GET"),
+            ],
+            "not visible ASCII",
+        ),
+        (
+            vec![
+                ("X-Forwarded-Uri", PUBLIC),
+                ("X-Forwarded-Uri", MANIFEST),
+                ("X-Forwarded-Method", "GET"),
+            ],
+            "conflicting X-Original-URI / X-Forwarded-Uri",
+        ),
+        (
+            vec![
+                ("X-Original-URI", MANIFEST),
+                ("X-Forwarded-Method", "PUT"),
+                ("X-Original-Method", "GET"),
+            ],
+            "conflicting X-Original-Method / X-Forwarded-Method",
+        ),
+        (
+            vec![
+                ("X-Original-URI", MANIFEST),
+                ("X-Forwarded-Method", "PUT"),
+                ("X-Forwarded-Method", "GET"),
+            ],
+            "conflicting X-Original-Method / X-Forwarded-Method",
+        ),
+        (
+            vec![("X-Original-URI", PUBLIC)],
+            "no X-Original-Method or X-Forwarded-Method header: the proxy must send the original method",
+        ),
+        (
+            vec![("X-Forwarded-Method", "GET")],
+            "no X-Original-URI or X-Forwarded-Uri header: the proxy must send the original URI",
+        ),
+    ];
+    for (headers, reason) in &refusals {
+        for bearer in [Some(token.as_str()), None] {
+            let (status, _, body) = t.check_headers(headers, bearer);
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{headers:?}: {body}");
+            assert!(
+                body.contains(reason),
+                "{headers:?}: {reason:?} not in {body:?}"
+            );
+        }
+    }
 }
 
 #[test]

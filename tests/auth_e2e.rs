@@ -228,3 +228,56 @@ fn tokens_the_policy_does_not_trust_pull_nothing_through_nginx() {
     assert_eq!(r.nginx.raw_get("/v2/acme/app/manifests/latest").0, 401);
     assert_eq!(r.nginx.raw_get("/v2/public/base/manifests/latest").0, 200);
 }
+
+#[test]
+fn a_client_cannot_name_the_uri_that_nginx_asks_about() {
+    let r = registry(Bucket::Serve);
+    const PRIVATE: &str = "/v2/acme/app/manifests/latest";
+    const PUBLIC: &str = "/v2/public/base/manifests/latest";
+    let accept = (
+        "Accept",
+        "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json",
+    );
+    // The public image is served to anyone, the private one is not.
+    let (status, public) = r.nginx.raw_request(PUBLIC, &[accept]);
+    assert_eq!(status, 200, "{public}");
+    let golden = fs::read_to_string(fixture("apko/golden").join("index.json")).unwrap();
+    assert!(public.ends_with(&golden), "{public}");
+    // The client's own X-Forwarded-Uri names the public image (and X-Original-URI, and
+    // X-Original-Method GET). With a UTF-8 byte in the query, nginx's X-Original-URI
+    // ($request_uri, sent as is) is not ASCII: once, /check skipped it for the client's
+    // X-Forwarded-Uri and let the private manifest through. Now nginx blanks the names it does
+    // not set, and /check refuses an unreadable URI with a 400 (which nginx turns into a 500)
+    // rather than look elsewhere; without the byte, the private image is simply challenged.
+    for (uri, expected) in [
+        (format!("{PRIVATE}?x=\u{e9}"), 500),
+        (PRIVATE.to_string(), 401),
+    ] {
+        for spoof in [
+            vec![("X-Forwarded-Uri", PUBLIC)],
+            vec![("X-Forwarded-Uri", PUBLIC), ("X-Forwarded-Uri", PUBLIC)],
+            vec![("X-Original-URI", PUBLIC), ("X-Original-Method", "GET")],
+        ] {
+            let mut headers = vec![accept];
+            headers.extend(spoof.iter().copied());
+            let (status, response) = r.nginx.raw_request(&uri, &headers);
+            assert!(
+                !response.contains(&golden),
+                "{uri} with {spoof:?} got the private manifest:\n{response}"
+            );
+            assert_eq!(
+                status,
+                expected,
+                "{uri} with {spoof:?}:\n{response}\n{}",
+                r.nginx.error_log()
+            );
+        }
+    }
+    // A fragment: /check once cut the URI at `#` and saw public/base; nginx passes all of it
+    // to the bucket. Now refused.
+    let (status, response) = r.nginx.raw_request(
+        "/v2/public/base/manifests/latest#/../../../../acme/app/manifests/latest",
+        &[accept],
+    );
+    assert_eq!(status, 403, "{response}");
+}

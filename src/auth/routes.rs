@@ -2,7 +2,9 @@
 //! password grant), `/check` for a proxy's forward-auth, and `/.well-known/jwks.json`.
 //!
 //! Each endpoint turns HTTP into calls on [`Verifier`], [`Policy`] and [`Signer`] and back;
-//! the decisions live in those modules. Refusals are logged to stderr with their reason (the
+//! the decisions live in those modules. `/check` takes the original request from the proxy's
+//! headers and refuses (400) rather than chooses when they are missing, unreadable or disagree:
+//! see [`original`]. Refusals are logged to stderr with their reason (the
 //! client only sees a status and a challenge), never with the token itself.
 
 use std::collections::BTreeMap;
@@ -22,7 +24,9 @@ use super::policy::Policy;
 use super::scope::{PULL, PUSH, Scope, Target, parse_request};
 use super::token::{Access, Signer, covers};
 
-/// Most scopes one token request may name (keeps tokens far below header size limits).
+/// Most scopes one token request may name (keeps tokens far below header size limits); more
+/// is a 400, not a silent cap, so a client never gets a token short of what it asked for
+/// without being told.
 const MAX_SCOPES: usize = 8;
 /// Largest `Authorization` header read (a base64 Basic header around a maximal ID token).
 const MAX_AUTHORIZATION_BYTES: usize = MAX_TOKEN_BYTES * 4 / 3 + 512;
@@ -317,11 +321,62 @@ impl Handler {
     }
 }
 
-/// The first of `names` present as a header, as text.
-fn first_header<'a>(headers: &'a HeaderMap, names: &[&str]) -> Option<&'a str> {
-    names
-        .iter()
-        .find_map(|n| headers.get(*n).and_then(|v| v.to_str().ok()))
+/// Headers naming the original request's URI: nginx sends `X-Original-URI`, Caddy and Traefik
+/// `X-Forwarded-Uri`.
+const URI_HEADERS: [&str; 2] = ["X-Original-URI", "X-Forwarded-Uri"];
+/// Headers naming the original request's method.
+const METHOD_HEADERS: [&str; 2] = ["X-Original-Method", "X-Forwarded-Method"];
+
+/// The one value the proxy gave for the original request's `what` (URI or method) in any of
+/// `names`; `Ok(None)` when none is present.
+///
+/// Proxies differ in which header they set, and some pass the client's own headers on
+/// untouched (Caddy and Traefik forward a client's `X-Original-URI`; nginx forwards a client's
+/// `X-Forwarded-Uri`). So no header is preferred over another: every occurrence of every name
+/// is read, each must be visible ASCII (a value that cannot be read is not skipped in favour of
+/// one that can), and all must agree. Anything else is the proxy's or the client's doing and
+/// is refused, never resolved.
+fn original<'a>(
+    headers: &'a HeaderMap,
+    names: &[&str],
+    what: &str,
+) -> Result<Option<&'a str>, String> {
+    let mut found: Option<&str> = None;
+    for name in names {
+        for value in headers.get_all(*name) {
+            let bytes = value.as_bytes();
+            if bytes.is_empty() || !bytes.iter().all(u8::is_ascii_graphic) {
+                return Err(format!(
+                    "{name} {:?} is not a {what} (empty, or not visible ASCII)",
+                    String::from_utf8_lossy(bytes)
+                ));
+            }
+            // Visible ASCII, so this cannot fail; refuse rather than unwrap anyway.
+            let text = value.to_str().map_err(|e| format!("{name}: {e}"))?;
+            match found {
+                Some(seen) if seen != text => {
+                    return Err(format!(
+                        "conflicting {}: {seen:?} and {text:?}",
+                        names.join(" / ")
+                    ));
+                }
+                _ => found = Some(text),
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The original request's method and URI, as the proxy forwarded them; a 400 when either is
+/// missing, unreadable or given twice differently: a misconfigured proxy never gets a 2xx.
+fn original_request(headers: &HeaderMap) -> Result<(&str, &str), String> {
+    let uri = original(headers, &URI_HEADERS, "URI")?.ok_or(
+        "no X-Original-URI or X-Forwarded-Uri header: the proxy must send the original URI",
+    )?;
+    let method = original(headers, &METHOD_HEADERS, "method")?.ok_or(
+        "no X-Original-Method or X-Forwarded-Method header: the proxy must send the original method",
+    )?;
+    Ok((method, uri))
 }
 
 /// The Bearer token of the original request, if it sent one.
@@ -334,15 +389,13 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 async fn check(State(h): State<Arc<Handler>>, headers: HeaderMap) -> Response {
-    let Some(uri) = first_header(&headers, &["x-original-uri", "x-forwarded-uri"]) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            "no X-Original-URI or X-Forwarded-Uri header: the proxy must send the original URI\n",
-        )
-            .into_response();
+    let (method, uri) = match original_request(&headers) {
+        Ok(request) => request,
+        Err(why) => {
+            eprintln!("regpress auth: check refused: {why}");
+            return (StatusCode::BAD_REQUEST, format!("{why}\n")).into_response();
+        }
     };
-    let method =
-        first_header(&headers, &["x-forwarded-method", "x-original-method"]).unwrap_or("GET");
     let target = match parse_request(method, uri) {
         Ok(t) => t,
         Err(why) => {
@@ -397,4 +450,121 @@ async fn jwks(State(h): State<Arc<Handler>>) -> Response {
         Json(h.signer.jwks()),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &[u8])]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            let name = axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap();
+            map.append(name, HeaderValue::from_bytes(value).unwrap());
+        }
+        map
+    }
+
+    const PRIVATE: &[u8] = b"/v2/acme/app/manifests/latest";
+    const PUBLIC: &[u8] = b"/v2/public/base/manifests/latest";
+
+    #[test]
+    fn the_original_request_comes_from_either_header_name() {
+        for (uri, method) in [
+            ("X-Original-URI", "X-Forwarded-Method"),
+            ("x-forwarded-uri", "x-original-method"),
+        ] {
+            let h = headers(&[(uri, PRIVATE), (method, b"HEAD")]);
+            assert_eq!(
+                original_request(&h),
+                Ok(("HEAD", "/v2/acme/app/manifests/latest"))
+            );
+        }
+        // Both names, or one name twice, with the same value: one request.
+        let h = headers(&[
+            ("X-Original-URI", PRIVATE),
+            ("X-Forwarded-Uri", PRIVATE),
+            ("X-Forwarded-Method", b"GET"),
+            ("X-Forwarded-Method", b"GET"),
+        ]);
+        assert_eq!(
+            original_request(&h),
+            Ok(("GET", "/v2/acme/app/manifests/latest"))
+        );
+    }
+
+    #[test]
+    fn a_client_cannot_choose_which_uri_or_method_is_checked() {
+        let refused = |pairs: &[(&str, &[u8])], why: &str| {
+            let err = original_request(&headers(pairs)).expect_err(why);
+            assert!(err.contains(why), "{why:?} not in {err:?}");
+        };
+        // Caddy or Traefik setting X-Forwarded-Uri and passing on the client's X-Original-URI.
+        refused(
+            &[
+                ("X-Original-URI", PUBLIC),
+                ("X-Forwarded-Uri", PRIVATE),
+                ("X-Forwarded-Method", b"GET"),
+            ],
+            "conflicting X-Original-URI / X-Forwarded-Uri",
+        );
+        // nginx's $request_uri with a UTF-8 byte in the query, and the client's X-Forwarded-Uri:
+        // the unreadable one is not skipped in favour of the readable one.
+        refused(
+            &[
+                (
+                    "X-Original-URI",
+                    b"/v2/acme/app/manifests/latest?q=\xc3\xa9",
+                ),
+                ("X-Forwarded-Uri", PUBLIC),
+                ("X-Forwarded-Method", b"GET"),
+            ],
+            "not visible ASCII",
+        );
+        // The same header twice.
+        refused(
+            &[
+                ("X-Forwarded-Uri", PUBLIC),
+                ("X-Forwarded-Uri", PRIVATE),
+                ("X-Forwarded-Method", b"GET"),
+            ],
+            "conflicting",
+        );
+        refused(
+            &[("X-Forwarded-Uri", b""), ("X-Forwarded-Method", b"GET")],
+            "not visible ASCII",
+        );
+        refused(
+            &[
+                ("X-Forwarded-Uri", b"/v2/a b"),
+                ("X-Forwarded-Method", b"GET"),
+            ],
+            "not visible ASCII",
+        );
+        // Methods: a push made to look like a pull.
+        refused(
+            &[
+                ("X-Forwarded-Uri", PRIVATE),
+                ("X-Forwarded-Method", b"PUT"),
+                ("X-Original-Method", b"GET"),
+            ],
+            "conflicting X-Original-Method / X-Forwarded-Method",
+        );
+        refused(
+            &[
+                ("X-Forwarded-Uri", PRIVATE),
+                ("X-Forwarded-Method", b"G\xc3\x89T"),
+            ],
+            "not visible ASCII",
+        );
+        // Nothing is assumed: no method is not GET, no URI is not /v2/.
+        refused(
+            &[("X-Original-URI", PRIVATE)],
+            "no X-Original-Method or X-Forwarded-Method header",
+        );
+        refused(
+            &[("X-Forwarded-Method", b"GET")],
+            "no X-Original-URI or X-Forwarded-Uri header",
+        );
+    }
 }

@@ -159,15 +159,22 @@ impl Nginx {
     /// Send `GET <raw_path>` exactly as written (no client normalises it); return the status
     /// and the whole response.
     pub fn raw_get(&self, raw_path: &str) -> (u16, String) {
+        self.raw_request(raw_path, &[])
+    }
+
+    /// `GET <raw_path>` exactly as written, with `headers` (name, value) added after `Host`,
+    /// each sent as given (several with one name are sent as several headers).
+    pub fn raw_request(&self, raw_path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+        let mut request = format!("GET {raw_path} HTTP/1.0\r\nHost: {}\r\n", self.addr);
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
         let mut stream = TcpStream::connect(&self.addr).expect("connect nginx");
-        write!(
-            stream,
-            "GET {raw_path} HTTP/1.0\r\nHost: {}\r\n\r\n",
-            self.addr
-        )
-        .expect("send");
-        let mut response = String::new();
-        let _ = stream.read_to_string(&mut response);
+        stream.write_all(request.as_bytes()).expect("send");
+        let mut bytes = Vec::new();
+        let _ = stream.read_to_end(&mut bytes);
+        let response = String::from_utf8_lossy(&bytes).into_owned();
         let status = response
             .split_whitespace()
             .nth(1)
