@@ -99,19 +99,21 @@ struct AttestedSbom {
     summary: SbomSummary,
 }
 
-/// Why an attachment was refused. `checked` when a signer of the policy judged it (the reason
-/// then names the signer); otherwise no signer got that far, and the refusal names the
-/// signers that would have been tried.
+/// Why an attachment was refused. `untried` when it was refused before any signer of the
+/// policy could judge it (an unreadable blob, a malformed bundle): the refusal then names the
+/// signers that would have been tried. A signer's own refusal names the signer; a refusal that
+/// has nothing to do with signers (an unsigned SBOM artifact, NTIA) names none.
 struct Refused {
     reason: String,
-    checked: bool,
+    untried: bool,
 }
 
 impl Refused {
-    fn checked(reason: String) -> Refused {
+    /// A refusal that needs no list of signers (a signer's, or one no signer could change).
+    fn judged(reason: String) -> Refused {
         Refused {
             reason,
-            checked: true,
+            untried: false,
         }
     }
 }
@@ -120,7 +122,7 @@ impl From<String> for Refused {
     fn from(reason: String) -> Refused {
         Refused {
             reason,
-            checked: false,
+            untried: true,
         }
     }
 }
@@ -288,7 +290,7 @@ pub fn check(
     let mut signed = Signed::default();
     let mut problems = Vec::new();
     // Refusals no signer got to judge name the signers that would have.
-    let untried = |refused: Refused| match policy.filter(|p| p.has_signers() && !refused.checked) {
+    let untried = |refused: Refused| match policy.filter(|p| p.has_signers() && refused.untried) {
         Some(p) => format!(
             "{} (not checked against {})",
             refused.reason,
@@ -468,12 +470,12 @@ impl Checker<'_> {
         let who = match self.policy.filter(|p| p.has_signers()) {
             Some(policy) => {
                 let artifact = artifact(bundle, &subject.bytes, &subject.digest)?;
-                Some(policy.verify(bundle, artifact).map_err(Refused::checked)?)
+                Some(policy.verify(bundle, artifact).map_err(Refused::judged)?)
             }
             None => None,
         };
         let (kind, predicate) = kind_of(bundle, &subject.digest).map_err(|reason| match &who {
-            Some(who) => Refused::checked(format!("{reason} (signed by {who})")),
+            Some(who) => Refused::judged(format!("{reason} (signed by {who})")),
             None => Refused::from(reason),
         })?;
         Ok((kind, predicate, who))
@@ -491,7 +493,7 @@ impl Checker<'_> {
             let origin = Origin::Attestation(manifest.clone());
             let record =
                 sbom::verified(subject.clone(), origin, sbom.bytes, sbom.summary, self.ntia)
-                    .map_err(Refused::checked)?;
+                    .map_err(Refused::judged)?;
             signed.sboms.push(record);
         }
         Ok(())
@@ -528,7 +530,9 @@ impl Checker<'_> {
             || artifact_type == sbom::CYCLONEDX_MEDIA_TYPE
         {
             kind = AttachmentKind::Sbom;
-            let found = self.layout_sbom(candidate, &artifact_type)?;
+            let found = self
+                .layout_sbom(candidate, &artifact_type)
+                .map_err(Refused::judged)?;
             summary = format!(
                 "SBOM ({}, {} packages)",
                 found.summary.version, found.summary.packages
@@ -673,7 +677,7 @@ impl Checker<'_> {
         let sha256 = legacy_bundle(annotations, Some(&sha2_256(payload)))?;
         match policy.verify(&sha256, Artifact::from_blob(payload)) {
             Ok(who) => Ok(Some(who)),
-            Err(_) => Err(Refused::checked(first)),
+            Err(_) => Err(Refused::judged(first)),
         }
     }
 
