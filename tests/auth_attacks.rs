@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use base64::Engine;
-use common::auth::{SERVICE, start_auth};
+use common::auth::{JWKS_COOLDOWN, SERVICE, serve_config, start_auth};
 use common::oidc::{SigningKey, TestIssuer, b64, unsigned};
 use common::{Server, regpress, s};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -479,7 +479,7 @@ fn an_unknown_kid_refreshes_the_keys_at_most_once_per_cooldown() {
         StatusCode::OK
     );
     assert_eq!(t.issuer.jwks_hits(), 1);
-    // Within the cooldown (1 s here) an unknown kid is refused without a fetch.
+    // Within the cooldown an unknown kid is refused without a fetch.
     assert_eq!(
         t.token(Some(&rotated.sign(&claims)), &[APP]).0,
         StatusCode::UNAUTHORIZED
@@ -487,7 +487,7 @@ fn an_unknown_kid_refreshes_the_keys_at_most_once_per_cooldown() {
     assert_eq!(t.issuer.jwks_hits(), 1);
     // The issuer rotates; after the cooldown the unknown kid triggers one fetch and passes.
     t.issuer.publish(&rotated);
-    std::thread::sleep(Duration::from_millis(1100));
+    std::thread::sleep(JWKS_COOLDOWN + Duration::from_millis(100));
     let (status, body) = t.token(Some(&rotated.sign(&claims)), &[APP]);
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(t.issuer.jwks_hits(), 2);
@@ -499,7 +499,7 @@ fn an_unknown_kid_refreshes_the_keys_at_most_once_per_cooldown() {
         );
     }
     assert_eq!(t.issuer.jwks_hits(), 2);
-    std::thread::sleep(Duration::from_millis(1100));
+    std::thread::sleep(JWKS_COOLDOWN + Duration::from_millis(100));
     assert_eq!(
         t.token(Some(&bogus.sign(&claims)), &[APP]).0,
         StatusCode::UNAUTHORIZED
@@ -754,14 +754,7 @@ fn bad_configs_stop_the_start_with_the_reason() {
     assert!(keygen.stdout.starts_with("-----BEGIN PRIVATE KEY-----\n"));
     std::fs::write(dir.path().join("auth-key.pem"), &keygen.stdout).unwrap();
     std::fs::write(&config, good).unwrap();
-    let _server = Server::spawn(&[
-        "auth",
-        "serve",
-        "--config",
-        &s(&config),
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    let _server = serve_config(&config);
 }
 
 #[test]

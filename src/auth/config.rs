@@ -20,6 +20,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:5001";
 pub const DEFAULT_TOKEN_LIFETIME: u64 = 300;
 /// Least time between two JWKS fetches of one issuer caused by an unknown `kid`.
 pub const DEFAULT_JWKS_COOLDOWN: u64 = 30;
+/// The shortest `jwks_cooldown` accepted: below it a flood of made-up `kid`s turns the handler
+/// into a steady stream of requests to the issuer.
+pub const MIN_JWKS_COOLDOWN: u64 = 5;
 
 /// The whole configuration, checked.
 #[derive(Debug, Clone)]
@@ -56,7 +59,7 @@ pub struct IssuerConfig {
     pub algorithms: Vec<String>,
     /// The JWKS URL; default: `jwks_uri` from `<url>/.well-known/openid-configuration`.
     pub jwks_uri: Option<String>,
-    /// Seconds between JWKS refreshes triggered by an unknown `kid` [default: 30].
+    /// Seconds between JWKS refreshes triggered by an unknown `kid` [default: 30, at least 5].
     #[serde(default = "default_cooldown")]
     pub jwks_cooldown: u64,
 }
@@ -133,6 +136,8 @@ impl AuthConfig {
         if file.service.is_empty() {
             return Err("service must not be empty".to_string());
         }
+        check_challenge_text("service", &file.service)?;
+        check_challenge_text("realm", &file.realm)?;
         check_url("realm", &file.realm)?;
         let signing_key_pem = match (file.signing_key, file.signing_key_env) {
             (Some(p), None) => {
@@ -157,6 +162,12 @@ impl AuthConfig {
             check_url("issuer url", &issuer.url)?;
             if let Some(jwks) = &issuer.jwks_uri {
                 check_url("issuer jwks_uri", jwks)?;
+            }
+            if issuer.jwks_cooldown < MIN_JWKS_COOLDOWN {
+                return Err(format!(
+                    "issuer {}: jwks_cooldown {} is too short: at least {MIN_JWKS_COOLDOWN} seconds",
+                    issuer.url, issuer.jwks_cooldown
+                ));
             }
             if issuer.audience.is_empty() {
                 issuer.audience.push(file.service.clone());
@@ -183,6 +194,22 @@ impl AuthConfig {
             issuers,
             trust: file.trust,
         })
+    }
+}
+
+/// `service` and `realm` are quoted into every `WWW-Authenticate` challenge: refuse what would
+/// end or escape the quoted string (`"`, `\`) or cannot be in a header (control characters,
+/// anything outside printable ASCII: punycode and percent-encode instead).
+fn check_challenge_text(what: &str, value: &str) -> Result<(), String> {
+    match value
+        .chars()
+        .find(|c| !(c.is_ascii_graphic() || *c == ' ') || matches!(c, '"' | '\\'))
+    {
+        Some(c) => Err(format!(
+            "{what} {value:?}: {c:?} cannot be quoted in a WWW-Authenticate challenge \
+             (printable ASCII only, no \" or \\)"
+        )),
+        None => Ok(()),
     }
 }
 
@@ -266,6 +293,39 @@ claim_pattern = { repository = "acme/app" }
                 "not one of the [[issuer]] urls",
             ),
             (format!("token_lifetime = 5\n{GOOD}"), "between 10 and 3600"),
+            (
+                GOOD.replace(
+                    "url = \"https://token.actions.githubusercontent.com\"",
+                    "url = \"https://token.actions.githubusercontent.com\"\njwks_cooldown = 4",
+                ),
+                "jwks_cooldown 4 is too short: at least 5 seconds",
+            ),
+            (
+                GOOD.replace("\"cr.example.com\"", r#""cr.example.com\",error=\"x""#),
+                "service \"cr.example.com\\\",error=\\\"x\": '\"' cannot be quoted",
+            ),
+            (
+                GOOD.replace("\"cr.example.com\"", r#""cr\\example""#),
+                "'\\\\' cannot be quoted",
+            ),
+            (
+                GOOD.replace("\"cr.example.com\"", r#""cr.example.com\n""#),
+                "'\\n' cannot be quoted",
+            ),
+            (
+                GOOD.replace(
+                    "https://cr.example.com/token",
+                    "https://cr.example.com/token\\\"",
+                ),
+                "realm \"https://cr.example.com/token\\\"\": '\"' cannot be quoted",
+            ),
+            (
+                GOOD.replace(
+                    "https://cr.example.com/token",
+                    "https://cr.exämple.com/token",
+                ),
+                "'ä' cannot be quoted",
+            ),
         ];
         for (text, want) in cases {
             let err = parse(&text).unwrap_err();

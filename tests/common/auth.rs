@@ -42,8 +42,11 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The JWKS cooldown of test configs: the shortest the handler accepts, so tests can watch it.
+pub const JWKS_COOLDOWN: Duration = Duration::from_secs(regpress::auth::config::MIN_JWKS_COOLDOWN);
+
 /// Write `examples/auth.toml` with a fresh signing key into `dir`, trusting `issuer` in place of
-/// GitHub's and announcing `realm`; the JWKS cooldown is 1 s so tests can watch it.
+/// GitHub's and announcing `realm`; the JWKS cooldown is [`JWKS_COOLDOWN`].
 pub fn write_config(dir: &Path, issuer: &str, realm: &str) -> PathBuf {
     let key = regpress::auth::token::generate_key().expect("generate key");
     std::fs::write(dir.join("auth-key.pem"), key).expect("write key");
@@ -53,7 +56,10 @@ pub fn write_config(dir: &Path, issuer: &str, realm: &str) -> PathBuf {
         &[
             (EXAMPLE_ISSUER, issuer),
             ("https://cr.example.com/token", realm),
-            ("jwks_cooldown = 30", "jwks_cooldown = 1"),
+            (
+                "jwks_cooldown = 30",
+                &format!("jwks_cooldown = {}", JWKS_COOLDOWN.as_secs()),
+            ),
         ],
     );
     let path = dir.join("auth.toml");
@@ -63,12 +69,16 @@ pub fn write_config(dir: &Path, issuer: &str, realm: &str) -> PathBuf {
 
 /// `regpress auth serve` with the example config, on a free port.
 pub fn start_auth(dir: &Path, issuer: &str, realm: &str) -> Server {
-    let config = write_config(dir, issuer, realm);
+    serve_config(&write_config(dir, issuer, realm))
+}
+
+/// `regpress auth serve --config <config>` on a free port.
+pub fn serve_config(config: &Path) -> Server {
     Server::spawn(&[
         "auth",
         "serve",
         "--config",
-        &s(&config),
+        &s(config),
         "--listen",
         "127.0.0.1:0",
     ])
