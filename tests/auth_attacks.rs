@@ -7,10 +7,11 @@ mod common;
 use std::time::Duration;
 
 use base64::Engine;
-use common::auth::{JWKS_COOLDOWN, SERVICE, serve_config, start_auth};
+use common::auth::{JWKS_COOLDOWN, SERVICE, serve_config, start_auth, write_config};
 use common::oidc::{SigningKey, TestIssuer, b64, unsigned};
 use common::{Server, regpress, s};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use regpress::auth::oidc::MAX_TOKEN_BYTES;
 use regpress::auth::token::{Signer, generate_key};
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
@@ -39,9 +40,35 @@ fn setup() -> Setup {
     }
 }
 
+/// [`setup`] with the config text changed by `edit` and the issuer prepared by `prepare`.
+fn setup_with(prepare: impl Fn(&TestIssuer), edit: impl Fn(&str) -> String) -> Setup {
+    let issuer = TestIssuer::start();
+    prepare(&issuer);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &issuer.url, REALM);
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, edit(&text)).unwrap();
+    Setup {
+        auth: serve_config(&config),
+        issuer,
+        dir,
+        http: Client::new(),
+    }
+}
+
 impl Setup {
     /// GET /token with `scopes`, with the ID token as Basic password when given.
     fn token(&self, id_token: Option<&str>, scopes: &[&str]) -> (StatusCode, Value) {
+        let (status, _, body) = self.token_challenged(id_token, scopes);
+        (status, body)
+    }
+
+    /// [`Setup::token`], with the `WWW-Authenticate` header of the answer.
+    fn token_challenged(
+        &self,
+        id_token: Option<&str>,
+        scopes: &[&str],
+    ) -> (StatusCode, String, Value) {
         let mut query = vec![("service", SERVICE)];
         query.extend(scopes.iter().map(|s| ("scope", *s)));
         let mut request = self.http.get(self.auth.url("/token")).query(&query);
@@ -49,7 +76,12 @@ impl Setup {
             request = request.basic_auth("x", Some(t));
         }
         let response = request.send().unwrap();
-        (response.status(), response.json().unwrap_or(Value::Null))
+        let challenge = www_authenticate(&response);
+        (
+            response.status(),
+            challenge,
+            response.json().unwrap_or(Value::Null),
+        )
     }
 
     /// POST /token (OAuth2 password grant).
@@ -319,6 +351,17 @@ fn attack_table_forged_stale_and_misdirected_id_tokens_are_refused() {
     let mut es256 = Header::new(Algorithm::ES256);
     es256.kid = Some("key-1".to_string());
     let other_issuer = TestIssuer::start();
+    // A token a little over the verifier's cap, whose Basic header (4/3 of it, plus a few
+    // bytes) is still under the handler's Authorization header cap.
+    let unpadded = t.issuer.key.sign(&with(json!({"padding": ""}))).len();
+    let just_over_the_cap = t.issuer.key.sign(&with(
+        json!({"padding": "x".repeat((MAX_TOKEN_BYTES + 100 - unpadded) * 3 / 4)}),
+    ));
+    assert!(
+        (MAX_TOKEN_BYTES + 1..MAX_TOKEN_BYTES + 300).contains(&just_over_the_cap.len()),
+        "{} bytes",
+        just_over_the_cap.len()
+    );
 
     let cases: Vec<(&str, String, &str)> = vec![
         (
@@ -418,11 +461,16 @@ fn attack_table_forged_stale_and_misdirected_id_tokens_are_refused() {
             "is not allowed",
         ),
         (
-            "oversized token",
+            "oversized token, small enough for the Authorization header: the verifier's cap",
+            just_over_the_cap.clone(),
+            "bytes, at most 8192 bytes are read",
+        ),
+        (
+            "oversized token, too large even for the Authorization header",
             t.issuer
                 .key
                 .sign(&with(json!({"padding": "x".repeat(9000)}))),
-            "at most 8192 bytes",
+            "credentials too large: an ID token may have at most 8192 bytes",
         ),
         (
             "not a JWT",
@@ -431,8 +479,9 @@ fn attack_table_forged_stale_and_misdirected_id_tokens_are_refused() {
         ),
     ];
     for (name, token, reason) in &cases {
-        let (status, body) = t.token(Some(token), &[APP]);
+        let (status, challenge, body) = t.token_challenged(Some(token), &[APP]);
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{name}: {body}");
+        assert_eq!(challenge, format!("Basic realm=\"{REALM}\""), "{name}");
         let message = body["errors"][0]["message"].as_str().unwrap_or_default();
         assert!(
             message.contains(reason),
@@ -442,11 +491,16 @@ fn attack_table_forged_stale_and_misdirected_id_tokens_are_refused() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{name}: {body}");
         assert_eq!(body["error"], "invalid_grant", "{name}");
     }
-    // Nothing named in a token made the handler fetch it: not the jku, not the other issuer.
+    // Nothing named in a token made the handler fetch it: not the jku, not the other issuer
+    // (not even its discovery document), while the allowed issuer's discovery was read.
     assert_eq!(t.issuer.other_hits(), 0, "the jku URL was fetched");
+    assert!(
+        t.issuer.discovery_hits() > 0,
+        "discovery hits are not counted"
+    );
     assert_eq!(
-        (other_issuer.jwks_hits(), other_issuer.other_hits()),
-        (0, 0),
+        other_issuer.requests(),
+        0,
         "an issuer outside the allowlist was contacted"
     );
     // The good token still works, and so does one expired within the 60 s leeway.
@@ -466,6 +520,80 @@ fn attack_table_forged_stale_and_misdirected_id_tokens_are_refused() {
         .send()
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        www_authenticate(&response),
+        format!("Basic realm=\"{REALM}\"")
+    );
+}
+
+#[test]
+fn an_issuer_pinned_to_es256_accepts_es256_tokens_only() {
+    let ec = SigningKey::generate_es256("ec-1");
+    let t = setup_with(
+        |issuer| issuer.publish(&ec),
+        |config| {
+            assert!(config.contains("algorithms = [\"RS256\"]"));
+            config.replace("algorithms = [\"RS256\"]", "algorithms = [\"ES256\"]")
+        },
+    );
+    let claims = t.claims();
+    let (status, body) = t.token(Some(&ec.sign(&claims)), &[APP]);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        access(body["token"].as_str().unwrap()),
+        json!([{"type": "repository", "name": "acme/app", "actions": ["pull"]}])
+    );
+    // The RSA key is still published, but RS256 is no longer accepted from this issuer.
+    let (status, body) = t.token(Some(&t.issuer.key.sign(&claims)), &[APP]);
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("algorithm RS256 is not accepted"),
+        "{body}"
+    );
+}
+
+#[test]
+fn without_private_repositories_v2_answers_anonymous_clients() {
+    // The example without its [[trust]] rules: public repositories only.
+    let t = setup_with(
+        |_| {},
+        |config| config.split("[[trust]]").next().unwrap().to_string(),
+    );
+    assert_eq!(
+        t.check("GET", "/v2/", None),
+        (StatusCode::OK, String::new())
+    );
+    // Nothing but public repositories opens without a token.
+    t.assert_anonymous_pulls_public_only();
+}
+
+#[test]
+fn at_most_8_scopes_per_token_request() {
+    let t = setup();
+    let scopes: Vec<String> = (0..9)
+        .map(|i| format!("repository:public/r{i}:pull"))
+        .collect();
+    let nine: Vec<&str> = scopes.iter().map(String::as_str).collect();
+    let (status, body) = t.token(None, &nine[..8]);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        access(body["token"].as_str().unwrap())
+            .as_array()
+            .unwrap()
+            .len(),
+        8
+    );
+    // Nine scopes, as nine parameters or space-separated in one: a 400, not a silent cap.
+    let joined = nine.join(" ");
+    for asked in [nine.clone(), vec![joined.as_str()]] {
+        let (status, body) = t.token(None, &asked);
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(
+            body["errors"][0]["message"], "9 scopes asked; at most 8 per token",
+            "{body}"
+        );
+    }
 }
 
 #[test]

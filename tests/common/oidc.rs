@@ -1,7 +1,7 @@
 //! A test OIDC issuer on loopback: publishes discovery and a JWKS like GitHub Actions' issuer,
-//! mints GitHub-Actions-shaped ID tokens with an RSA key generated here, and counts requests
-//! (so tests can prove that JWKS refreshes are rate-limited and that `jku` URLs or unlisted
-//! issuers are never contacted).
+//! mints GitHub-Actions-shaped ID tokens with an RSA key generated here (or an ES256 one), and
+//! counts every request (so tests can prove that JWKS refreshes are rate-limited and that `jku`
+//! URLs or unlisted issuers are never contacted, not even for discovery).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,9 +17,10 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use regpress::auth::token::pem;
 use serde_json::{Value, json};
 
-/// An RSA signing key with its public JWK.
+/// A signing key (RSA, or P-256 for ES256) with its public JWK.
 pub struct SigningKey {
     pub kid: String,
+    pub alg: Algorithm,
     pub encoding: EncodingKey,
     pub jwk: Jwk,
     /// The public key as PEM (SubjectPublicKeyInfo), what an HS256 confusion attack uses.
@@ -40,15 +41,32 @@ impl SigningKey {
             .expect("public der");
         SigningKey {
             kid: kid.to_string(),
+            alg: Algorithm::RS256,
             encoding,
             jwk,
             public_pem: pem("PUBLIC KEY", public.as_ref()),
         }
     }
 
-    /// Sign `claims` as RS256 with this key's `kid`.
+    /// A fresh P-256 key named `kid`, for ES256.
+    pub fn generate_es256(kid: &str) -> SigningKey {
+        let private = regpress::auth::token::generate_key().expect("generate P-256 key");
+        let encoding = EncodingKey::from_ec_pem(private.as_bytes()).expect("pem");
+        let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::ES256).expect("jwk");
+        jwk.common.key_id = Some(kid.to_string());
+        SigningKey {
+            kid: kid.to_string(),
+            alg: Algorithm::ES256,
+            encoding,
+            jwk,
+            // Only the HS256 confusion cases read it, and they use the RSA key.
+            public_pem: String::new(),
+        }
+    }
+
+    /// Sign `claims` with this key's algorithm and `kid`.
     pub fn sign(&self, claims: &Value) -> String {
-        let mut header = Header::new(Algorithm::RS256);
+        let mut header = Header::new(self.alg);
         header.kid = Some(self.kid.clone());
         self.sign_with_header(header, claims)
     }
@@ -62,6 +80,7 @@ impl SigningKey {
 struct Shared {
     url: String,
     keys: Mutex<Vec<Jwk>>,
+    discovery_hits: AtomicUsize,
     jwks_hits: AtomicUsize,
     other_hits: AtomicUsize,
 }
@@ -86,6 +105,7 @@ impl TestIssuer {
         let shared = Arc::new(Shared {
             url: url.clone(),
             keys: Mutex::new(vec![key.jwk.clone()]),
+            discovery_hits: AtomicUsize::new(0),
             jwks_hits: AtomicUsize::new(0),
             other_hits: AtomicUsize::new(0),
         });
@@ -123,6 +143,11 @@ impl TestIssuer {
         self.shared.keys.lock().unwrap().push(key.jwk.clone());
     }
 
+    /// How many times the discovery document was fetched.
+    pub fn discovery_hits(&self) -> usize {
+        self.shared.discovery_hits.load(Ordering::SeqCst)
+    }
+
     /// How many times the JWKS was fetched.
     pub fn jwks_hits(&self) -> usize {
         self.shared.jwks_hits.load(Ordering::SeqCst)
@@ -131,6 +156,11 @@ impl TestIssuer {
     /// How many requests went anywhere but discovery and the JWKS.
     pub fn other_hits(&self) -> usize {
         self.shared.other_hits.load(Ordering::SeqCst)
+    }
+
+    /// Every request it answered: discovery, JWKS and anything else.
+    pub fn requests(&self) -> usize {
+        self.discovery_hits() + self.jwks_hits() + self.other_hits()
     }
 
     /// GitHub Actions ID token claims for a push to `refs/heads/main` of `repository`,
@@ -184,12 +214,13 @@ impl Drop for TestIssuer {
 }
 
 async fn discovery(State(s): State<Arc<Shared>>) -> Json<Value> {
+    s.discovery_hits.fetch_add(1, Ordering::SeqCst);
     Json(json!({
         "issuer": s.url,
         "jwks_uri": format!("{}/jwks", s.url),
         "response_types_supported": ["id_token"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
     }))
 }
 
