@@ -187,34 +187,59 @@ fn golden_and_a_catalog_publish_to_garage_and_pull_from_its_website() {
         let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(doc["mediaType"].as_str().unwrap(), content_type, "{key}");
     }
-    // The apko SBOMs are referrers of what they describe, served from the bucket byte for byte.
+    // The apko SBOMs are referrers of what they describe (the index and each platform
+    // manifest), served from the bucket byte for byte, both from the OCI 1.1 referrers list and
+    // from the `sha256-<hex>` fallback tag that clients without the referrers API read.
     let index_digest = synth::digest_of(&golden_index);
-    let referrers = web(&format!("/v2/apko/golden/referrers/{index_digest}"));
-    assert_eq!(
-        referrers.headers()["content-type"],
-        "application/vnd.oci.image.index.v1+json"
-    );
-    let referrers: serde_json::Value = referrers.json().unwrap();
-    let listed = referrers["manifests"].as_array().unwrap();
-    assert_eq!(listed.len(), 1, "{referrers}");
-    assert_eq!(listed[0]["artifactType"], "application/spdx+json");
-    let sbom: serde_json::Value = web(&format!(
-        "/v2/apko/golden/manifests/{}",
-        listed[0]["digest"].as_str().unwrap()
-    ))
-    .json()
-    .unwrap();
-    assert_eq!(sbom["subject"]["digest"], index_digest.as_str());
-    let bytes = web(&format!(
-        "/v2/apko/golden/blobs/{}",
-        sbom["layers"][0]["digest"].as_str().unwrap()
-    ))
-    .bytes()
-    .unwrap();
-    assert_eq!(
-        bytes.as_ref(),
-        fs::read(fixture("apko/golden/sboms/sbom-index.spdx.json")).unwrap()
-    );
+    let platforms = platforms_of(&golden_index);
+    let subjects = [
+        (index_digest.clone(), "sbom-index.spdx.json"),
+        (platforms[0].clone(), "sbom-x86_64.spdx.json"),
+        (platforms[1].clone(), "sbom-aarch64.spdx.json"),
+    ];
+    for (subject, file) in &subjects {
+        let hex = subject.strip_prefix("sha256:").unwrap();
+        let mut lists = Vec::new();
+        for path in [
+            format!("/v2/apko/golden/referrers/{subject}"),
+            format!("/v2/apko/golden/manifests/sha256-{hex}"),
+        ] {
+            let response = web(&path);
+            assert_eq!(response.status(), 200, "{path}");
+            assert_eq!(
+                response.headers()["content-type"],
+                "application/vnd.oci.image.index.v1+json",
+                "{path}"
+            );
+            let list: serde_json::Value = response.json().unwrap();
+            let listed = list["manifests"].as_array().unwrap().clone();
+            assert_eq!(listed.len(), 1, "{path}: {list}");
+            assert_eq!(listed[0]["artifactType"], "application/spdx+json", "{path}");
+            lists.push(listed);
+        }
+        assert_eq!(
+            lists[0], lists[1],
+            "referrers list and fallback tag of {subject}"
+        );
+        let sbom: serde_json::Value = web(&format!(
+            "/v2/apko/golden/manifests/{}",
+            lists[0][0]["digest"].as_str().unwrap()
+        ))
+        .json()
+        .unwrap();
+        assert_eq!(sbom["subject"]["digest"], subject.as_str());
+        let bytes = web(&format!(
+            "/v2/apko/golden/blobs/{}",
+            sbom["layers"][0]["digest"].as_str().unwrap()
+        ))
+        .bytes()
+        .unwrap();
+        assert_eq!(
+            bytes.as_ref(),
+            fs::read(fixture(&format!("apko/golden/sboms/{file}"))).unwrap(),
+            "{file}"
+        );
+    }
 
     let check = common::regpress(&["check", &format!("http://{}", garage.web)]);
     check.ok();
