@@ -960,16 +960,11 @@ fn run_verify_bundle(args: VerifyBundleArgs, quiet: bool) -> Result<(), Error> {
             }
             Ok(())
         }
-        Err(reason) => {
-            // Exit 3 as any refusal, but in the bundle's own words: `Error::Verify` names a
-            // layout and an image, and a bundle over a file or digest has neither.
-            eprintln!(
-                "error: verification failed: bundle {} over {}: {reason}",
-                args.bundle.display(),
-                args.artifact
-            );
-            std::process::exit(crate::error::EXIT_VERIFY)
-        }
+        Err(reason) => Err(Error::Refused(format!(
+            "bundle {} over {}: {reason}",
+            args.bundle.display(),
+            args.artifact
+        ))),
     }
 }
 

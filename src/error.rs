@@ -33,6 +33,10 @@ pub enum Error {
     /// The target store failed.
     #[error(transparent)]
     Target(#[from] TargetError),
+    /// A signature bundle over a file or digest did not verify (`sigstore verify-bundle`): no
+    /// layout or image to name, only the bundle and what it is over.
+    #[error("verification failed: {0}")]
+    Refused(String),
     /// A served registry is not what its documents say (`regpress check`).
     #[error("check failed:\n{}", .0.join("\n"))]
     Check(Vec<String>),
@@ -48,7 +52,7 @@ impl Error {
             Error::Usage(_) => EXIT_USAGE,
             Error::Verify(_) => EXIT_VERIFY,
             Error::Target(_) => EXIT_TARGET,
-            Error::Check(_) => EXIT_VERIFY,
+            Error::Refused(_) | Error::Check(_) => EXIT_VERIFY,
             Error::Internal(_) => EXIT_INTERNAL,
         }
     }
