@@ -102,7 +102,8 @@ expose() {
   local current
   current="$(cat "$dir/exposed" 2>/dev/null || true)"
   if [ -n "$current" ] && [ "$current" != "$name" ]; then
-    g bucket unalias localhost >/dev/null
+    # The alias may be gone already (removed by hand): then there is nothing to undo.
+    g bucket unalias localhost >/dev/null 2>&1 || true
   fi
   if [ "$current" != "$name" ]; then
     g bucket alias "$name" localhost >/dev/null
