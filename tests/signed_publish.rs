@@ -659,6 +659,23 @@ fn every_bad_signature_is_refused_with_its_reason_and_nothing_written() {
             ],
         ),
         (
+            "referrer manifest changed after it was written",
+            Box::new(|g: &Generated| {
+                let referrer = sign_index(&w.sigstore, &key_signer, g);
+                let path = synth::blob_path(&g.dir, &referrer);
+                let changed = String::from_utf8(std::fs::read(&path).unwrap())
+                    .unwrap()
+                    .replacen("{", "{ ", 1);
+                std::fs::write(&path, changed).unwrap();
+            }),
+            vec!["--key", &key],
+            vec![
+                "referrer of {index}: digest mismatch: its manifest sha256:",
+                " hashes to sha256:",
+                &untried,
+            ],
+        ),
+        (
             "signature over another digest",
             Box::new(|g: &Generated| {
                 let other = synth::digest_of(b"another image");

@@ -140,6 +140,8 @@ struct Candidate {
     subject: Digest,
     /// Legacy cosign `.sig` image (no OCI `subject`; the payload names the image).
     legacy: bool,
+    /// Why the manifest cannot be trusted as it is (its bytes do not hash to its name).
+    corrupt: Option<String>,
 }
 
 /// The manifests of one layout that refer to other manifests, found once per layout.
@@ -171,10 +173,21 @@ impl Scan {
             {
                 continue;
             }
-            let Ok(bytes) = layout.read_document(&digest, meta.len()) else {
+            let Ok(path) = layout.blob_path(&digest) else {
                 continue;
             };
-            if let Some(candidate) = classify(layout, digest, bytes) {
+            let Ok(bytes) = std::fs::read(&path) else {
+                continue;
+            };
+            // A signature manifest changed after it was written is refused where it would
+            // count, not dropped: it is classified by what it now says.
+            let actual = Digest::of_bytes(&bytes);
+            if let Some(mut candidate) = classify(layout, digest.clone(), bytes) {
+                if actual != digest {
+                    candidate.corrupt = Some(format!(
+                        "digest mismatch: its manifest {digest} hashes to {actual}"
+                    ));
+                }
                 candidates.push(candidate);
             }
         }
@@ -215,6 +228,7 @@ fn classify(layout: &Layout, digest: Digest, bytes: Vec<u8>) -> Option<Candidate
             manifest,
             subject,
             legacy: false,
+            corrupt: None,
         });
     }
     let payload = manifest
@@ -227,6 +241,7 @@ fn classify(layout: &Layout, digest: Digest, bytes: Vec<u8>) -> Option<Candidate
         manifest,
         subject,
         legacy: true,
+        corrupt: None,
     })
 }
 
@@ -308,16 +323,15 @@ pub fn check(
         let Some(subject) = subjects.get(&candidate.subject) else {
             continue;
         };
-        let (what, outcome) = if candidate.legacy {
-            (
-                "cosign signature image",
-                checker.legacy(candidate, &mut signed),
-            )
+        let what = if candidate.legacy {
+            "cosign signature image"
         } else {
-            (
-                "referrer",
-                checker.referrer(candidate, subject, &mut signed),
-            )
+            "referrer"
+        };
+        let outcome = match (&candidate.corrupt, candidate.legacy) {
+            (Some(reason), _) => Err(Refused::from(reason.clone())),
+            (None, true) => checker.legacy(candidate, &mut signed),
+            (None, false) => checker.referrer(candidate, subject, &mut signed),
         };
         if let Err(refused) = outcome {
             problems.push(Problem::at(
