@@ -89,8 +89,7 @@ pub fn layout(data: &[u8]) -> bool {
         dir.path().join("oci-layout"),
         br#"{"imageLayoutVersion":"1.0.0"}"#,
     )
-    .and_then(|()| std::fs::write(dir.path().join("index.json"), &parts[0]))
-    .and_then(|()| std::fs::write(dir.path().join("key.pub"), FUZZ_PUBLIC_KEY));
+    .and_then(|()| std::fs::write(dir.path().join("index.json"), &parts[0]));
     if written.is_err() {
         return false;
     }
@@ -102,18 +101,10 @@ pub fn layout(data: &[u8]) -> bool {
         bundles: Vec::new(),
         sboms: None,
     };
-    let trust = TrustPolicy::load(&PolicySpec {
-        require: false,
-        trusted_root: None,
-        signers: vec![SignerSpec {
-            key: Some(dir.path().join("key.pub")),
-            ..SignerSpec::default()
-        }],
-    });
-    let Ok(trust) = trust else {
+    let Some(trust) = trust_policy() else {
         return false;
     };
-    verify_all(&[spec], &Policy::default(), Some(&trust), Mode::Quiet).is_ok()
+    verify_all(&[spec], &Policy::default(), Some(trust), Mode::Quiet).is_ok()
 }
 
 /// An SBOM document (SPDX or CycloneDX JSON): schema, references, NTIA elements.
@@ -126,28 +117,7 @@ pub fn sbom(data: &[u8]) -> bool {
 /// any GitHub Actions identity and the fuzzers' key: certificate chain, timestamps, inclusion
 /// proofs, DSSE.
 pub fn bundle(data: &[u8]) -> bool {
-    static POLICY: OnceLock<Option<(TrustPolicy, tempfile::TempDir)>> = OnceLock::new();
-    let Some((policy, _key_dir)) = POLICY.get_or_init(|| {
-        let dir = tempfile::tempdir().ok()?;
-        std::fs::write(dir.path().join("key.pub"), FUZZ_PUBLIC_KEY).ok()?;
-        let spec = PolicySpec {
-            require: true,
-            trusted_root: None,
-            signers: vec![
-                SignerSpec {
-                    identity_regexp: Some(".*".to_string()),
-                    issuer: Some("https://token.actions.githubusercontent.com".to_string()),
-                    ..SignerSpec::default()
-                },
-                SignerSpec {
-                    key: Some(dir.path().join("key.pub")),
-                    ..SignerSpec::default()
-                },
-            ],
-        };
-        let policy = TrustPolicy::with_root(&spec, &RootSource::Production).ok()?;
-        Some((policy, dir))
-    }) else {
+    let Some(policy) = trust_policy() else {
         return false;
     };
     let Ok(text) = std::str::from_utf8(data) else {
@@ -166,6 +136,35 @@ pub fn bundle(data: &[u8]) -> bool {
             .is_ok()
     });
     as_blob || as_digest
+}
+
+/// The trust policy the `layout` and `bundle` targets verify against, loaded once (loading
+/// parses the embedded production root, far more work than most inputs): any GitHub Actions
+/// identity, or the fuzzers' key, without requiring signatures.
+fn trust_policy() -> Option<&'static TrustPolicy> {
+    static POLICY: OnceLock<Option<(TrustPolicy, tempfile::TempDir)>> = OnceLock::new();
+    let loaded = POLICY.get_or_init(|| {
+        let dir = tempfile::tempdir().ok()?;
+        std::fs::write(dir.path().join("key.pub"), FUZZ_PUBLIC_KEY).ok()?;
+        let spec = PolicySpec {
+            require: false,
+            trusted_root: None,
+            signers: vec![
+                SignerSpec {
+                    identity_regexp: Some(".*".to_string()),
+                    issuer: Some("https://token.actions.githubusercontent.com".to_string()),
+                    ..SignerSpec::default()
+                },
+                SignerSpec {
+                    key: Some(dir.path().join("key.pub")),
+                    ..SignerSpec::default()
+                },
+            ],
+        };
+        let policy = TrustPolicy::with_root(&spec, &RootSource::Production).ok()?;
+        Some((policy, dir))
+    });
+    loaded.as_ref().map(|(policy, _key_dir)| policy)
 }
 
 /// What `/check` reads from the proxy: the original method, a newline, the original URI
