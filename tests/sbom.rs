@@ -17,6 +17,14 @@ use common::{Run, Server, fixture, platforms_of, regpress, report, s, snapshot};
 const INDEX: &str = "sha256:b5f05e6fc882c97d61c1daee566954ae6fc09924f8e152293e2b97a06092069f";
 const AMD64: &str = "sha256:69f0237c7f8cf0b8a329d1bf1d6870c870c4ec323e39d3a6da59596632d0f2f4";
 const ARM64: &str = "sha256:124c885f834cfaf1329987457a9651a68c4fb9733d4462ae6288b98011277858";
+/// The strictest SBOM policy: required, per platform, every NTIA element.
+const STRICT: [&str; 5] = [
+    "--sbom",
+    "required",
+    "--sbom-per-platform",
+    "--ntia",
+    "require",
+];
 
 /// A copy of the golden layout (with its `sboms/`) under `dir`.
 fn golden_copy(dir: &Path) -> PathBuf {
@@ -88,14 +96,7 @@ fn the_golden_layout_verifies_and_publishes_with_its_sboms() {
     let tmp = tempfile::tempdir().unwrap();
     let golden = fixture("apko/golden");
     let rep = tmp.path().join("verify.json");
-    let strict = [
-        "--sbom",
-        "required",
-        "--sbom-per-platform",
-        "--ntia",
-        "require",
-    ];
-    let mut args = strict.to_vec();
+    let mut args = STRICT.to_vec();
     let rep_arg = s(&rep);
     args.extend(["--report", &rep_arg]);
     let out = verify(&golden, &args);
@@ -147,7 +148,7 @@ fn the_golden_layout_verifies_and_publishes_with_its_sboms() {
     // publish applies the same policy and lists the SBOMs in its report.
     let site = tmp.path().join("site");
     let pub_rep = tmp.path().join("publish.json");
-    let mut args = strict.to_vec();
+    let mut args = STRICT.to_vec();
     let pub_arg = s(&pub_rep);
     args.extend(["--report", &pub_arg]);
     publish(&golden, &site, &args).ok();
@@ -646,15 +647,8 @@ fn signed_sbom_attestations_are_an_images_sboms() {
     );
     a.attest(&layout, AMD64, golden_sbom("sbom-x86_64.spdx.json"));
     a.attest(&layout, ARM64, golden_sbom("sbom-aarch64.spdx.json"));
-    let strict = [
-        "--sbom",
-        "required",
-        "--sbom-per-platform",
-        "--ntia",
-        "require",
-        "--report",
-        &rep_arg,
-    ];
+    let mut strict = STRICT.to_vec();
+    strict.extend(["--report", &rep_arg]);
     verify(&layout, &a.with(&strict)).ok();
     let platforms: Vec<Value> = report(&rep)["images"][0]["sboms"]
         .as_array()

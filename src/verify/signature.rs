@@ -788,7 +788,7 @@ fn legacy_bundle(
             "canonicalizedBody": body_b64,
         }));
     }
-    let bundle = json!({
+    let mut bundle = json!({
         "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",
         "verificationMaterial": {
             "tlogEntries": tlog_entries,
@@ -801,7 +801,6 @@ fn legacy_bundle(
             "signature": signature,
         },
     });
-    let mut bundle = bundle;
     if let Some(vm) = bundle["verificationMaterial"].as_object_mut() {
         vm.retain(|_, v| !v.is_null());
     }
