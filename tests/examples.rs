@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use common::garage::Garage;
 use common::signing::{Signer, TestSigstore};
-use common::{fixture, regpress, regpress_with_env, s};
+use common::{copy_dir, fixture, regpress, regpress_with_env, s};
 use regpress::config::Config;
 use serde_norway::Value;
 
@@ -42,19 +42,6 @@ fn files(ext: &str) -> Vec<String> {
 
 /// Configs that are not regpress.toml files, and what reads them.
 const OTHER_CONFIGS: [&str; 2] = ["auth.toml", "garage/garage.toml"];
-
-/// Copy a directory tree.
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.path().strip_prefix(from).unwrap());
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&dest).unwrap();
-        } else {
-            std::fs::copy(entry.path(), &dest).unwrap();
-        }
-    }
-}
 
 /// For an example whose layouts a user's build makes (`out/…`), a copy of it in `dir` with
 /// those layouts made from the fixtures (and, for the signed example, what it signs with);

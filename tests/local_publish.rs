@@ -554,15 +554,7 @@ fn publish_hashes_what_it_sends_and_trusts_what_the_target_holds() {
     publish_quiet(&fixture("apko/golden"), "apko/golden", "latest", &site);
     // A copy of the layout whose layer went bad after it was published.
     let layout = tmp.path().join("golden");
-    fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
-    for entry in walkdir::WalkDir::new(fixture("apko/golden")).min_depth(1) {
-        let entry = entry.unwrap();
-        let rel = entry.path().strip_prefix(fixture("apko/golden")).unwrap();
-        if entry.file_type().is_file() {
-            fs::create_dir_all(layout.join(rel).parent().unwrap()).unwrap();
-            fs::copy(entry.path(), layout.join(rel)).unwrap();
-        }
-    }
+    common::copy_dir(&fixture("apko/golden"), &layout);
     let layer = "sha256:c7557730da0e2d7fb242d8d1ac6dcf7e3a2439732aa5981270b4f3a02454b738";
     let path = synth::blob_path(&layout, layer);
     let mut bytes = fs::read(&path).unwrap();

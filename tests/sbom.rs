@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use common::signing::{self, Signer, TestSigstore};
 use common::synth::{blob_path, digest_of, sha256_hex};
-use common::{Run, Server, fixture, platforms_of, regpress, report, s, snapshot};
+use common::{Run, Server, copy_dir, fixture, platforms_of, regpress, report, s, snapshot};
 
 const INDEX: &str = "sha256:b5f05e6fc882c97d61c1daee566954ae6fc09924f8e152293e2b97a06092069f";
 const AMD64: &str = "sha256:69f0237c7f8cf0b8a329d1bf1d6870c870c4ec323e39d3a6da59596632d0f2f4";
@@ -28,17 +28,8 @@ const STRICT: [&str; 5] = [
 
 /// A copy of the golden layout (with its `sboms/`) under `dir`.
 fn golden_copy(dir: &Path) -> PathBuf {
-    let from = fixture("apko/golden");
     let to = dir.join("golden");
-    for entry in walkdir::WalkDir::new(&from) {
-        let entry = entry.unwrap();
-        let target = to.join(entry.path().strip_prefix(&from).unwrap());
-        if entry.file_type().is_dir() {
-            fs::create_dir_all(&target).unwrap();
-        } else {
-            fs::copy(entry.path(), &target).unwrap();
-        }
-    }
+    copy_dir(&fixture("apko/golden"), &to);
     to
 }
 
