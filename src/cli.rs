@@ -13,10 +13,10 @@ use crate::error::Error;
 use crate::events;
 use crate::progress;
 use crate::publish;
+use crate::publish::Report;
 use crate::report::{self, ImageReport, VerifyReport};
-use crate::store::TargetSpec;
 use crate::summary::{self, PublishReport};
-use crate::sync::Report;
+use crate::target::TargetSpec;
 use crate::verify::policy::{NtiaMode, Requirement, SbomPolicy};
 use crate::verify::signature;
 use crate::verify::trust::{PolicySpec, RootSource, SignerSpec, TrustPolicy};
@@ -763,7 +763,7 @@ fn event_options(args: &EventArgs, config: &Config) -> Result<Option<publish::Ev
         |flag: &Option<String>, config: &Option<String>, name: &str, default| match given(flag)
             .or(config.clone())
         {
-            Some(text) => crate::store::parse_duration(&text)
+            Some(text) => crate::duration::parse_duration(&text)
                 .map_err(|e| Error::Usage(format!("--events-{name} (or [events] {name}): {e}"))),
             None => Ok(default),
         };
@@ -985,7 +985,7 @@ fn target_only(config: Option<&PathBuf>, args: TargetArgs) -> Result<TargetSpec,
 fn run_gc(args: GcArgs, output: Output) -> Result<(), Error> {
     let options = crate::gc::Options {
         target: target_only(args.config.as_ref(), args.target)?,
-        grace: crate::store::parse_duration(&args.grace)
+        grace: crate::duration::parse_duration(&args.grace)
             .map_err(|e| Error::Usage(format!("--grace: {e}")))?,
         dry_run: args.dry_run,
         jobs: args.jobs,
@@ -1048,7 +1048,7 @@ fn run_gc(args: GcArgs, output: Output) -> Result<(), Error> {
 fn run_check(args: CheckArgs, output: Output) -> Result<(), Error> {
     if args.repair {
         let target = target_only(args.config.as_ref(), args.target)?;
-        let store = crate::store::open(&target)?;
+        let store = crate::target::open(&target, args.jobs)?.store;
         let pool = crate::sync::worker_pool(args.jobs)?;
         let settled = crate::lists::repair(store.as_ref(), &pool)?;
         if output != Output::Quiet {
@@ -1088,7 +1088,8 @@ fn run_check(args: CheckArgs, output: Output) -> Result<(), Error> {
     Err(Error::Check(outcome.problems))
 }
 
-fn print_report(report: &Report) {
+fn print_report(published: &Report) {
+    let report = &published.summary;
     let mut out = std::io::stdout().lock();
     let verb = if report.dry_run {
         "would write"
@@ -1144,7 +1145,7 @@ fn print_report(report: &Report) {
         };
         let _ = writeln!(out, "{verb} {}:{}", tag.repository, tag.tag);
     }
-    if let Some(events) = &report.events {
+    if let Some(events) = &published.events {
         let _ = writeln!(
             out,
             "events: {} delivered to {}, {} failed",

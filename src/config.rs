@@ -12,26 +12,12 @@ use serde::Deserialize;
 use crate::error::Error;
 use crate::events::EventsSpec;
 use crate::names::{check_repository, check_tag};
-use crate::store::TargetSpec;
+use crate::target::TargetSpec;
+/// One image to verify and publish (verification's input, named here because a config is
+/// mostly a list of them).
+pub use crate::verify::ImageSpec;
 use crate::verify::policy::{Policy, SbomPolicy};
 use crate::verify::trust::PolicySpec;
-
-/// One image to verify and publish.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ImageSpec {
-    /// The OCI layout directory.
-    pub layout: PathBuf,
-    /// Repository to publish to, e.g. `chainguard/base` (empty for `verify` without a name).
-    pub repository: String,
-    /// Tags to publish (may be empty when the layout names its own tags).
-    pub tags: Vec<String>,
-    /// For layouts that list several named images: which one.
-    pub ref_name: Option<String>,
-    /// Sidecar Sigstore bundles signing the image's root digest.
-    pub bundles: Vec<PathBuf>,
-    /// The directory holding its SBOMs (`sboms`); `None` looks beside the layout.
-    pub sboms: Option<PathBuf>,
-}
 
 /// A whole run's request.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -8,6 +8,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::digest::Digest;
+use crate::store::StoreError;
 
 /// Exit code when everything succeeded.
 pub const EXIT_OK: i32 = 0;
@@ -32,7 +33,7 @@ pub enum Error {
     Verify(Vec<VerifyError>),
     /// The target store failed.
     #[error(transparent)]
-    Target(#[from] TargetError),
+    Target(#[from] StoreError),
     /// A signature bundle over a file or digest did not verify (`sigstore verify-bundle`): no
     /// layout or image to name, only the bundle and what it is over.
     #[error("verification failed: {0}")]
@@ -135,28 +136,4 @@ impl fmt::Display for VerifyError {
         }
         write!(f, ": {}", self.reason)
     }
-}
-
-/// A failure of the target store, naming the target and, when known, the key.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("target {target}{}: {reason}", key.as_ref().map(|k| format!(": key {k}")).unwrap_or_default())]
-pub struct TargetError {
-    /// The target as the user named it.
-    pub target: String,
-    /// The object key involved, if any.
-    pub key: Option<String>,
-    /// What went wrong.
-    pub reason: String,
-}
-
-/// An error with its causes, `outer: inner: …` (HTTP clients often say little at the top).
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 use crate::report::{PublishedImage, SbomReport};
-use crate::store::retry::{Attempt, Retry};
+use crate::retry::{Attempt, Retry};
 
 /// `type` of the event for a tag created or moved.
 pub const TAG_PUBLISHED: &str = "dev.regpress.tag.published";
@@ -325,7 +325,7 @@ impl Sink {
                 Err(e) => Attempt::Transient(format!(
                     "{}: {}",
                     redact(&self.url),
-                    crate::error::chain(&e.without_url())
+                    crate::causes::chain(&e.without_url())
                 )),
             };
             if let Attempt::Transient(why) = &attempt {

@@ -20,12 +20,13 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
-use crate::error::{Error, TargetError};
+use crate::error::Error;
 use crate::layout::MAX_DOCUMENT_SIZE;
 use crate::site::{self, Content};
-use crate::store::s3::PROBE_PREFIX;
-use crate::store::{self, ObjectInfo, Store, TargetSpec};
+use crate::store::layer::PROBE_PREFIX;
+use crate::store::{ObjectInfo, Store, StoreError};
 use crate::sync;
+use crate::target::{self, TargetSpec};
 
 /// How to collect.
 #[derive(Clone, Debug)]
@@ -132,7 +133,8 @@ pub fn references(bytes: &[u8]) -> Result<References, String> {
 
 /// Collect the garbage of `options.target`.
 pub fn gc(options: &Options) -> Result<Report, Error> {
-    let store = store::open(&options.target)?;
+    let target = target::open(&options.target, options.jobs)?;
+    let store = target.store;
     let pool = sync::worker_pool(options.jobs)?;
     let started = jiff::Timestamp::now();
     let listing = store.list("v2/")?;
@@ -155,7 +157,7 @@ pub fn gc(options: &Options) -> Result<Report, Error> {
         .unwrap_or(jiff::Timestamp::MIN);
     let old_enough = |info: &ObjectInfo| info.modified.is_some_and(|m| m <= cutoff);
     // Referrers indexes first, then manifests, then blobs; last, probe objects a killed
-    // publish left outside `v2/` (see `store::s3`).
+    // publish left outside `v2/` (see `store::layer::Probed`).
     let mut phases: BTreeMap<u8, Vec<&ObjectInfo>> = BTreeMap::new();
     for info in &listing {
         let Some((_, kind, _)) = site::parse_content_key(&info.key) else {
@@ -198,7 +200,7 @@ pub fn gc(options: &Options) -> Result<Report, Error> {
             }
         }
     }
-    report.requests = store.requests();
+    report.requests = target.requests.get();
     Ok(report)
 }
 
@@ -336,11 +338,11 @@ fn read_document(store: &dyn Store, doc: ToRead) -> Result<Option<ReadDocument>,
         _ => Digest::of_bytes(&fetched.bytes),
     };
     let refs = references(&fetched.bytes).map_err(|reason| {
-        Error::Target(TargetError {
-            target: store.name().to_string(),
-            key: Some(doc.key.clone()),
-            reason: format!("{reason}; nothing was deleted"),
-        })
+        Error::Target(StoreError::new(
+            store.name(),
+            Some(&doc.key),
+            format!("{reason}; nothing was deleted"),
+        ))
     })?;
     Ok(Some((doc, digest, refs)))
 }

@@ -22,9 +22,8 @@ use std::time::Duration;
 
 use rayon::prelude::*;
 
-use crate::error::TargetError;
 use crate::site::{self, CATALOG_KEY, SiteObject};
-use crate::store::{Condition, ObjectInfo, Store};
+use crate::store::{Body, Condition, ObjectInfo, Store, StoreError, Support};
 
 /// Rounds of read, list and write before a list that keeps changing is reported.
 const MAX_ROUNDS: u32 = 12;
@@ -43,7 +42,7 @@ pub fn settle(
     repositories: &BTreeSet<String>,
     catalog: bool,
     pool: &rayon::ThreadPool,
-) -> Result<Settled, TargetError> {
+) -> Result<Settled, StoreError> {
     let rewritten: Vec<u64> = pool.install(|| {
         repositories
             .par_iter()
@@ -56,7 +55,7 @@ pub fn settle(
                         .map(|tags| site::tag_list_object(repo, &tags)))
                 })
             })
-            .collect::<Result<_, TargetError>>()
+            .collect::<Result<_, StoreError>>()
     })?;
     let mut settled = Settled {
         rewritten: rewritten.iter().sum(),
@@ -101,8 +100,8 @@ fn catalog_of(listing: &[ObjectInfo]) -> BTreeSet<String> {
 fn settle_key(
     store: &dyn Store,
     key: &str,
-    truth: impl Fn() -> Result<Option<SiteObject>, TargetError>,
-) -> Result<u64, TargetError> {
+    truth: impl Fn() -> Result<Option<SiteObject>, StoreError>,
+) -> Result<u64, StoreError> {
     let mut writes = 0;
     for round in 0..MAX_ROUNDS {
         // Read before listing: a compare-and-swap against this read then covers every tag
@@ -117,12 +116,12 @@ fn settle_key(
             writes += 1;
             continue;
         };
-        let site::Body::Bytes(bytes) = &wanted.body else {
-            return Err(TargetError {
-                target: store.name().to_string(),
-                key: Some(key.to_string()),
-                reason: "internal: a list planned as a file".to_string(),
-            });
+        let Body::Bytes(bytes) = &wanted.body else {
+            return Err(StoreError::new(
+                store.name(),
+                Some(key),
+                "internal: a list planned as a file",
+            ));
         };
         if current.as_ref().is_some_and(|c| c.bytes[..] == bytes[..]) {
             return Ok(writes);
@@ -132,8 +131,9 @@ fn settle_key(
             Some(c) => c.etag.clone().map(Condition::Matches),
         };
         match condition {
-            Some(condition) if store.conditional_writes()? => {
-                if store.put_if(&wanted, &condition)? {
+            Some(condition) if store.conditional_writes()? == Support::Yes => {
+                let attributes = wanted.attributes();
+                if store.put_if(key, &wanted.body, &attributes, &condition)? {
                     return Ok(writes + 1);
                 }
                 // Another run swapped first: back off a little, then read and list again.
@@ -142,23 +142,23 @@ fn settle_key(
                 ));
             }
             _ => {
-                store.put(&wanted)?;
+                store.put(key, &wanted.body, &wanted.attributes())?;
                 writes += 1;
             }
         }
     }
-    Err(TargetError {
-        target: store.name().to_string(),
-        key: Some(key.to_string()),
-        reason: format!(
+    Err(StoreError::new(
+        store.name(),
+        Some(key),
+        format!(
             "still changing under concurrent writers after {MAX_ROUNDS} rounds; re-run, or run `regpress check --repair`"
         ),
-    })
+    ))
 }
 
 /// `regpress check --repair`: settle every repository's tag list (removing the lists of
 /// repositories left without tags) and the catalog, from one listing of `v2/`.
-pub fn repair(store: &dyn Store, pool: &rayon::ThreadPool) -> Result<Settled, TargetError> {
+pub fn repair(store: &dyn Store, pool: &rayon::ThreadPool) -> Result<Settled, StoreError> {
     let listing = store.list("v2/")?;
     settle(store, &repositories_in(&listing), true, pool)
 }

@@ -1,24 +1,36 @@
-//! The pipeline, wired once: read → verify → plan → diff → apply.
+//! The pipeline, wired once: read → plan → diff → hash → apply → settle → report.
 //!
-//! `publish` and `verify` share it; the CLI (and later the Action and cron) only build a
-//! [`Config`] and print what comes back. Verification always completes before anything is
-//! written, so a refused image writes nothing. `verify` hashes every blob; `publish` reads the
-//! target's inventory first and hashes every blob it will send, so a no-op re-publish does not
-//! re-read gigabytes the bucket already holds (and checked against their digests on upload).
-//! After the writes, the tag lists and catalog it wrote are settled against the tags present
-//! ([`crate::lists`]), so a concurrent publisher's update is never lost.
+//! `publish` and `verify` share it; the CLI (and the Action and cron) only build a [`Config`]
+//! and print what comes back. Each stage is a function here with its own type in and out, and
+//! data flows one way: no stage's module imports from a later one.
+//!
+//! 1. [`read`]: every layout read and its structure verified (digests of every document,
+//!    signatures, SBOMs); blob contents are not hashed yet.
+//! 2. [`inventory`] and [`plan`]: what the target holds, and the site to make of the images.
+//! 3. [`diff`]: what must be written, copied or (with `--prune`) removed.
+//! 4. [`hash`]: every blob this run sends is hashed against its digest, before anything is
+//!    written (on a dry run too): a refused image writes nothing. A no-op re-publish does not
+//!    re-read gigabytes the bucket already holds (checked against their digests on upload).
+//! 5. [`apply`] and [`settle`]: the writes, phase by phase; then the tag lists and catalog it
+//!    wrote are settled against the tags present ([`crate::lists`]), so a concurrent
+//!    publisher's update is never lost.
+//! 6. [`finish`]: the report, and publish events.
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
+use serde::Serialize;
+
 use crate::config::Config;
 use crate::error::Error;
 use crate::events;
 use crate::progress;
-use crate::site::{self, Body, Existing, Phase};
-use crate::store::{self, TargetSpec};
-use crate::sync::{self, Report};
+use crate::report::{PublishedImage, SbomReport};
+use crate::site::{self, Existing, Phase, Removal, Site};
+use crate::store::Body;
+use crate::sync::{self, Change, Inventory, Summary};
+use crate::target::{self, Target, TargetSpec};
 use crate::verify::trust::TrustPolicy;
 use crate::verify::{self, VerifiedImage};
 
@@ -52,7 +64,36 @@ pub struct Events {
     pub source: Option<String>,
 }
 
-/// Verify every image of `config`.
+/// The machine-readable result of a publish (`--report FILE`): what was planned and written,
+/// then what was published and told.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Report {
+    /// Counts, per phase and in all, and the tags published.
+    #[serde(flatten)]
+    pub summary: Summary,
+    /// Every SBOM verified with the images.
+    pub sboms: Vec<SbomReport>,
+    /// Every image published: as `verify --report` describes it, with its tags changed and
+    /// objects written.
+    pub images: Vec<PublishedImage>,
+    /// Publish events sent (`--events-url`), when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<events::Delivery>,
+}
+
+/// The plan's changes: what to write (or copy), and what `--prune` removes.
+pub struct Diff {
+    /// Every planned object, and whether it must be written.
+    pub changes: Vec<Change>,
+    /// What the desired state has no place for.
+    pub removals: Vec<Removal>,
+}
+
+/// A [`Diff`] whose every blob to send has been hashed against its digest: the only thing
+/// [`apply`] takes.
+pub struct Hashed(Diff);
+
+/// Verify every image of `config`, blobs included.
 pub fn verify(config: &Config, mode: progress::Mode) -> Result<Vec<VerifiedImage>, Error> {
     let trust = trust_policy(config)?;
     verify::verify_all(&config.images, &config.policy, trust.as_ref(), mode).map_err(Error::Verify)
@@ -71,9 +112,33 @@ fn trust_policy(config: &Config) -> Result<Option<TrustPolicy>, Error> {
 /// Verify, plan and publish every image of `config` to `options.target`.
 pub fn publish(config: &Config, options: &Options) -> Result<Report, Error> {
     let trust = trust_policy(config)?;
-    let store = store::open(&options.target)?;
-    let images =
-        verify::read_all(&config.images, &config.policy, trust.as_ref()).map_err(Error::Verify)?;
+    let target = target::open(&options.target, options.jobs)?;
+    let images = read(config, trust.as_ref())?;
+    let pool = sync::worker_pool(options.jobs)?;
+    let inventory = inventory(&target, &images, options.prune, &pool)?;
+    let site = plan(&images, &inventory, options.prune)?;
+    let diff = diff(&site, &inventory, options.prune);
+    let hashed = hash(&images, diff, options.progress)?;
+    let summary = sync::summarize(
+        target.store.name(),
+        &site,
+        &hashed.0.changes,
+        &hashed.0.removals,
+    );
+    let summary = if options.dry_run {
+        summary
+    } else {
+        let summary = apply(&target, &hashed, summary, &pool, options.progress)?;
+        settle(&target, &hashed, summary, &pool)?
+    };
+    Ok(finish(
+        &target, &images, &inventory, &hashed, summary, options,
+    ))
+}
+
+/// Stage 1: read every image and verify its structure; every image must have a tag.
+pub fn read(config: &Config, trust: Option<&TrustPolicy>) -> Result<Vec<VerifiedImage>, Error> {
+    let images = verify::read_all(&config.images, &config.policy, trust).map_err(Error::Verify)?;
     if let Some(untagged) = images.iter().find(|i| i.tags.is_empty()) {
         return Err(Error::Usage(format!(
             "image {} from layout {} has no tag: give one with --tag (or `tags` in the config)",
@@ -81,76 +146,131 @@ pub fn publish(config: &Config, options: &Options) -> Result<Report, Error> {
             untagged.layout.display()
         )));
     }
+    Ok(images)
+}
+
+/// Stage 2a: what the target holds of the repositories the images go to (all of it with
+/// `prune`).
+pub fn inventory(
+    target: &Target,
+    images: &[VerifiedImage],
+    prune: bool,
+    pool: &rayon::ThreadPool,
+) -> Result<Inventory, Error> {
     let repositories: BTreeSet<String> = images.iter().map(|i| i.repository.clone()).collect();
-    let pool = sync::worker_pool(options.jobs)?;
-    let inventory = sync::take_inventory(store.as_ref(), &repositories, options.prune, &pool)?;
-    // With --prune the plan keeps nothing it was not given; what it leaves out is removed.
-    let existing = if options.prune {
+    Ok(sync::take_inventory(
+        target.store.as_ref(),
+        &repositories,
+        prune,
+        pool,
+    )?)
+}
+
+/// Stage 2b: the site to make of the images, keeping what the target already has unless
+/// `prune` (the desired state keeps nothing it was not given).
+pub fn plan(images: &[VerifiedImage], inventory: &Inventory, prune: bool) -> Result<Site, Error> {
+    let existing = if prune {
         Existing::default()
     } else {
         inventory.existing.clone()
     };
-    let site = site::plan(&images, &existing).map_err(Error::Usage)?;
-    let changes = sync::diff(&site, &inventory);
-    let removals = if options.prune {
-        site::prune(&site, inventory.objects.keys().map(String::as_str))
+    site::plan(images, &existing).map_err(Error::Usage)
+}
+
+/// Stage 3: what to write, copy and (with `prune`) remove.
+pub fn diff(site: &Site, inventory: &Inventory, prune: bool) -> Diff {
+    let changes = sync::diff(site, inventory);
+    let removals = if prune {
+        site::prune(site, inventory.objects.keys().map(String::as_str))
     } else {
         Vec::new()
     };
-    // Hash every blob this run sends before anything is written (on a dry run too).
-    let sent: HashSet<&Path> = changes
+    Diff { changes, removals }
+}
+
+/// Stage 4: hash every blob the diff sends (not those copied or already there).
+pub fn hash(images: &[VerifiedImage], diff: Diff, mode: progress::Mode) -> Result<Hashed, Error> {
+    let sent: HashSet<&Path> = diff
+        .changes
         .iter()
         .filter(|c| c.write && c.copy_from.is_none())
         .filter_map(|c| match &c.object.body {
-            Body::File(path) => Some(path.as_path()),
+            Body::File { path, .. } => Some(path.as_path()),
             Body::Bytes(_) => None,
         })
         .collect();
-    verify::hash_blobs(
-        &images,
-        |b| sent.contains(b.path.as_path()),
-        options.progress,
+    verify::hash_blobs(images, |b| sent.contains(b.path.as_path()), mode).map_err(Error::Verify)?;
+    Ok(Hashed(diff))
+}
+
+/// Stage 5a: clear what killed runs left, then write (and remove) phase by phase.
+pub fn apply(
+    target: &Target,
+    hashed: &Hashed,
+    mut summary: Summary,
+    pool: &rayon::ThreadPool,
+    mode: progress::Mode,
+) -> Result<Summary, Error> {
+    let store = target.store.as_ref();
+    if summary.objects_to_write > 0 {
+        summary.stale_removed = store.clean_stale("v2/", STALE_AFTER)?;
+    }
+    let Diff { changes, removals } = &hashed.0;
+    sync::apply(
+        store,
+        &target.uploads,
+        changes,
+        removals,
+        summary,
+        pool,
+        mode,
     )
-    .map_err(Error::Verify)?;
-    let report = sync::summarize(store.name(), &site, &changes, &removals);
-    let mut report = if options.dry_run {
-        report
-    } else {
-        let mut report = report;
-        if report.objects_to_write > 0 {
-            report.stale_removed = store.clean_stale(STALE_AFTER)?;
+}
+
+/// Stage 5b: settle every tag list this run wrote or removed, and the catalog if it changed.
+pub fn settle(
+    target: &Target,
+    hashed: &Hashed,
+    mut summary: Summary,
+    pool: &rayon::ThreadPool,
+) -> Result<Summary, Error> {
+    let Diff { changes, removals } = &hashed.0;
+    let mut lists = BTreeSet::new();
+    let mut catalog = false;
+    let written = changes.iter().filter(|c| c.write).map(|c| &c.object.key);
+    for key in written.chain(removals.iter().map(|r| &r.key)) {
+        if let Some(repo) = site::parse_tag_list_key(key) {
+            lists.insert(repo.to_string());
         }
-        let mut report = sync::apply(
-            store.as_ref(),
-            &changes,
-            &removals,
-            report,
-            &pool,
-            options.progress,
-        )?;
-        // Settle every list this run wrote or removed, and the catalog if it changed.
-        let mut lists = BTreeSet::new();
-        let mut catalog = false;
-        let written = changes.iter().filter(|c| c.write).map(|c| &c.object.key);
-        for key in written.chain(removals.iter().map(|r| &r.key)) {
-            if let Some(repo) = site::parse_tag_list_key(key) {
-                lists.insert(repo.to_string());
-            }
-            catalog |= key == site::CATALOG_KEY;
-        }
-        catalog |= removals.iter().any(|r| r.phase == Phase::RemoveTagLists);
-        if catalog || !lists.is_empty() {
-            report.lists_repaired =
-                crate::lists::settle(store.as_ref(), &lists, catalog, &pool)?.rewritten;
-        }
-        report
+        catalog |= key == site::CATALOG_KEY;
+    }
+    catalog |= removals.iter().any(|r| r.phase == Phase::RemoveTagLists);
+    if catalog || !lists.is_empty() {
+        summary.lists_repaired =
+            crate::lists::settle(target.store.as_ref(), &lists, catalog, pool)?.rewritten;
+    }
+    Ok(summary)
+}
+
+/// Stage 6: the report, and (unless a dry run) an event per tag created, moved or removed.
+pub fn finish(
+    target: &Target,
+    images: &[VerifiedImage],
+    inventory: &Inventory,
+    hashed: &Hashed,
+    mut summary: Summary,
+    options: &Options,
+) -> Report {
+    summary.requests = target.requests.get();
+    let mut report = Report {
+        summary,
+        sboms: crate::report::sboms(images),
+        images: crate::report::published(images, &hashed.0.changes),
+        events: None,
     };
-    report.requests = store.requests();
-    report.sboms = crate::report::sboms(&images);
-    report.images = crate::report::published(&images, &changes);
     if let Some(events) = options.events.as_ref().filter(|_| !options.dry_run) {
-        let source = events.source.as_deref().unwrap_or(store.name());
-        let removed = report.removed_tags.iter().map(|t| {
+        let source = events.source.as_deref().unwrap_or(target.store.name());
+        let removed = report.summary.removed_tags.iter().map(|t| {
             let key = site::tag_key(&t.repository, &t.tag);
             let digest = inventory.objects.get(&key).and_then(|o| o.sha256.clone());
             let gone = events::TagRemoved {
@@ -169,5 +289,5 @@ pub fn publish(config: &Config, options: &Options) -> Result<Report, Error> {
             Err(e) => events::Delivery::not_built(&events.sink, e),
         });
     }
-    Ok(report)
+    report
 }

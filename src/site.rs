@@ -7,12 +7,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::digest::Digest;
+use crate::store::{Attributes, Body};
 use crate::verify::VerifiedImage;
 
 /// Cache-Control for content-addressed keys: they never change.
@@ -77,15 +77,6 @@ impl fmt::Display for Phase {
     }
 }
 
-/// Where an object's bytes come from.
-#[derive(Clone, Debug)]
-pub enum Body {
-    /// Small documents held in memory (manifests, lists).
-    Bytes(Arc<[u8]>),
-    /// A verified blob, streamed from disk.
-    File(PathBuf),
-}
-
 /// One object of the site.
 #[derive(Clone, Debug)]
 pub struct SiteObject {
@@ -103,6 +94,17 @@ pub struct SiteObject {
     pub cache_control: &'static str,
     /// When it is written.
     pub phase: Phase,
+}
+
+impl SiteObject {
+    /// What the store serves it with.
+    pub fn attributes(&self) -> Attributes {
+        Attributes {
+            content_type: self.content_type.clone(),
+            cache_control: self.cache_control.to_string(),
+            sha256: self.sha256.clone(),
+        }
+    }
 }
 
 /// A tag the site publishes.
@@ -287,7 +289,7 @@ pub fn plan(images: &[VerifiedImage], existing: &Existing) -> Result<Site, Strin
                 &mut objects,
                 SiteObject {
                     key: format!("{prefix}blobs/{}", blob.digest),
-                    body: Body::File(blob.path.clone()),
+                    body: Body::file(blob.path.clone(), blob.size),
                     size: blob.size,
                     sha256: blob.digest.clone(),
                     content_type: BLOB_CONTENT_TYPE.to_string(),
@@ -518,6 +520,7 @@ pub fn json_object(key: String, value: &serde_json::Value, phase: Phase) -> Site
 mod tests {
     use super::*;
     use crate::verify::{Blob, Document};
+    use std::path::PathBuf;
 
     fn doc(json: &str, media_type: &str, level: u32) -> Document {
         Document {
@@ -557,7 +560,7 @@ mod tests {
         let o = site.objects.iter().find(|o| o.key == key).expect(key);
         match &o.body {
             Body::Bytes(b) => String::from_utf8(b.to_vec()).unwrap(),
-            Body::File(p) => p.display().to_string(),
+            Body::File { path, .. } => path.display().to_string(),
         }
     }
 

@@ -13,12 +13,13 @@ use md5::{Digest as _, Md5};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::error::{Error, TargetError};
+use crate::error::Error;
 use crate::progress::{self, Progress};
 use crate::site::{
-    self, Body, CATALOG_KEY, Existing, Phase, PublishedTag, ROOT_KEYS, Removal, Site, SiteObject,
+    self, CATALOG_KEY, Existing, Phase, PublishedTag, ROOT_KEYS, Removal, Site, SiteObject,
 };
-use crate::store::{DELETE_BATCH, ObjectInfo, Store};
+use crate::store::upload::Uploads;
+use crate::store::{Body, DELETE_BATCH, ObjectInfo, Store, StoreError};
 
 /// What the target holds that matters to this publish.
 #[derive(Clone, Debug, Default)]
@@ -39,16 +40,17 @@ pub fn take_inventory(
     repositories: &BTreeSet<String>,
     whole: bool,
     pool: &rayon::ThreadPool,
-) -> Result<Inventory, TargetError> {
+) -> Result<Inventory, StoreError> {
     let mut inventory = Inventory::default();
     if let Some(fetched) = store.get(CATALOG_KEY)? {
         let bytes = fetched.bytes;
-        let catalog: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| TargetError {
-                target: store.name().to_string(),
-                key: Some(CATALOG_KEY.to_string()),
-                reason: format!("existing catalog is not valid JSON ({e}); repair or remove it"),
-            })?;
+        let catalog: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            StoreError::new(
+                store.name(),
+                Some(CATALOG_KEY),
+                format!("existing catalog is not valid JSON ({e}); repair or remove it"),
+            )
+        })?;
         let repos = catalog["repositories"]
             .as_array()
             .cloned()
@@ -78,7 +80,7 @@ pub fn take_inventory(
             repositories
                 .par_iter()
                 .map(|repo| store.list(&site::repository_prefix(repo)))
-                .collect::<Result<Vec<_>, TargetError>>()
+                .collect::<Result<Vec<_>, StoreError>>()
         })?;
         let roots = ROOT_KEYS.iter().map(|k| store.head(k));
         listings.push(
@@ -198,9 +200,10 @@ pub struct PhaseReport {
     pub objects_to_delete: u64,
 }
 
-/// The machine-readable result of a publish (`--report FILE`).
+/// What a publish planned and wrote: the counts of its report (`--report FILE`), which
+/// [`crate::publish::Report`] completes with what was published.
 #[derive(Clone, Debug, Default, Serialize)]
-pub struct Report {
+pub struct Summary {
     /// The target.
     pub target: String,
     /// True when nothing was written on purpose.
@@ -236,14 +239,6 @@ pub struct Report {
     pub stale_removed: u64,
     /// Every tag published.
     pub tags: Vec<PublishedTag>,
-    /// Every SBOM verified with the images.
-    pub sboms: Vec<crate::report::SbomReport>,
-    /// Every image published: as `verify --report` describes it, with its tags changed and
-    /// objects written.
-    pub images: Vec<crate::report::PublishedImage>,
-    /// Publish events sent (`--events-url`), when asked for.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub events: Option<crate::events::Delivery>,
 }
 
 /// A tag `--prune` removes.
@@ -264,7 +259,7 @@ pub fn worker_pool(jobs: usize) -> Result<rayon::ThreadPool, Error> {
 }
 
 /// Summarise the changes without writing anything.
-pub fn summarize(target: &str, site: &Site, changes: &[Change], removals: &[Removal]) -> Report {
+pub fn summarize(target: &str, site: &Site, changes: &[Change], removals: &[Removal]) -> Summary {
     let mut phases: BTreeMap<Phase, PhaseReport> = BTreeMap::new();
     for c in changes {
         let p = phases.entry(c.phase()).or_insert_with(|| PhaseReport {
@@ -297,7 +292,7 @@ pub fn summarize(target: &str, site: &Site, changes: &[Change], removals: &[Remo
             tag: tag.to_string(),
         })
         .collect();
-    Report {
+    Summary {
         target: target.to_string(),
         dry_run: true,
         objects_to_write: changes.iter().filter(|c| c.write).count() as u64,
@@ -308,7 +303,7 @@ pub fn summarize(target: &str, site: &Site, changes: &[Change], removals: &[Remo
         bytes_unchanged: phases.iter().map(|p| p.bytes_unchanged).sum(),
         phases,
         tags: site.tags.clone(),
-        ..Report::default()
+        ..Summary::default()
     }
 }
 
@@ -317,12 +312,13 @@ pub fn summarize(target: &str, site: &Site, changes: &[Change], removals: &[Remo
 /// failure, so later phases never reference what failed.
 pub fn apply(
     store: &dyn Store,
+    uploads: &Uploads,
     changes: &[Change],
     removals: &[Removal],
-    mut report: Report,
+    mut report: Summary,
     pool: &rayon::ThreadPool,
     mode: progress::Mode,
-) -> Result<Report, Error> {
+) -> Result<Summary, Error> {
     let writes: Vec<&Change> = changes.iter().filter(|c| c.write).collect();
     let progress = Progress::start(
         mode,
@@ -346,12 +342,17 @@ pub fn apply(
             .push(removal.key.clone());
     }
     for (changes, removals) in by_phase.values() {
-        let failures: Mutex<Vec<TargetError>> = Mutex::new(Vec::new());
+        let failures: Mutex<Vec<StoreError>> = Mutex::new(Vec::new());
         pool.install(|| {
             changes.par_iter().for_each(|change| {
+                let object = &change.object;
+                let attributes = object.attributes();
+                let upload = || uploads.put(store, &object.key, &object.body, &attributes);
                 let result = match &change.copy_from {
-                    Some(source) => store.copy(source, &change.object),
-                    None => store.put(&change.object),
+                    Some(source) => store
+                        .copy(source, &object.key, object.size, &attributes)
+                        .and_then(|copied| if copied { Ok(()) } else { upload() }),
+                    None => upload(),
                 };
                 match result {
                     Ok(()) => {
@@ -400,8 +401,8 @@ pub fn delete_in_batches(
     store: &dyn Store,
     keys: &[String],
     pool: &rayon::ThreadPool,
-) -> (u64, Vec<TargetError>) {
-    let results: Vec<Result<u64, TargetError>> = pool.install(|| {
+) -> (u64, Vec<StoreError>) {
+    let results: Vec<Result<u64, StoreError>> = pool.install(|| {
         keys.par_chunks(DELETE_BATCH)
             .map(|batch| store.delete_many(batch).map(|()| batch.len() as u64))
             .collect()
@@ -418,7 +419,7 @@ pub fn delete_in_batches(
 }
 
 /// The first of a phase's failures, saying how many others there were.
-pub fn first_failure(failures: Vec<TargetError>) -> Option<TargetError> {
+pub fn first_failure(failures: Vec<StoreError>) -> Option<StoreError> {
     let others = failures.len().saturating_sub(1);
     let mut first = failures.into_iter().next()?;
     if others > 0 {

@@ -328,16 +328,13 @@ fn gc_deletes_exactly_the_unreachable_objects_older_than_the_grace_period() {
 /// Store a document or blob in the site as a publish would (content-addressed, immutable).
 fn put(site: &Path, key: String, bytes: &[u8], content_type: &str) {
     let store = regpress::store::dir::DirStore::new("site", site.to_path_buf());
-    let object = regpress::site::SiteObject {
-        key,
-        size: bytes.len() as u64,
-        sha256: regpress::digest::Digest::of_bytes(bytes),
-        body: regpress::site::Body::Bytes(bytes.to_vec().into()),
+    let attributes = regpress::store::Attributes {
         content_type: content_type.to_string(),
-        cache_control: regpress::site::CACHE_IMMUTABLE,
-        phase: regpress::site::Phase::Blobs,
+        cache_control: regpress::site::CACHE_IMMUTABLE.to_string(),
+        sha256: regpress::digest::Digest::of_bytes(bytes),
     };
-    regpress::store::Store::put(&store, &object).unwrap();
+    let body = regpress::store::Body::Bytes(bytes.to_vec().into());
+    regpress::store::Store::put(&store, &key, &body, &attributes).unwrap();
 }
 
 /// A referrer (signature-like artifact manifest) of `subject` in `repo`: its blobs, the

@@ -480,7 +480,7 @@ fn stale_multipart_uploads_are_found_and_aborted() {
             .unwrap()
             .1
     };
-    let spec = regpress::store::TargetSpec {
+    let spec = regpress::target::TargetSpec {
         to: format!("s3://{bucket}"),
         endpoint: Some(garage.endpoint.clone()),
         region: Some("garage".into()),
@@ -488,7 +488,7 @@ fn stale_multipart_uploads_are_found_and_aborted() {
         secret_access_key: Some(get("AWS_SECRET_ACCESS_KEY")),
         ..Default::default()
     };
-    let store = regpress::store::open(&spec).unwrap();
+    let store = regpress::target::open(&spec, 4).unwrap().store;
     // A killed run's upload: created, never completed.
     let s3 = rusty_s3::Bucket::new(
         garage.endpoint.parse().unwrap(),
@@ -513,14 +513,17 @@ fn stale_multipart_uploads_are_found_and_aborted() {
 
     assert_eq!(
         store
-            .clean_stale(std::time::Duration::from_secs(3600))
+            .clean_stale("v2/", std::time::Duration::from_secs(3600))
             .unwrap(),
         0,
         "a fresh upload is kept"
     );
-    assert_eq!(store.clean_stale(std::time::Duration::ZERO).unwrap(), 1);
     assert_eq!(
-        store.clean_stale(std::time::Duration::ZERO).unwrap(),
+        store.clean_stale("v2/", std::time::Duration::ZERO).unwrap(),
+        1
+    );
+    assert_eq!(
+        store.clean_stale("v2/", std::time::Duration::ZERO).unwrap(),
         0,
         "it is gone"
     );

@@ -8,18 +8,17 @@
 //! `.slash` file in that directory; no registry key can start with a dot, so nothing collides.
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 use tempfile::NamedTempFile;
 use walkdir::WalkDir;
 
-use super::{Condition, Fetched, ObjectInfo, Store};
+use super::{
+    Attributes, Body, Condition, Fetched, LIST_PAGE, ObjectInfo, Page, Store, StoreError, Support,
+};
 use crate::digest::{Digest, copy_and_hash};
-use crate::error::TargetError;
-use crate::site::{Body, SiteObject};
 
 /// Directory (under the root) holding regpress's own records; never served.
 const STATE_DIR: &str = ".regpress";
@@ -43,7 +42,6 @@ pub struct Meta {
 pub struct DirStore {
     name: String,
     root: PathBuf,
-    operations: AtomicU64,
 }
 
 impl DirStore {
@@ -52,7 +50,6 @@ impl DirStore {
         DirStore {
             name: name.to_string(),
             root,
-            operations: AtomicU64::new(0),
         }
     }
 
@@ -73,12 +70,8 @@ impl DirStore {
         p
     }
 
-    fn error(&self, key: Option<&str>, reason: impl Into<String>) -> TargetError {
-        TargetError {
-            target: self.name.clone(),
-            key: key.map(str::to_string),
-            reason: reason.into(),
-        }
+    fn error(&self, key: Option<&str>, reason: impl Into<String>) -> StoreError {
+        StoreError::new(&self.name, key, reason)
     }
 
     fn info(&self, key: String, body: &Path, rel: &Path) -> io::Result<ObjectInfo> {
@@ -110,6 +103,42 @@ impl DirStore {
             .open(dir.join("lock"))?;
         file.lock()?;
         Ok(file)
+    }
+
+    /// Every object under `prefix`, in key order.
+    fn list_all(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
+        let dir = match prefix.rfind('/') {
+            Some(i) => self.root.join(&prefix[..i]),
+            None => self.root.clone(),
+        };
+        let mut out = Vec::new();
+        if !dir.is_dir() {
+            return Ok(out);
+        }
+        for entry in WalkDir::new(&dir).into_iter().filter_entry(|e| {
+            e.depth() == 0
+                || e.file_name() == SLASH_FILE
+                || !e.file_name().to_string_lossy().starts_with('.')
+        }) {
+            let entry = entry
+                .map_err(|e| self.error(None, format!("cannot list {}: {e}", dir.display())))?;
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let Ok(rel) = entry.path().strip_prefix(&self.root) else {
+                continue;
+            };
+            let Some(key) = path_key(rel) else { continue };
+            if !key.starts_with(prefix) {
+                continue;
+            }
+            let info = self
+                .info(key.clone(), entry.path(), rel)
+                .map_err(|e| self.error(Some(&key), format!("cannot stat: {e}")))?;
+            out.push(info);
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
     }
 
     fn temp_file(&self) -> io::Result<NamedTempFile> {
@@ -185,12 +214,7 @@ impl Store for DirStore {
         &self.name
     }
 
-    fn requests(&self) -> u64 {
-        self.operations.load(Ordering::Relaxed)
-    }
-
-    fn clean_stale(&self, age: std::time::Duration) -> Result<u64, TargetError> {
-        self.operations.fetch_add(1, Ordering::Relaxed);
+    fn clean_stale(&self, _prefix: &str, age: std::time::Duration) -> Result<u64, StoreError> {
         let tmp = self.root.join(STATE_DIR).join("tmp");
         let Ok(entries) = fs::read_dir(&tmp) else {
             return Ok(0);
@@ -210,44 +234,27 @@ impl Store for DirStore {
         Ok(removed)
     }
 
-    fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, TargetError> {
-        self.operations.fetch_add(1, Ordering::Relaxed);
-        let dir = match prefix.rfind('/') {
-            Some(i) => self.root.join(&prefix[..i]),
-            None => self.root.clone(),
+    fn list_page(&self, prefix: &str, after: Option<&str>, max: usize) -> Result<Page, StoreError> {
+        // The tree is walked for each page: pages are for the trait's sake, a site has few.
+        let all = self.list_all(prefix)?;
+        let start = match after {
+            Some(after) => all.partition_point(|i| i.key.as_str() <= after),
+            None => 0,
         };
-        let mut out = Vec::new();
-        if !dir.is_dir() {
-            return Ok(out);
-        }
-        for entry in WalkDir::new(&dir).into_iter().filter_entry(|e| {
-            e.depth() == 0
-                || e.file_name() == SLASH_FILE
-                || !e.file_name().to_string_lossy().starts_with('.')
-        }) {
-            let entry = entry
-                .map_err(|e| self.error(None, format!("cannot list {}: {e}", dir.display())))?;
-            if !entry.file_type().is_file() {
-                continue;
-            }
-            let Ok(rel) = entry.path().strip_prefix(&self.root) else {
-                continue;
-            };
-            let Some(key) = path_key(rel) else { continue };
-            if !key.starts_with(prefix) {
-                continue;
-            }
-            let info = self
-                .info(key.clone(), entry.path(), rel)
-                .map_err(|e| self.error(Some(&key), format!("cannot stat: {e}")))?;
-            out.push(info);
-        }
-        out.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(out)
+        let max = max.clamp(1, LIST_PAGE);
+        let objects: Vec<ObjectInfo> = all.into_iter().skip(start).take(max + 1).collect();
+        let more = objects.len() > max;
+        let mut objects = objects;
+        objects.truncate(max);
+        Ok(Page {
+            next: more
+                .then(|| objects.last().map(|i| i.key.clone()))
+                .flatten(),
+            objects,
+        })
     }
 
-    fn head(&self, key: &str) -> Result<Option<ObjectInfo>, TargetError> {
-        self.operations.fetch_add(1, Ordering::Relaxed);
+    fn head(&self, key: &str) -> Result<Option<ObjectInfo>, StoreError> {
         let Some(rel) = key_path(key) else {
             return Ok(None);
         };
@@ -259,8 +266,7 @@ impl Store for DirStore {
         }
     }
 
-    fn get(&self, key: &str) -> Result<Option<Fetched>, TargetError> {
-        self.operations.fetch_add(1, Ordering::Relaxed);
+    fn get(&self, key: &str) -> Result<Option<Fetched>, StoreError> {
         let Some(rel) = key_path(key) else {
             return Ok(None);
         };
@@ -274,97 +280,91 @@ impl Store for DirStore {
         }
     }
 
-    fn put_if(&self, object: &SiteObject, condition: &Condition) -> Result<bool, TargetError> {
+    fn put_if(
+        &self,
+        key: &str,
+        body: &Body,
+        attributes: &Attributes,
+        condition: &Condition,
+    ) -> Result<bool, StoreError> {
         let _lock = self
             .lock()
-            .map_err(|e| self.error(Some(&object.key), format!("cannot lock the site: {e}")))?;
-        let current = self.get(&object.key)?.and_then(|f| f.etag);
+            .map_err(|e| self.error(Some(key), format!("cannot lock the site: {e}")))?;
+        let current = self.get(key)?.and_then(|f| f.etag);
         let holds = match condition {
             Condition::Absent => current.is_none(),
             Condition::Matches(etag) => current.as_deref() == Some(etag.as_str()),
         };
         if holds {
-            self.put(object)?;
+            self.put(key, body, attributes)?;
         }
         Ok(holds)
     }
 
-    fn conditional_writes(&self) -> Result<bool, TargetError> {
-        Ok(true)
+    fn conditional_writes(&self) -> Result<Support, StoreError> {
+        Ok(Support::Yes)
     }
 
-    fn delete(&self, key: &str) -> Result<(), TargetError> {
-        self.operations.fetch_add(1, Ordering::Relaxed);
-        let Some(rel) = key_path(key) else {
-            return Ok(());
-        };
-        // Body first, then its record: a visible body always has its record.
-        for path in [self.root.join(&rel), self.meta_path(&rel)] {
-            match fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(self.error(Some(key), format!("cannot remove: {e}"))),
+    fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+        for key in keys {
+            let Some(rel) = key_path(key) else {
+                continue;
+            };
+            // Body first, then its record: a visible body always has its record.
+            for path in [self.root.join(&rel), self.meta_path(&rel)] {
+                match fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(self.error(Some(key), format!("cannot remove: {e}"))),
+                }
             }
         }
         Ok(())
     }
 
-    fn delete_many(&self, keys: &[String]) -> Result<(), TargetError> {
-        keys.iter().try_for_each(|key| self.delete(key))
-    }
-
-    fn put(&self, object: &SiteObject) -> Result<(), TargetError> {
-        self.operations.fetch_add(1, Ordering::Relaxed);
-        let key = object.key.as_str();
+    fn put(&self, key: &str, body: &Body, attributes: &Attributes) -> Result<(), StoreError> {
         let fail = |what: &str, e: io::Error| self.error(Some(key), format!("{what}: {e}"));
         let rel =
             key_path(key).ok_or_else(|| self.error(Some(key), "key cannot be stored as a file"))?;
-        let mut body = self
+        let mut file = self
             .temp_file()
             .map_err(|e| fail("cannot create temporary file", e))?;
-        let (sha256, size) = match &object.body {
-            Body::Bytes(bytes) => {
-                body.write_all(bytes).map_err(|e| fail("cannot write", e))?;
-                (Digest::of_bytes(bytes), bytes.len() as u64)
-            }
-            Body::File(path) => {
-                let src = File::open(path)
-                    .map_err(|e| fail(&format!("cannot open {}", path.display()), e))?;
-                copy_and_hash(src, body.as_file_mut(), |_| {})
-                    .map_err(|e| fail("cannot copy", e))?
-            }
-        };
-        if sha256 != object.sha256 || size != object.size {
+        let source = body.reader().map_err(|e| fail("cannot read", e))?;
+        let (sha256, size) = copy_and_hash(source, file.as_file_mut(), |_| {})
+            .map_err(|e| fail("cannot copy", e))?;
+        if sha256 != attributes.sha256 || size != body.len() {
             return Err(self.error(
                 Some(key),
                 format!(
                     "source changed since verification: expected {} ({} bytes), read {sha256} ({size} bytes)",
-                    object.sha256, object.size
+                    attributes.sha256,
+                    body.len()
                 ),
             ));
         }
-        self.place(object, &rel, body.into_temp_path())
+        self.place(key, attributes, size, &rel, file.into_temp_path())
     }
 
-    fn copy(&self, source: &str, object: &SiteObject) -> Result<(), TargetError> {
-        self.operations.fetch_add(1, Ordering::Relaxed);
-        let key = object.key.as_str();
+    fn copy(
+        &self,
+        source: &str,
+        key: &str,
+        size: u64,
+        attributes: &Attributes,
+    ) -> Result<bool, StoreError> {
         let fail = |what: &str, e: io::Error| self.error(Some(key), format!("{what}: {e}"));
         let rel =
             key_path(key).ok_or_else(|| self.error(Some(key), "key cannot be stored as a file"))?;
         let source_path = key_path(source)
             .map(|r| self.root.join(r))
             .ok_or_else(|| self.error(Some(source), "key cannot be stored as a file"))?;
-        let size = fs::metadata(&source_path)
+        let found = fs::metadata(&source_path)
             .map_err(|e| fail(&format!("cannot copy from {source}"), e))?
             .len();
-        if size != object.size {
+        if found != size {
             return Err(self.error(
                 Some(key),
-                format!(
-                    "copy source {source} has {size} bytes, expected {}",
-                    object.size
-                ),
+                format!("copy source {source} has {found} bytes, expected {size}"),
             ));
         }
         // Content-addressed objects never change in place, so a hard link is a safe copy.
@@ -377,7 +377,7 @@ impl Store for DirStore {
             fs::copy(&source_path, &body)
                 .map_err(|e| fail(&format!("cannot copy from {source}"), e))?;
         }
-        self.place(object, &rel, body)
+        self.place(key, attributes, size, &rel, body).map(|()| true)
     }
 }
 
@@ -386,17 +386,18 @@ impl DirStore {
     /// atomically, so a visible body always has its record.
     fn place(
         &self,
-        object: &SiteObject,
+        key: &str,
+        attributes: &Attributes,
+        size: u64,
         rel: &Path,
         body: tempfile::TempPath,
-    ) -> Result<(), TargetError> {
-        let key = object.key.as_str();
+    ) -> Result<(), StoreError> {
         let fail = |what: &str, e: io::Error| self.error(Some(key), format!("{what}: {e}"));
         let meta = Meta {
-            content_type: object.content_type.clone(),
-            cache_control: object.cache_control.to_string(),
-            sha256: object.sha256.to_string(),
-            size: object.size,
+            content_type: attributes.content_type.clone(),
+            cache_control: attributes.cache_control.clone(),
+            sha256: attributes.sha256.to_string(),
+            size,
         };
         let mut record = self
             .temp_file()
@@ -422,7 +423,6 @@ impl DirStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::site::{CACHE_SHORT, Phase};
     use std::sync::Arc;
 
     #[test]
@@ -450,67 +450,27 @@ mod tests {
     }
 
     #[test]
-    fn put_list_head_get() {
+    fn records_serve_headers_and_leave_no_temporary_files() {
         let dir = tempfile::tempdir().unwrap();
         let store = DirStore::new("t", dir.path().to_path_buf());
-        assert!(store.list("v2/").unwrap().is_empty());
         let bytes: Arc<[u8]> = Arc::from(b"{}".to_vec());
-        let object = SiteObject {
-            key: "v2/".into(),
-            size: 2,
-            sha256: Digest::of_bytes(&bytes),
-            body: Body::Bytes(bytes),
+        let attributes = Attributes {
             content_type: "application/json".into(),
-            cache_control: CACHE_SHORT,
-            phase: Phase::Root,
+            cache_control: "public, max-age=60".into(),
+            sha256: Digest::of_bytes(&bytes),
         };
-        store.put(&object).unwrap();
-        let listed = store.list("v2/").unwrap();
-        assert_eq!(listed.len(), 1);
-        assert_eq!(listed[0].key, "v2/");
-        assert_eq!(listed[0].sha256, Some(object.sha256.clone()));
-        assert_eq!(listed[0].content_type.as_deref(), Some("application/json"));
-        assert_eq!(
-            store.get("v2/").unwrap().map(|f| f.bytes).as_deref(),
-            Some(&b"{}"[..])
-        );
-        assert!(store.head("v2/x").unwrap().is_none());
-        assert_eq!(
-            store.lookup("v2/").unwrap().1.content_type,
-            "application/json"
-        );
-        // Nothing temporary is left behind.
+        store.put("v2/", &Body::Bytes(bytes), &attributes).unwrap();
+        let (path, meta) = store.lookup("v2/").unwrap();
+        assert_eq!(path, dir.path().join("v2/.slash"));
+        assert_eq!(meta.content_type, "application/json");
+        assert_eq!(meta.cache_control, "public, max-age=60");
         assert_eq!(
             fs::read_dir(dir.path().join(".regpress/tmp"))
                 .unwrap()
                 .count(),
             0
         );
-
-        // Compare-and-swap against the content hash a read returned; deletes are idempotent.
-        let etag = store.get("v2/").unwrap().unwrap().etag.unwrap();
-        assert!(store.conditional_writes().unwrap());
-        assert!(!store.put_if(&object, &Condition::Absent).unwrap());
-        assert!(
-            !store
-                .put_if(&object, &Condition::Matches("0".repeat(64)))
-                .unwrap()
-        );
-        assert!(store.put_if(&object, &Condition::Matches(etag)).unwrap());
         store.delete("v2/").unwrap();
-        store.delete("v2/").unwrap();
-        assert!(store.head("v2/").unwrap().is_none());
         assert!(store.lookup("v2/").is_none());
-        assert!(store.put_if(&object, &Condition::Absent).unwrap());
-        store
-            .delete_many(&["v2/".to_string(), "v2/x".to_string()])
-            .unwrap();
-        assert!(store.list("v2/").unwrap().is_empty());
-
-        let mut wrong = object.clone();
-        wrong.key = "v2/wrong".into();
-        wrong.sha256 = Digest::of_bytes(b"other");
-        assert!(store.put(&wrong).unwrap_err().reason.contains("changed"));
-        assert!(store.head("v2/wrong").unwrap().is_none());
     }
 }

@@ -1,19 +1,99 @@
-//! Where a site is written: a narrow storage trait and the targets that implement it.
+//! Where a site is written: a narrow storage trait, the backends that implement it, and the
+//! layers every backend gets.
 //!
-//! Everything upstream (verify, plan, diff) is pure or local; all target I/O goes through
-//! [`Store`], so adding a target (S3/R2) never touches the pipeline.
+//! [`Store`] knows keys, bodies and object attributes, nothing of images or plans: the
+//! pipeline upstream (verify, plan, diff) decides *what* to write, the store only *how*.
+//! Backends ([`dir`], [`s3`], [`memory`]) send each operation once; retry with backoff, the
+//! in-flight limit, key prefixing, request counting and the conditional-write probe are
+//! [`layer`]s that wrap any backend, as object_store does. [`upload`] writes one object
+//! through the trait, in parts when it is large. [`crate::target`] names a target and builds
+//! the stack. Every backend passes the one conformance suite in `tests/store_conformance.rs`.
 
 pub mod dir;
-pub mod retry;
+pub mod layer;
+pub mod memory;
 pub mod s3;
+pub mod upload;
 
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::PathBuf;
-
-use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::digest::Digest;
-use crate::error::{Error, TargetError};
-use crate::site::SiteObject;
+
+/// Most keys one [`Store::delete_many`] call may name (the S3 DeleteObjects limit).
+pub const DELETE_BATCH: usize = 1000;
+/// Most keys one listing page holds (the S3 ListObjectsV2 limit).
+pub const LIST_PAGE: usize = 1000;
+
+/// Where an object's bytes come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Body {
+    /// Small documents held in memory (manifests, lists).
+    Bytes(Arc<[u8]>),
+    /// `len` bytes of a file from `offset`, streamed from disk (blobs, and parts of them).
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Where the body starts in it.
+        offset: u64,
+        /// How many bytes.
+        len: u64,
+    },
+}
+
+impl Body {
+    /// The whole of a file of `len` bytes.
+    pub fn file(path: PathBuf, len: u64) -> Body {
+        Body::File {
+            path,
+            offset: 0,
+            len,
+        }
+    }
+
+    /// Its length in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            Body::Bytes(bytes) => bytes.len() as u64,
+            Body::File { len, .. } => *len,
+        }
+    }
+
+    /// Whether it has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A reader over its bytes (at most `len` of them, for a file).
+    pub fn reader(&self) -> io::Result<Box<dyn Read + Send + '_>> {
+        Ok(match self {
+            Body::Bytes(bytes) => Box::new(&bytes[..]),
+            Body::File { path, offset, len } => {
+                let mut file = File::open(path).map_err(|e| {
+                    io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display()))
+                })?;
+                file.seek(SeekFrom::Start(*offset))?;
+                Box::new(file.take(*len))
+            }
+        })
+    }
+}
+
+/// What a stored object is served with, and the digest its bytes must have. Every write is
+/// checked against `sha256` by the store (S3: `x-amz-checksum-sha256`; directory: hashed while
+/// copied), so bytes that changed since verification are never stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attributes {
+    /// Content-Type to serve it with.
+    pub content_type: String,
+    /// Cache-Control to serve it with.
+    pub cache_control: String,
+    /// sha256 of its bytes (for manifests and blobs, their digest).
+    pub sha256: Digest,
+}
 
 /// What the target knows about one stored object.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +114,15 @@ pub struct ObjectInfo {
     pub modified: Option<jiff::Timestamp>,
 }
 
+/// One page of a listing, in key order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Page {
+    /// The objects.
+    pub objects: Vec<ObjectInfo>,
+    /// Where the next page starts (opaque; pass it back as `after`), `None` on the last page.
+    pub next: Option<String>,
+}
+
 /// A (small) object's bytes as read, with the tag a conditional write compares against.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fetched {
@@ -52,228 +141,205 @@ pub enum Condition {
     Matches(String),
 }
 
-/// Most keys one delete request removes (the S3 DeleteObjects limit).
-pub const DELETE_BATCH: usize = 1000;
+/// Whether a store honours [`Store::put_if`]'s conditions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Support {
+    /// It does (the directory target, R2, AWS S3).
+    Yes,
+    /// It writes unconditionally (Garage 2.5 ignores the headers).
+    No,
+    /// The protocol cannot say; [`layer::Probed`] finds out by trying.
+    Unknown,
+}
 
-/// A place objects are written to and read back from.
+/// One uploaded part of a multipart upload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Part {
+    /// Its number, from 1.
+    pub number: u16,
+    /// The ETag the store gave it.
+    pub etag: String,
+    /// sha256 of its bytes.
+    pub sha256: [u8; 32],
+}
+
+/// How a failed operation may recover.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recovery {
+    /// Trying again will not help (4xx, bad input, a changed source).
+    Permanent,
+    /// It may work if tried again (5xx, 429, timeout, reset).
+    Transient,
+    /// It may work if tried again after this long (`Retry-After`).
+    RetryAfter(Duration),
+    /// The store does not implement what was asked (a conditional header, say).
+    Unsupported,
+}
+
+/// A failure of the target store, naming the target and, when known, the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("target {target}{}: {reason}", key.as_ref().map(|k| format!(": key {k}")).unwrap_or_default())]
+pub struct StoreError {
+    /// The target as the user named it.
+    pub target: String,
+    /// The object key involved, if any.
+    pub key: Option<String>,
+    /// What went wrong.
+    pub reason: String,
+    /// Whether trying again may help.
+    pub recovery: Recovery,
+}
+
+impl StoreError {
+    /// A permanent failure of `target` at `key`.
+    pub fn new(target: &str, key: Option<&str>, reason: impl Into<String>) -> StoreError {
+        StoreError {
+            target: target.to_string(),
+            key: key.map(str::to_string),
+            reason: reason.into(),
+            recovery: Recovery::Permanent,
+        }
+    }
+
+    /// The same failure, recovering as `recovery`.
+    pub fn recovering(mut self, recovery: Recovery) -> StoreError {
+        self.recovery = recovery;
+        self
+    }
+}
+
+impl crate::retry::GiveUp for StoreError {
+    fn gave_up(mut self, attempts: u32) -> Self {
+        self.reason = self.reason.gave_up(attempts);
+        self
+    }
+}
+
+/// A place objects are written to and read back from. Keys are `/`-separated strings such as
+/// `v2/apko/golden/manifests/latest`; nothing here knows what they mean.
+///
+/// A backend sends each call as one request (or one local operation) and classifies its
+/// failures ([`Recovery`]); it does not retry, count or limit: [`layer`]s do.
 pub trait Store: Send + Sync {
     /// The target as the user named it (for messages and reports).
     fn name(&self) -> &str;
-    /// Every object whose key starts with `prefix`.
-    fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, TargetError>;
-    /// What is known about one object, or `None` if it is absent.
-    fn head(&self, key: &str) -> Result<Option<ObjectInfo>, TargetError>;
-    /// One (small) object's bytes and ETag, or `None` if it is absent.
-    fn get(&self, key: &str) -> Result<Option<Fetched>, TargetError>;
-    /// Write one object atomically: a reader sees the old object or the whole new one.
-    fn put(&self, object: &SiteObject) -> Result<(), TargetError>;
-    /// Write one small in-memory object only if `condition` holds (compare-and-swap); `false`
-    /// when it did not (another writer got there first). Meaningful only when
-    /// [`Store::conditional_writes`] is true: other stores write unconditionally.
-    fn put_if(&self, object: &SiteObject, condition: &Condition) -> Result<bool, TargetError>;
-    /// Whether the target honours [`Store::put_if`]'s conditions. S3 targets find out once per
-    /// run with a probe object (R2 and AWS S3 do; Garage 2.5 ignores the headers).
-    fn conditional_writes(&self) -> Result<bool, TargetError>;
-    /// Remove one object; an absent key is not an error.
-    fn delete(&self, key: &str) -> Result<(), TargetError>;
-    /// Remove up to [`DELETE_BATCH`] objects in one request where the target allows it (S3
-    /// DeleteObjects); absent keys are not an error.
-    fn delete_many(&self, keys: &[String]) -> Result<(), TargetError>;
-    /// Write `object` by copying the identical bytes already stored at `source`, inside the
-    /// target (no upload); Content-Type, Cache-Control and digest come from `object`.
-    fn copy(&self, source: &str, object: &SiteObject) -> Result<(), TargetError>;
-    /// Requests sent to the target so far (each retry and each multipart step counts).
-    fn requests(&self) -> u64;
-    /// Remove what killed runs left half-done and no reader can see (incomplete multipart
-    /// uploads, temporary files) once older than `age`; returns how many were removed.
-    fn clean_stale(&self, age: std::time::Duration) -> Result<u64, TargetError>;
-}
 
-/// Default size from which blobs are uploaded in parts.
-pub const DEFAULT_MULTIPART_THRESHOLD: u64 = 64 * 1024 * 1024;
-/// Default part size (all parts but the last are this size, as R2 requires).
-pub const DEFAULT_PART_SIZE: u64 = 16 * 1024 * 1024;
+    /// Up to `max` (at most [`LIST_PAGE`]) objects whose key starts with `prefix`, in key
+    /// order, from where the page `after` left off.
+    fn list_page(&self, prefix: &str, after: Option<&str>, max: usize) -> Result<Page, StoreError>;
 
-/// Where to publish, as given by `[target]` in the config and overridden by flags.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TargetSpec {
-    /// `./site`, `file:///abs/path` or `s3://BUCKET[/PREFIX]`.
-    pub to: String,
-    /// S3 endpoint URL (R2: `https://<account>.r2.cloudflarestorage.com`).
-    pub endpoint: Option<String>,
-    /// S3 region (R2: `auto`).
-    pub region: Option<String>,
-    /// `path` (default with an endpoint) or `virtual-host` (default for AWS).
-    pub url_style: Option<String>,
-    /// Access key id (default: `AWS_ACCESS_KEY_ID`).
-    pub access_key_id: Option<String>,
-    /// Secret access key (default: `AWS_SECRET_ACCESS_KEY`).
-    pub secret_access_key: Option<String>,
-    /// Session token (default: `AWS_SESSION_TOKEN`).
-    pub session_token: Option<String>,
-    /// Blobs at least this many bytes are uploaded in parts.
-    pub multipart_threshold: Option<u64>,
-    /// Bytes per part (at least 5 MiB).
-    pub part_size: Option<u64>,
-    /// How long one request without a body may take before it is retried, e.g. `"30s"`
-    /// (uploads get more time per byte). Default 60s.
-    pub timeout: Option<String>,
-}
-
-/// Open the target: a directory path, `file:///abs/path`, or `s3://BUCKET[/PREFIX]`.
-pub fn open(spec: &TargetSpec) -> Result<Box<dyn Store>, Error> {
-    let target = spec.to.as_str();
-    let usage = |reason: String| Error::Usage(format!("target {target:?}: {reason}"));
-    if let Some(rest) = target.strip_prefix("s3://") {
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        if bucket.is_empty() {
-            return Err(usage("no bucket name (s3://BUCKET[/PREFIX])".into()));
-        }
-        let prefix = prefix.trim_matches('/');
-        let prefix = if prefix.is_empty() {
-            String::new()
-        } else {
-            format!("{prefix}/")
-        };
-        let settings = s3_settings(spec).map_err(usage)?;
-        let store = s3::S3Store::new(target, bucket, &prefix, settings).map_err(usage)?;
-        return Ok(Box::new(store));
-    }
-    if let Some(path) = target.strip_prefix("file://") {
-        if !path.starts_with('/') {
-            return Err(usage(
-                "file:// URLs need an absolute path (file:///abs/path)".into(),
-            ));
-        }
-        return Ok(Box::new(dir::DirStore::new(target, PathBuf::from(path))));
-    }
-    if let Some((scheme, _)) = target.split_once("://") {
-        return Err(usage(format!(
-            "unsupported scheme {scheme}:// (use a directory, file:///abs/path or s3://BUCKET/PREFIX)"
-        )));
-    }
-    if target.is_empty() {
-        return Err(Error::Usage("empty target".to_string()));
-    }
-    Ok(Box::new(dir::DirStore::new(target, PathBuf::from(target))))
-}
-
-fn s3_settings(spec: &TargetSpec) -> Result<s3::S3Settings, String> {
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let region = spec
-        .region
-        .clone()
-        .or_else(|| env("AWS_REGION"))
-        .or_else(|| env("AWS_DEFAULT_REGION"))
-        .unwrap_or_else(|| {
-            if spec.endpoint.is_some() {
-                "auto"
-            } else {
-                "us-east-1"
+    /// Every object whose key starts with `prefix`, page by page.
+    fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.list_page(prefix, after.as_deref(), LIST_PAGE)?;
+            out.extend(page.objects);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(out),
             }
-            .to_string()
-        });
-    let endpoint = spec
-        .endpoint
-        .clone()
-        .unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
-    let path_style = match spec.url_style.as_deref() {
-        None => spec.endpoint.is_some(),
-        Some("path") => true,
-        Some("virtual-host") => false,
-        Some(other) => return Err(format!("url style {other:?}: use path or virtual-host")),
-    };
-    let key = spec
-        .access_key_id
-        .clone()
-        .or_else(|| env("AWS_ACCESS_KEY_ID"));
-    let secret = spec
-        .secret_access_key
-        .clone()
-        .or_else(|| env("AWS_SECRET_ACCESS_KEY"));
-    let token = spec
-        .session_token
-        .clone()
-        .or_else(|| env("AWS_SESSION_TOKEN"));
-    let (Some(key), Some(secret)) = (key, secret) else {
-        return Err("no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or access_key_id and secret_access_key in [target])".into());
-    };
-    let credentials = match token {
-        Some(token) => rusty_s3::Credentials::new_with_token(key, secret, token),
-        None => rusty_s3::Credentials::new(key, secret),
-    };
-    Ok(s3::S3Settings {
-        endpoint,
-        region,
-        path_style,
-        credentials,
-        multipart_threshold: spec
-            .multipart_threshold
-            .unwrap_or(DEFAULT_MULTIPART_THRESHOLD),
-        part_size: spec.part_size.unwrap_or(DEFAULT_PART_SIZE),
-        timeout: match &spec.timeout {
-            Some(text) => parse_duration(text).map_err(|e| format!("timeout: {e}"))?,
-            None => DEFAULT_TIMEOUT,
-        },
-    })
-}
-
-/// Default time a request without a body may take.
-pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// A duration written like `7d`, `36h`, `90s` or `1h 30m` (days are 24 hours).
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let span: jiff::Span = text
-        .trim()
-        .parse()
-        .map_err(|e| format!("{text:?} is not a duration like 7d, 12h or 30s: {e}"))?;
-    let signed = span
-        .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
-        .map_err(|e| format!("{text:?}: {e}"))?;
-    std::time::Duration::try_from(signed).map_err(|_| format!("{text:?} is negative"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        let secs = |t: &str| parse_duration(t).map(|d| d.as_secs());
-        assert_eq!(secs("7d"), Ok(7 * 86400));
-        assert_eq!(secs("36h"), Ok(36 * 3600));
-        assert_eq!(secs("1h 30m"), Ok(5400));
-        assert_eq!(secs("0s"), Ok(0));
-        for bad in ["", "7", "soon", "-1d", "1 fortnight"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }
 
-    #[test]
-    fn parses_targets() {
-        let open = |to: &str| {
-            open(&TargetSpec {
-                to: to.into(),
-                access_key_id: Some("k".into()),
-                secret_access_key: Some("s".into()),
-                ..TargetSpec::default()
-            })
-        };
-        assert_eq!(open("./site").unwrap().name(), "./site");
-        assert_eq!(open("file:///tmp/x").unwrap().name(), "file:///tmp/x");
-        assert_eq!(
-            open("s3://bucket/some/prefix").unwrap().name(),
-            "s3://bucket/some/prefix"
-        );
-        for bad in ["file://rel", "ftp://x", "", "s3://", "s3:///p"] {
-            assert!(matches!(open(bad), Err(Error::Usage(_))), "{bad}");
-        }
-        let bad_style = TargetSpec {
-            to: "s3://b".into(),
-            url_style: Some("sideways".into()),
-            ..TargetSpec::default()
-        };
-        assert!(matches!(super::open(&bad_style), Err(Error::Usage(_))));
+    /// What is known about one object, or `None` if it is absent.
+    fn head(&self, key: &str) -> Result<Option<ObjectInfo>, StoreError>;
+
+    /// One (small) object's bytes and ETag, or `None` if it is absent.
+    fn get(&self, key: &str) -> Result<Option<Fetched>, StoreError>;
+
+    /// Write one object atomically: a reader sees the old object or the whole new one. Its
+    /// bytes must hash to `attributes.sha256`, or nothing is written.
+    fn put(&self, key: &str, body: &Body, attributes: &Attributes) -> Result<(), StoreError>;
+
+    /// Write one object only if `condition` holds (compare-and-swap); `false` when it did not
+    /// (another writer got there first). Meaningful only where [`Store::conditional_writes`]
+    /// is [`Support::Yes`]: other stores may write unconditionally.
+    fn put_if(
+        &self,
+        key: &str,
+        body: &Body,
+        attributes: &Attributes,
+        condition: &Condition,
+    ) -> Result<bool, StoreError>;
+
+    /// Whether [`Store::put_if`]'s conditions are honoured.
+    fn conditional_writes(&self) -> Result<Support, StoreError>;
+
+    /// Write `key` by copying the identical `size` bytes already stored at `source`, inside
+    /// the target (no upload), served with `attributes`. `false` when the store cannot copy an
+    /// object this large: upload it instead.
+    fn copy(
+        &self,
+        source: &str,
+        key: &str,
+        size: u64,
+        attributes: &Attributes,
+    ) -> Result<bool, StoreError>;
+
+    /// Remove up to [`DELETE_BATCH`] objects (in one request where the target allows it, S3
+    /// DeleteObjects); absent keys are not an error.
+    fn delete_many(&self, keys: &[String]) -> Result<(), StoreError>;
+
+    /// Remove one object; an absent key is not an error.
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.delete_many(&[key.to_string()])
     }
+
+    /// Start a multipart upload of `key`, returning its id; `None` when the store has no such
+    /// thing (write the object with [`Store::put`]).
+    fn create_multipart(
+        &self,
+        key: &str,
+        attributes: &Attributes,
+    ) -> Result<Option<String>, StoreError> {
+        let _ = (key, attributes);
+        Ok(None)
+    }
+
+    /// Upload part `number` (from 1) of `upload`; its bytes must hash to `sha256`. Returns the
+    /// part's ETag.
+    fn put_part(
+        &self,
+        key: &str,
+        upload: &str,
+        number: u16,
+        body: &Body,
+        sha256: &[u8; 32],
+    ) -> Result<String, StoreError> {
+        let _ = (upload, number, body, sha256);
+        Err(no_multipart(self, key))
+    }
+
+    /// Finish `upload` from its `parts`, in order: the object appears whole, or not at all.
+    fn complete_multipart(
+        &self,
+        key: &str,
+        upload: &str,
+        parts: &[Part],
+    ) -> Result<(), StoreError> {
+        let _ = (upload, parts);
+        Err(no_multipart(self, key))
+    }
+
+    /// Give up `upload`, freeing its parts.
+    fn abort_multipart(&self, key: &str, upload: &str) -> Result<(), StoreError> {
+        let _ = upload;
+        Err(no_multipart(self, key))
+    }
+
+    /// Remove what killed runs left half-done under `prefix` that no reader can see
+    /// (incomplete multipart uploads, temporary files) once older than `age`; returns how many
+    /// were removed.
+    fn clean_stale(&self, prefix: &str, age: Duration) -> Result<u64, StoreError>;
+}
+
+/// The error of a multipart call to a store without multipart uploads.
+fn no_multipart(store: &(impl Store + ?Sized), key: &str) -> StoreError {
+    StoreError::new(
+        store.name(),
+        Some(key),
+        "this store has no multipart uploads",
+    )
+    .recovering(Recovery::Unsupported)
 }

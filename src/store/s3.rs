@@ -1,47 +1,41 @@
-//! The S3 target: Cloudflare R2, AWS S3, Garage, MinIO and any S3-compatible store.
+//! The S3 backend: Cloudflare R2, AWS S3, Garage, MinIO and any S3-compatible store.
 //!
 //! Requests are presigned with `rusty-s3` (every header we send is signed) and sent with
-//! `reqwest`'s async client on a small runtime the worker threads block on; every request goes
-//! through the [`Retry`] layer. Bodies stream from disk. Each PUT
-//! carries `x-amz-checksum-sha256`, so the store itself checks every byte against the digest we
+//! `reqwest`'s async client on a small runtime the worker threads block on. Each operation is
+//! one request, sent once; its failure says whether trying again may help ([`Recovery`]), and
+//! the retry layer ([`super::layer`]) decides. Bodies stream from disk. Each PUT carries
+//! `x-amz-checksum-sha256`, so the store itself checks every byte against the digest we
 //! already know, and the digest is kept in `x-amz-meta-digest` for an edge rule to surface as
-//! `Docker-Content-Digest`. Large blobs go up as multipart uploads with equal-sized parts (R2
-//! requires it), in parallel, each part checksummed, aborted on failure.
+//! `Docker-Content-Digest`. Multipart uploads are the trait's own calls, driven by
+//! [`super::upload`]; keys are the bucket's own (a prefix is [`super::layer::Prefixed`]).
 
 use std::borrow::Cow;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::io::{Seek, SeekFrom};
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
-use rayon::prelude::*;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_LENGTH, HeaderMap};
-use reqwest::{Body, Client, RequestBuilder};
+use reqwest::{Client, RequestBuilder};
 use rusty_s3::actions::{
-    AbortMultipartUpload, CompleteMultipartUpload, CreateMultipartUpload, DeleteObject,
-    DeleteObjects, DeleteObjectsResponse, GetObject, HeadObject, ListObjectsV2, ObjectIdentifier,
-    PutObject, UploadPart,
+    AbortMultipartUpload, CompleteMultipartUpload, CreateMultipartUpload, DeleteObjects,
+    DeleteObjectsResponse, GetObject, HeadObject, ListObjectsV2, ObjectIdentifier, PutObject,
+    UploadPart,
 };
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
-use sha2::{Digest as _, Sha256};
 use tokio_util::io::ReaderStream;
 
-use super::retry::{Attempt, Retry};
-use super::{Condition, Fetched, ObjectInfo, Store};
+use super::{
+    Attributes, Body, Condition, Fetched, ObjectInfo, Page, Part, Recovery, Store, StoreError,
+    Support,
+};
 use crate::digest::Digest;
-use crate::error::TargetError;
-use crate::site::{self, SiteObject};
 
 /// How long a presigned request stays valid.
 const SIGN_FOR: Duration = Duration::from_secs(3600);
-/// Key prefix (outside `v2/`) of the objects probing for conditional writes.
-pub const PROBE_PREFIX: &str = ".regpress-probe-";
 /// Object metadata holding the body's sha256 digest.
 const DIGEST_HEADER: &str = "x-amz-meta-digest";
 /// Slowest transfer rate we wait for before calling a request timed out.
@@ -50,8 +44,6 @@ const MIN_BYTES_PER_SEC: u64 = 256 * 1024;
 /// chunks across threads, which a profile showed as the top client cost; 256 KiB chunks cut the
 /// publisher's CPU by half while 16 uploads in flight stay under 40 MB of memory.
 const BODY_CHUNK: usize = 256 << 10;
-/// Most parts S3 accepts in one multipart upload.
-const MAX_PARTS: u64 = 10_000;
 /// Largest object a single CopyObject may copy; larger ones are uploaded instead.
 const MAX_COPY_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 /// What `x-amz-copy-source` percent-encodes: everything but unreserved characters and `/`.
@@ -73,38 +65,23 @@ pub struct S3Settings {
     pub path_style: bool,
     /// Access key id, secret and optional session token.
     pub credentials: Credentials,
-    /// Blobs at least this large are uploaded in parts.
-    pub multipart_threshold: u64,
-    /// Size of each part but the last.
-    pub part_size: u64,
     /// Time a request without a body may take (uploads get more per byte).
     pub timeout: Duration,
 }
 
-/// A bucket (and key prefix) as a [`Store`].
+/// A bucket as a [`Store`].
 pub struct S3Store {
     name: String,
     bucket: Bucket,
     credentials: Credentials,
-    prefix: String,
     http: Client,
     runtime: tokio::runtime::Runtime,
-    retry: Retry,
-    multipart_threshold: u64,
-    part_size: u64,
     timeout: Duration,
-    requests: AtomicU64,
-    conditional: OnceLock<bool>,
 }
 
 impl S3Store {
-    /// A store for `bucket`, keys under `prefix` (empty, or ending in `/`).
-    pub fn new(
-        name: &str,
-        bucket: &str,
-        prefix: &str,
-        settings: S3Settings,
-    ) -> Result<S3Store, String> {
+    /// A store for `bucket`, called `name` in messages.
+    pub fn new(name: &str, bucket: &str, settings: S3Settings) -> Result<S3Store, String> {
         let endpoint = settings
             .endpoint
             .parse()
@@ -126,112 +103,87 @@ impl S3Store {
             .pool_max_idle_per_host(64)
             .build()
             .map_err(|e| format!("cannot build HTTP client: {e}"))?;
-        if settings.part_size < 5 * 1024 * 1024 {
-            return Err("part size must be at least 5 MiB (S3 and R2 refuse smaller parts)".into());
-        }
         Ok(S3Store {
             name: name.to_string(),
             bucket,
             credentials: settings.credentials,
-            prefix: prefix.to_string(),
             http,
             runtime,
-            retry: Retry::default(),
-            multipart_threshold: settings.multipart_threshold.max(settings.part_size),
-            part_size: settings.part_size,
             timeout: settings.timeout,
-            requests: AtomicU64::new(0),
-            conditional: OnceLock::new(),
         })
     }
 
-    fn full_key(&self, key: &str) -> String {
-        format!("{}{key}", self.prefix)
+    fn error(&self, key: Option<&str>, reason: impl Into<String>) -> StoreError {
+        StoreError::new(&self.name, key, reason)
     }
 
-    fn error(&self, key: Option<&str>, reason: impl Into<String>) -> TargetError {
-        TargetError {
-            target: self.name.clone(),
-            key: key.map(str::to_string),
-            reason: reason.into(),
-        }
-    }
-
-    /// Send a request (rebuilt for each attempt) with retries. 404 is returned, not an error.
+    /// Send one request. 404 is returned, not an error.
     fn send(
         &self,
         key: Option<&str>,
         bytes: u64,
-        build: impl Fn() -> Result<RequestBuilder, String>,
-    ) -> Result<Reply, TargetError> {
-        self.send_passing(key, bytes, &[StatusCode::NOT_FOUND], build)
+        request: Result<RequestBuilder, String>,
+    ) -> Result<Reply, StoreError> {
+        self.send_passing(key, bytes, &[StatusCode::NOT_FOUND], request)
     }
 
-    /// Send with retries; answers with a status in `pass` are returned, not errors.
+    /// Send one request; answers with a status in `pass` are returned, not errors. A failure
+    /// says whether trying again may help: 5xx, 429 and transport errors may.
     fn send_passing(
         &self,
         key: Option<&str>,
         bytes: u64,
         pass: &[StatusCode],
-        build: impl Fn() -> Result<RequestBuilder, String>,
-    ) -> Result<Reply, TargetError> {
+        request: Result<RequestBuilder, String>,
+    ) -> Result<Reply, StoreError> {
         let timeout = self.timeout + Duration::from_secs(bytes / MIN_BYTES_PER_SEC);
-        self.retry
-            .run(|| {
-                let request = match build() {
-                    Ok(r) => r.timeout(timeout),
-                    Err(e) => return Attempt::Permanent(e),
+        let request = request.map_err(|e| self.error(key, e))?.timeout(timeout);
+        match self.runtime.block_on(Reply::receive(request)) {
+            Ok(r) if r.status().is_success() || pass.contains(&r.status()) => Ok(r),
+            Ok(r) => {
+                let status = r.status();
+                let after = r
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                let recovery = match after {
+                    _ if !status.is_server_error() && status != StatusCode::TOO_MANY_REQUESTS => {
+                        Recovery::Permanent
+                    }
+                    Some(after) => Recovery::RetryAfter(after),
+                    None => Recovery::Transient,
                 };
-                self.requests.fetch_add(1, Ordering::Relaxed);
-                match self.runtime.block_on(Reply::receive(request)) {
-                    Ok(r) if r.status().is_success() || pass.contains(&r.status()) => {
-                        Attempt::Done(r)
-                    }
-                    Ok(r) => {
-                        let status = r.status();
-                        let after = r
-                            .headers()
-                            .get("retry-after")
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(|v| v.trim().parse::<u64>().ok())
-                            .map(Duration::from_secs);
-                        let message = describe_error(status, r.text());
-                        match after {
-                            _ if !status.is_server_error()
-                                && status != StatusCode::TOO_MANY_REQUESTS =>
-                            {
-                                Attempt::Permanent(message)
-                            }
-                            Some(after) => Attempt::RetryAfter(message, after),
-                            None => Attempt::Transient(message),
-                        }
-                    }
-                    Err(e) => Attempt::Transient(format!(
+                Err(self
+                    .error(key, describe_error(status, r.text()))
+                    .recovering(recovery))
+            }
+            Err(e) => Err(self
+                .error(
+                    key,
+                    format!(
                         "request failed: {} (is --endpoint right and reachable?)",
-                        crate::error::chain(&e)
-                    )),
-                }
-            })
-            .map_err(|e| self.error(key, e))
+                        crate::causes::chain(&e)
+                    ),
+                )
+                .recovering(Recovery::Transient)),
+        }
     }
 
-    fn put_single(&self, object: &SiteObject, key: &str) -> Result<(), TargetError> {
-        self.put_with(object, key, &[], &[])
-            .and_then(|r| self.expect_found(r, Some(&object.key)))
-            .map(drop)
-    }
-
-    /// A single PUT of `object` with `extra` headers (signed too); answers with a status in
-    /// `pass` are returned rather than retried or failed.
+    /// A single PUT with `extra` headers (signed too); answers with a status in `pass` are
+    /// returned rather than failed.
     fn put_with(
         &self,
-        object: &SiteObject,
         key: &str,
+        body: &Body,
+        attributes: &Attributes,
         extra: &[(&'static str, String)],
         pass: &[StatusCode],
-    ) -> Result<Reply, TargetError> {
+    ) -> Result<Reply, StoreError> {
         let mut action = PutObject::new(&self.bucket, Some(&self.credentials), key);
-        let mut headers = object_headers(object, true);
+        let mut headers = object_headers(attributes);
+        headers.push(("x-amz-checksum-sha256", checksum_of(&attributes.sha256)));
         headers.extend(extra.iter().cloned());
         for (name, value) in &headers {
             action.headers_mut().insert(*name, value.clone());
@@ -239,257 +191,22 @@ impl S3Store {
         let url = action.sign(SIGN_FOR);
         let mut passing = vec![StatusCode::NOT_FOUND];
         passing.extend_from_slice(pass);
-        self.send_passing(Some(&object.key), object.size, &passing, || {
-            let mut request = self.http.put(url.clone());
-            for (name, value) in &headers {
-                request = request.header(*name, value);
-            }
-            Ok(request
-                .header(CONTENT_LENGTH, object.size)
-                .body(body_of(object)?))
-        })
-    }
-
-    /// Find out whether the store honours `If-None-Match: *` and `If-Match` on PUT: write a
-    /// probe object outside `v2/` twice with `If-None-Match: *` (the second must be refused
-    /// with 412), once with a wrong `If-Match` (refused too), then delete it.
-    fn probe_conditional_writes(&self) -> Result<bool, TargetError> {
-        let probe = site::json_object(
-            format!("{PROBE_PREFIX}{:016x}", fastrand::u64(..)),
-            &serde_json::json!({}),
-            site::Phase::Root,
-        );
-        let key = self.full_key(&probe.key);
-        // Anything but 412 means the condition was not honoured (ignored, or not implemented).
-        let unsupported = [
-            StatusCode::BAD_REQUEST,
-            StatusCode::NOT_IMPLEMENTED,
-            StatusCode::PRECONDITION_FAILED,
-        ];
-        let absent = [("if-none-match", "*".to_string())];
-        let first = self.put_with(&probe, &key, &absent, &unsupported)?;
-        let first = self.expect_found(first, Some(&probe.key))?;
-        let supported = first.status().is_success()
-            && self.put_with(&probe, &key, &absent, &unsupported)?.status()
-                == StatusCode::PRECONDITION_FAILED
-            && self
-                .put_with(
-                    &probe,
-                    &key,
-                    &[("if-match", "\"0123456789abcdef\"".to_string())],
-                    &unsupported,
-                )?
-                .status()
-                == StatusCode::PRECONDITION_FAILED;
-        self.delete(&probe.key)?;
-        Ok(supported)
-    }
-
-    /// One DeleteObjects request for `keys` (at most [`super::DELETE_BATCH`]), retried as a
-    /// whole on transient failures and for the keys the store reported as failed.
-    fn delete_batch(&self, keys: &[String]) -> Result<(), TargetError> {
-        let mut remaining: Vec<String> = keys.to_vec();
-        let first_key = keys.first().map(String::as_str);
-        self.retry
-            .run(|| {
-                let ids: Vec<ObjectIdentifier> = remaining
-                    .iter()
-                    .map(|k| ObjectIdentifier::new(self.full_key(k)))
-                    .collect();
-                let mut action =
-                    DeleteObjects::new(&self.bucket, Some(&self.credentials), ids.iter());
-                action.set_quiet(true);
-                let url = action.sign(SIGN_FOR);
-                let (body, md5) = action.body_with_md5();
-                let answer = self.send(first_key, body.len() as u64, || {
-                    Ok(self
-                        .http
-                        .post(url.clone())
-                        .header("content-md5", &md5)
-                        .body(body.clone()))
-                });
-                let text = match answer.and_then(|r| self.expect_found(r, first_key)) {
-                    Ok(r) => r.text(),
-                    Err(e) => return Attempt::Permanent(e.reason),
-                };
-                let parsed = match DeleteObjectsResponse::parse(&text) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        return Attempt::Transient(format!("bad DeleteObjects answer: {e}"));
-                    }
-                };
-                let Some(first) = parsed.errors.first() else {
-                    return Attempt::Done(());
-                };
-                let message = format!(
-                    "DeleteObjects: {}: {}: {} ({} of {} keys failed)",
-                    first.key,
-                    first.code,
-                    first.message,
-                    parsed.errors.len(),
-                    remaining.len()
-                );
-                let transient = parsed.errors.iter().all(|e| {
-                    matches!(
-                        e.code.as_str(),
-                        "InternalError" | "ServiceUnavailable" | "SlowDown"
-                    )
-                });
-                let failed: std::collections::HashSet<&str> =
-                    parsed.errors.iter().map(|e| e.key.as_str()).collect();
-                remaining.retain(|k| failed.contains(self.full_key(k).as_str()));
-                if transient {
-                    Attempt::Transient(message)
-                } else {
-                    Attempt::Permanent(message)
-                }
-            })
-            .map_err(|e| self.error(first_key, e))
-    }
-
-    fn put_multipart(
-        &self,
-        object: &SiteObject,
-        key: &str,
-        path: &Path,
-    ) -> Result<(), TargetError> {
-        let part_size = self.part_size.max(object.size.div_ceil(MAX_PARTS));
-        let parts = object.size.div_ceil(part_size);
-        // One sequential pass: part checksums, and proof the source still has the verified digest.
-        let checksums = part_checksums(path, object.size, part_size, &object.sha256)
-            .map_err(|e| self.error(Some(&object.key), e))?;
-
-        let create = CreateMultipartUpload::new(&self.bucket, Some(&self.credentials), key);
-        let mut headers = object_headers(object, false);
-        headers.push(("x-amz-checksum-algorithm", "SHA256".to_string()));
-        let text = self
-            .send_with_headers(create, &headers, &object.key)?
-            .text();
-        let created = CreateMultipartUpload::parse_response(&text).map_err(|e| {
-            self.error(
-                Some(&object.key),
-                format!("bad CreateMultipartUpload answer: {e}"),
-            )
-        })?;
-        let upload_id = created.upload_id();
-
-        let result = (1..=parts)
-            .into_par_iter()
-            .map(|number| {
-                let offset = (number - 1) * part_size;
-                let len = part_size.min(object.size - offset);
-                let checksum = &checksums[(number - 1) as usize];
-                self.upload_part(object, key, upload_id, number, offset, len, checksum)
-            })
-            .collect::<Result<Vec<String>, TargetError>>()
-            .and_then(|etags| self.complete(object, key, upload_id, &etags, &checksums));
-        if result.is_err() {
-            let abort =
-                AbortMultipartUpload::new(&self.bucket, Some(&self.credentials), key, upload_id)
-                    .sign(SIGN_FOR);
-            let _ = self.send(Some(&object.key), 0, || Ok(self.http.delete(abort.clone())));
+        let mut request = self.http.put(url);
+        for (name, value) in &headers {
+            request = request.header(*name, value);
         }
-        result
+        let request = body_of(body).map(|b| request.header(CONTENT_LENGTH, body.len()).body(b));
+        self.send_passing(Some(key), body.len(), &passing, request)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn upload_part(
-        &self,
-        object: &SiteObject,
-        key: &str,
-        upload_id: &str,
-        number: u64,
-        offset: u64,
-        len: u64,
-        checksum: &str,
-    ) -> Result<String, TargetError> {
-        let part =
-            u16::try_from(number).map_err(|_| self.error(Some(&object.key), "too many parts"))?;
-        let mut action =
-            UploadPart::new(&self.bucket, Some(&self.credentials), key, part, upload_id);
-        action
-            .headers_mut()
-            .insert("x-amz-checksum-sha256", checksum.to_string());
-        let url = action.sign(SIGN_FOR);
-        let site::Body::File(path) = &object.body else {
-            return Err(self.error(Some(&object.key), "multipart upload of an in-memory body"));
-        };
-        let response = self.send(Some(&object.key), len, || {
-            let mut file =
-                File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-            file.seek(SeekFrom::Start(offset))
-                .map_err(|e| format!("cannot seek: {e}"))?;
-            let part = tokio::io::AsyncReadExt::take(tokio::fs::File::from_std(file), len);
-            Ok(self
-                .http
-                .put(url.clone())
-                .header("x-amz-checksum-sha256", checksum)
-                .header(CONTENT_LENGTH, len)
-                .body(Body::wrap_stream(ReaderStream::with_capacity(
-                    part, BODY_CHUNK,
-                ))))
-        })?;
-        self.expect_found(response, Some(&object.key))
-            .and_then(|r| {
-                r.headers()
-                    .get("etag")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string)
-                    .ok_or_else(|| {
-                        self.error(
-                            Some(&object.key),
-                            format!("part {number}: no ETag in answer"),
-                        )
-                    })
-            })
-    }
-
-    fn complete(
-        &self,
-        object: &SiteObject,
-        key: &str,
-        upload_id: &str,
-        etags: &[String],
-        checksums: &[String],
-    ) -> Result<(), TargetError> {
-        let url = CompleteMultipartUpload::new(
-            &self.bucket,
-            Some(&self.credentials),
-            key,
-            upload_id,
-            etags.iter().map(String::as_str),
-        )
-        .sign(SIGN_FOR);
-        let mut xml = String::from("<CompleteMultipartUpload>");
-        for (i, (etag, checksum)) in etags.iter().zip(checksums).enumerate() {
-            xml.push_str(&format!(
-                "<Part><PartNumber>{}</PartNumber><ETag>{}</ETag><ChecksumSHA256>{checksum}</ChecksumSHA256></Part>",
-                i + 1,
-                etag.replace('"', "&quot;")
-            ));
-        }
-        xml.push_str("</CompleteMultipartUpload>");
-        let response = self.send(Some(&object.key), xml.len() as u64, || {
-            Ok(self.http.post(url.clone()).body(xml.clone()))
-        })?;
-        let response = self.expect_found(response, Some(&object.key))?;
-        // S3 may answer 200 and still report an error in the body.
-        let text = response.text();
-        if text.contains("<Error>") {
-            return Err(self.error(Some(&object.key), describe_error(StatusCode::OK, text)));
-        }
-        Ok(())
-    }
-
-    /// Incomplete multipart uploads under our prefix (ListMultipartUploads, which rusty-s3 has
+    /// Incomplete multipart uploads under `prefix` (ListMultipartUploads, which rusty-s3 has
     /// no action for: signed here with its own signing function).
-    fn list_uploads(&self) -> Result<Vec<Upload>, TargetError> {
-        let prefix = self.full_key("v2/");
+    fn list_uploads(&self, prefix: &str) -> Result<Vec<Upload>, StoreError> {
         let mut uploads = Vec::new();
         let mut markers: Option<(String, String)> = None;
         loop {
             // As rusty-s3 does for CreateMultipartUpload: `uploads=1`, parameters sorted.
-            let mut query = vec![("prefix", prefix.clone()), ("uploads", "1".to_string())];
+            let mut query = vec![("prefix", prefix.to_string()), ("uploads", "1".to_string())];
             if let Some((key, id)) = &markers {
                 query.push(("key-marker", key.clone()));
                 query.push(("upload-id-marker", id.clone()));
@@ -507,7 +224,7 @@ impl S3Store {
                 query.iter().map(|(k, v)| (*k, v.as_str())),
                 std::iter::empty(),
             );
-            let response = self.send(None, 0, || Ok(self.http.get(url.clone())))?;
+            let response = self.send(None, 0, Ok(self.http.get(url)))?;
             let text = self.expect_found(response, None)?.text();
             let page: ListUploads = quick_xml::de::from_str(&text)
                 .map_err(|e| self.error(None, format!("bad ListMultipartUploads answer: {e}")))?;
@@ -531,7 +248,7 @@ impl S3Store {
         mut action: A,
         headers: &[(&'static str, String)],
         key: &str,
-    ) -> Result<Reply, TargetError> {
+    ) -> Result<Reply, StoreError> {
         for (name, value) in headers {
             action.headers_mut().insert(*name, value.clone());
         }
@@ -543,22 +260,32 @@ impl S3Store {
             rusty_s3::Method::Put => reqwest::Method::PUT,
             rusty_s3::Method::Delete => reqwest::Method::DELETE,
         };
-        let response = self.send(Some(key), 0, || {
-            let mut request = self.http.request(method.clone(), url.clone());
-            for (name, value) in headers {
-                request = request.header(*name, value);
-            }
-            Ok(request)
-        })?;
+        let mut request = self.http.request(method, url);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let response = self.send(Some(key), 0, Ok(request))?;
         self.expect_found(response, Some(key))
     }
 
     /// `send` passes 404 through for HEAD and GET; for writes it is an error (no such bucket
     /// or upload).
-    fn expect_found(&self, response: Reply, key: Option<&str>) -> Result<Reply, TargetError> {
+    fn expect_found(&self, response: Reply, key: Option<&str>) -> Result<Reply, StoreError> {
         if response.status() == StatusCode::NOT_FOUND {
             let text = response.text();
             return Err(self.error(key, describe_error(StatusCode::NOT_FOUND, text)));
+        }
+        Ok(response)
+    }
+
+    /// A 200 answer that reports an error in its body (CopyObject, CompleteMultipartUpload
+    /// do that), as an error: S3 says it may be retried.
+    fn error_in_body(&self, key: &str, response: Reply) -> Result<Reply, StoreError> {
+        let text = response.text();
+        if text.contains("<Error>") {
+            return Err(self
+                .error(Some(key), describe_error(StatusCode::OK, text))
+                .recovering(Recovery::Transient));
         }
         Ok(response)
     }
@@ -569,139 +296,45 @@ impl Store for S3Store {
         &self.name
     }
 
-    fn requests(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
-    }
-
-    fn clean_stale(&self, age: Duration) -> Result<u64, TargetError> {
-        let cutoff = jiff::Timestamp::now()
-            .checked_sub(jiff::SignedDuration::try_from(age).unwrap_or(jiff::SignedDuration::MAX))
-            .unwrap_or(jiff::Timestamp::MIN);
-        let mut removed = 0;
-        for upload in self.list_uploads()? {
-            let started = upload
-                .initiated
-                .parse::<jiff::Timestamp>()
-                .unwrap_or(jiff::Timestamp::MAX);
-            if started > cutoff {
-                continue;
-            }
-            let url = AbortMultipartUpload::new(
-                &self.bucket,
-                Some(&self.credentials),
-                &upload.key,
-                &upload.upload_id,
-            )
-            .sign(SIGN_FOR);
-            self.send(Some(&upload.key), 0, || Ok(self.http.delete(url.clone())))?;
-            removed += 1;
+    fn list_page(&self, prefix: &str, after: Option<&str>, max: usize) -> Result<Page, StoreError> {
+        let mut action = ListObjectsV2::new(&self.bucket, Some(&self.credentials));
+        action.with_prefix(prefix);
+        action.with_max_keys(max.clamp(1, super::LIST_PAGE));
+        if let Some(token) = after {
+            action.with_continuation_token(Cow::Owned(token.to_string()));
         }
-        Ok(removed)
-    }
-
-    fn copy(&self, source: &str, object: &SiteObject) -> Result<(), TargetError> {
-        if object.size > MAX_COPY_SIZE {
-            return self.put(object);
-        }
-        let key = self.full_key(&object.key);
-        let source = format!(
-            "/{}/{}",
-            self.bucket.name(),
-            utf8_percent_encode(&self.full_key(source), COPY_SOURCE)
-        );
-        let mut headers = object_headers(object, false);
-        headers.push(("x-amz-copy-source", source));
-        headers.push(("x-amz-metadata-directive", "REPLACE".to_string()));
-        let action = PutObject::new(&self.bucket, Some(&self.credentials), &key);
-        // CopyObject may answer 200 and report an error in the body.
-        let text = self
-            .send_with_headers(action, &headers, &object.key)?
-            .text();
-        if text.contains("<Error>") {
-            return Err(self.error(Some(&object.key), describe_error(StatusCode::OK, text)));
-        }
-        Ok(())
-    }
-
-    fn put_if(&self, object: &SiteObject, condition: &Condition) -> Result<bool, TargetError> {
-        let header = match condition {
-            Condition::Absent => ("if-none-match", "*".to_string()),
-            Condition::Matches(etag) => ("if-match", format!("\"{}\"", etag.trim_matches('"'))),
-        };
-        // 412: the object changed; 409: another conditional write to the key is in flight (AWS).
-        let lost = [StatusCode::PRECONDITION_FAILED, StatusCode::CONFLICT];
-        let reply = self.put_with(object, &self.full_key(&object.key), &[header], &lost)?;
-        if lost.contains(&reply.status()) {
-            return Ok(false);
-        }
-        self.expect_found(reply, Some(&object.key)).map(|_| true)
-    }
-
-    fn conditional_writes(&self) -> Result<bool, TargetError> {
-        if let Some(known) = self.conditional.get() {
-            return Ok(*known);
-        }
-        let supported = self.probe_conditional_writes()?;
-        Ok(*self.conditional.get_or_init(|| supported))
-    }
-
-    fn delete(&self, key: &str) -> Result<(), TargetError> {
-        let url = DeleteObject::new(&self.bucket, Some(&self.credentials), &self.full_key(key))
-            .sign(SIGN_FOR);
-        self.send(Some(key), 0, || Ok(self.http.delete(url.clone())))
-            .map(drop)
-    }
-
-    fn delete_many(&self, keys: &[String]) -> Result<(), TargetError> {
-        keys.chunks(super::DELETE_BATCH)
-            .try_for_each(|batch| self.delete_batch(batch))
-    }
-
-    fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, TargetError> {
-        let full = self.full_key(prefix);
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let mut action = ListObjectsV2::new(&self.bucket, Some(&self.credentials));
-            action.with_prefix(full.as_str());
-            action.with_max_keys(1000);
-            if let Some(t) = &token {
-                action.with_continuation_token(Cow::Owned(t.clone()));
-            }
-            let url = action.sign(SIGN_FOR);
-            let response = self.send(None, 0, || Ok(self.http.get(url.clone())))?;
-            let response = self.expect_found(response, None)?;
-            let text = response.text();
-            let page = ListObjectsV2::parse_response(&text)
-                .map_err(|e| self.error(None, format!("bad ListObjectsV2 answer: {e}")))?;
-            for item in page.contents {
+        let url = action.sign(SIGN_FOR);
+        let response = self.send(None, 0, Ok(self.http.get(url)))?;
+        let text = self.expect_found(response, None)?.text();
+        let page = ListObjectsV2::parse_response(&text).map_err(|e| {
+            self.error(None, format!("bad ListObjectsV2 answer: {e}"))
+                .recovering(Recovery::Transient)
+        })?;
+        let objects = page
+            .contents
+            .into_iter()
+            .map(|item| ObjectInfo {
                 // rusty-s3 asks for `encoding-type=url`: keys come back percent-encoded.
-                let decoded = percent_decode_str(&item.key).decode_utf8_lossy();
-                let Some(key) = decoded.strip_prefix(&self.prefix) else {
-                    continue;
-                };
-                out.push(ObjectInfo {
-                    key: key.to_string(),
-                    size: item.size,
-                    sha256: None,
-                    etag: Some(item.etag.trim_matches('"').to_string()),
-                    content_type: None,
-                    cache_control: None,
-                    modified: item.last_modified.parse().ok(),
-                });
-            }
-            match page.next_continuation_token {
-                Some(t) => token = Some(t),
-                None => break,
-            }
-        }
-        Ok(out)
+                key: percent_decode_str(&item.key)
+                    .decode_utf8_lossy()
+                    .into_owned(),
+                size: item.size,
+                sha256: None,
+                etag: Some(item.etag.trim_matches('"').to_string()),
+                content_type: None,
+                cache_control: None,
+                modified: item.last_modified.parse().ok(),
+            })
+            .collect();
+        Ok(Page {
+            objects,
+            next: page.next_continuation_token,
+        })
     }
 
-    fn head(&self, key: &str) -> Result<Option<ObjectInfo>, TargetError> {
-        let full = self.full_key(key);
-        let url = HeadObject::new(&self.bucket, Some(&self.credentials), &full).sign(SIGN_FOR);
-        let response = self.send(Some(key), 0, || Ok(self.http.head(url.clone())))?;
+    fn head(&self, key: &str) -> Result<Option<ObjectInfo>, StoreError> {
+        let url = HeadObject::new(&self.bucket, Some(&self.credentials), key).sign(SIGN_FOR);
+        let response = self.send(Some(key), 0, Ok(self.http.head(url)))?;
         if response.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -727,10 +360,9 @@ impl Store for S3Store {
         }))
     }
 
-    fn get(&self, key: &str) -> Result<Option<Fetched>, TargetError> {
-        let full = self.full_key(key);
-        let url = GetObject::new(&self.bucket, Some(&self.credentials), &full).sign(SIGN_FOR);
-        let response = self.send(Some(key), 0, || Ok(self.http.get(url.clone())))?;
+    fn get(&self, key: &str) -> Result<Option<Fetched>, StoreError> {
+        let url = GetObject::new(&self.bucket, Some(&self.credentials), key).sign(SIGN_FOR);
+        let response = self.send(Some(key), 0, Ok(self.http.get(url)))?;
         if response.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -745,14 +377,220 @@ impl Store for S3Store {
         }))
     }
 
-    fn put(&self, object: &SiteObject) -> Result<(), TargetError> {
-        let key = self.full_key(&object.key);
-        match &object.body {
-            site::Body::File(path) if object.size >= self.multipart_threshold => {
-                self.put_multipart(object, &key, path)
-            }
-            _ => self.put_single(object, &key),
+    fn put(&self, key: &str, body: &Body, attributes: &Attributes) -> Result<(), StoreError> {
+        self.put_with(key, body, attributes, &[], &[])
+            .and_then(|r| self.expect_found(r, Some(key)))
+            .map(drop)
+    }
+
+    fn put_if(
+        &self,
+        key: &str,
+        body: &Body,
+        attributes: &Attributes,
+        condition: &Condition,
+    ) -> Result<bool, StoreError> {
+        let header = match condition {
+            Condition::Absent => ("if-none-match", "*".to_string()),
+            Condition::Matches(etag) => ("if-match", format!("\"{}\"", etag.trim_matches('"'))),
+        };
+        // 412: the object changed; 409: another conditional write to the key is in flight
+        // (AWS). 400 and 501: the store does not implement the header.
+        let lost = [StatusCode::PRECONDITION_FAILED, StatusCode::CONFLICT];
+        let unsupported = [StatusCode::BAD_REQUEST, StatusCode::NOT_IMPLEMENTED];
+        let pass: Vec<StatusCode> = lost.iter().chain(&unsupported).copied().collect();
+        let reply = self.put_with(key, body, attributes, &[header], &pass)?;
+        if lost.contains(&reply.status()) {
+            return Ok(false);
         }
+        if unsupported.contains(&reply.status()) {
+            return Err(self
+                .error(Some(key), describe_error(reply.status(), reply.text()))
+                .recovering(Recovery::Unsupported));
+        }
+        self.expect_found(reply, Some(key)).map(|_| true)
+    }
+
+    fn conditional_writes(&self) -> Result<Support, StoreError> {
+        // S3-compatible stores differ (R2 and AWS honour the headers, Garage 2.5 ignores
+        // them) and none says which it is.
+        Ok(Support::Unknown)
+    }
+
+    fn copy(
+        &self,
+        source: &str,
+        key: &str,
+        size: u64,
+        attributes: &Attributes,
+    ) -> Result<bool, StoreError> {
+        if size > MAX_COPY_SIZE {
+            return Ok(false);
+        }
+        let source = format!(
+            "/{}/{}",
+            self.bucket.name(),
+            utf8_percent_encode(source, COPY_SOURCE)
+        );
+        let mut headers = object_headers(attributes);
+        headers.push(("x-amz-copy-source", source));
+        headers.push(("x-amz-metadata-directive", "REPLACE".to_string()));
+        let action = PutObject::new(&self.bucket, Some(&self.credentials), key);
+        let reply = self.send_with_headers(action, &headers, key)?;
+        self.error_in_body(key, reply).map(|_| true)
+    }
+
+    fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+        let Some(first_key) = keys.first().map(String::as_str) else {
+            return Ok(());
+        };
+        let ids: Vec<ObjectIdentifier> = keys
+            .iter()
+            .map(|k| ObjectIdentifier::new(k.clone()))
+            .collect();
+        let mut action = DeleteObjects::new(&self.bucket, Some(&self.credentials), ids.iter());
+        action.set_quiet(true);
+        let url = action.sign(SIGN_FOR);
+        let (body, md5) = action.body_with_md5();
+        let length = body.len() as u64;
+        let request = self.http.post(url).header("content-md5", &md5).body(body);
+        let reply = self.send(Some(first_key), length, Ok(request))?;
+        let text = self.expect_found(reply, Some(first_key))?.text();
+        let parsed = DeleteObjectsResponse::parse(&text).map_err(|e| {
+            self.error(Some(first_key), format!("bad DeleteObjects answer: {e}"))
+                .recovering(Recovery::Transient)
+        })?;
+        let Some(first) = parsed.errors.first() else {
+            return Ok(());
+        };
+        let message = format!(
+            "DeleteObjects: {}: {}: {} ({} of {} keys failed)",
+            first.key,
+            first.code,
+            first.message,
+            parsed.errors.len(),
+            keys.len()
+        );
+        // Deleting again is harmless: a batch that failed for the store's own reasons is
+        // retried whole.
+        let transient = parsed.errors.iter().all(|e| {
+            matches!(
+                e.code.as_str(),
+                "InternalError" | "ServiceUnavailable" | "SlowDown"
+            )
+        });
+        let error = self.error(Some(first_key), message);
+        Err(if transient {
+            error.recovering(Recovery::Transient)
+        } else {
+            error
+        })
+    }
+
+    fn create_multipart(
+        &self,
+        key: &str,
+        attributes: &Attributes,
+    ) -> Result<Option<String>, StoreError> {
+        let create = CreateMultipartUpload::new(&self.bucket, Some(&self.credentials), key);
+        let mut headers = object_headers(attributes);
+        headers.push(("x-amz-checksum-algorithm", "SHA256".to_string()));
+        let text = self.send_with_headers(create, &headers, key)?.text();
+        let created = CreateMultipartUpload::parse_response(&text).map_err(|e| {
+            self.error(Some(key), format!("bad CreateMultipartUpload answer: {e}"))
+                .recovering(Recovery::Transient)
+        })?;
+        Ok(Some(created.upload_id().to_string()))
+    }
+
+    fn put_part(
+        &self,
+        key: &str,
+        upload: &str,
+        number: u16,
+        body: &Body,
+        sha256: &[u8; 32],
+    ) -> Result<String, StoreError> {
+        let checksum = BASE64.encode(sha256);
+        let mut action =
+            UploadPart::new(&self.bucket, Some(&self.credentials), key, number, upload);
+        action
+            .headers_mut()
+            .insert("x-amz-checksum-sha256", checksum.clone());
+        let url = action.sign(SIGN_FOR);
+        let request = body_of(body).map(|b| {
+            self.http
+                .put(url)
+                .header("x-amz-checksum-sha256", checksum)
+                .header(CONTENT_LENGTH, body.len())
+                .body(b)
+        });
+        let response = self.send(Some(key), body.len(), request)?;
+        let response = self.expect_found(response, Some(key))?;
+        response
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .ok_or_else(|| {
+                self.error(Some(key), format!("part {number}: no ETag in answer"))
+                    .recovering(Recovery::Transient)
+            })
+    }
+
+    fn complete_multipart(
+        &self,
+        key: &str,
+        upload: &str,
+        parts: &[Part],
+    ) -> Result<(), StoreError> {
+        let url = CompleteMultipartUpload::new(
+            &self.bucket,
+            Some(&self.credentials),
+            key,
+            upload,
+            parts.iter().map(|p| p.etag.as_str()),
+        )
+        .sign(SIGN_FOR);
+        let mut xml = String::from("<CompleteMultipartUpload>");
+        for part in parts {
+            xml.push_str(&format!(
+                "<Part><PartNumber>{}</PartNumber><ETag>{}</ETag><ChecksumSHA256>{}</ChecksumSHA256></Part>",
+                part.number,
+                part.etag.replace('"', "&quot;"),
+                BASE64.encode(part.sha256)
+            ));
+        }
+        xml.push_str("</CompleteMultipartUpload>");
+        let length = xml.len() as u64;
+        let response = self.send(Some(key), length, Ok(self.http.post(url).body(xml)))?;
+        let response = self.expect_found(response, Some(key))?;
+        self.error_in_body(key, response).map(drop)
+    }
+
+    fn abort_multipart(&self, key: &str, upload: &str) -> Result<(), StoreError> {
+        let url = AbortMultipartUpload::new(&self.bucket, Some(&self.credentials), key, upload)
+            .sign(SIGN_FOR);
+        self.send(Some(key), 0, Ok(self.http.delete(url))).map(drop)
+    }
+
+    fn clean_stale(&self, prefix: &str, age: Duration) -> Result<u64, StoreError> {
+        let cutoff = jiff::Timestamp::now()
+            .checked_sub(jiff::SignedDuration::try_from(age).unwrap_or(jiff::SignedDuration::MAX))
+            .unwrap_or(jiff::Timestamp::MIN);
+        let mut removed = 0;
+        for upload in self.list_uploads(prefix)? {
+            let started = upload
+                .initiated
+                .parse::<jiff::Timestamp>()
+                .unwrap_or(jiff::Timestamp::MAX);
+            if started > cutoff {
+                continue;
+            }
+            self.abort_multipart(&upload.key, &upload.upload_id)?;
+            removed += 1;
+        }
+        Ok(removed)
     }
 }
 
@@ -776,17 +614,13 @@ struct Upload {
     initiated: String,
 }
 
-/// The headers every stored object carries (and, for single PUTs, its checksum).
-fn object_headers(object: &SiteObject, with_checksum: bool) -> Vec<(&'static str, String)> {
-    let mut headers = vec![
-        ("content-type", object.content_type.clone()),
-        ("cache-control", object.cache_control.to_string()),
-        (DIGEST_HEADER, object.sha256.to_string()),
-    ];
-    if with_checksum {
-        headers.push(("x-amz-checksum-sha256", checksum_of(&object.sha256)));
-    }
-    headers
+/// The headers every stored object carries.
+fn object_headers(attributes: &Attributes) -> Vec<(&'static str, String)> {
+    vec![
+        ("content-type", attributes.content_type.clone()),
+        ("cache-control", attributes.cache_control.clone()),
+        (DIGEST_HEADER, attributes.sha256.to_string()),
+    ]
 }
 
 /// `x-amz-checksum-sha256`: base64 of the raw digest.
@@ -795,14 +629,16 @@ fn checksum_of(digest: &Digest) -> String {
 }
 
 /// A request body: small documents from memory, files streamed in large chunks.
-fn body_of(object: &SiteObject) -> Result<Body, String> {
-    Ok(match &object.body {
-        site::Body::Bytes(bytes) => Body::from(bytes.to_vec()),
-        site::Body::File(path) => {
-            let file =
+fn body_of(body: &Body) -> Result<reqwest::Body, String> {
+    Ok(match body {
+        Body::Bytes(bytes) => reqwest::Body::from(bytes.to_vec()),
+        Body::File { path, offset, len } => {
+            let mut file =
                 File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-            let stream = ReaderStream::with_capacity(tokio::fs::File::from_std(file), BODY_CHUNK);
-            Body::wrap_stream(stream)
+            file.seek(SeekFrom::Start(*offset))
+                .map_err(|e| format!("cannot seek in {}: {e}", path.display()))?;
+            let section = tokio::io::AsyncReadExt::take(tokio::fs::File::from_std(file), *len);
+            reqwest::Body::wrap_stream(ReaderStream::with_capacity(section, BODY_CHUNK))
         }
     })
 }
@@ -838,50 +674,6 @@ impl Reply {
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
-}
-
-/// Hash the file once: each part's checksum, and the whole file's digest, which must still be
-/// the verified one (so a layout changed after verification is never uploaded).
-fn part_checksums(
-    path: &Path,
-    size: u64,
-    part_size: u64,
-    expected: &Digest,
-) -> Result<Vec<String>, String> {
-    let mut file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    let mut whole = Sha256::new();
-    let mut part = Sha256::new();
-    let mut in_part = 0u64;
-    let mut total = 0u64;
-    let mut checksums = Vec::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let want = (part_size - in_part).min(buf.len() as u64) as usize;
-        let n = match file.read(&mut buf[..want]) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-        };
-        part.update(&buf[..n]);
-        whole.update(&buf[..n]);
-        in_part += n as u64;
-        total += n as u64;
-        if in_part == part_size {
-            checksums.push(BASE64.encode(std::mem::take(&mut part).finalize()));
-            in_part = 0;
-        }
-    }
-    if in_part > 0 {
-        checksums.push(BASE64.encode(part.finalize()));
-    }
-    let actual = format!("sha256:{}", hex::encode(whole.finalize()));
-    if total != size || actual != expected.as_str() {
-        return Err(format!(
-            "source changed since verification: expected {expected} ({size} bytes), now {actual} ({total} bytes)"
-        ));
-    }
-    Ok(checksums)
 }
 
 /// A readable message from an S3 error answer (`<Code>` and `<Message>`).

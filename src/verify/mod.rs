@@ -21,7 +21,6 @@ use std::sync::Arc;
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 use serde::Deserialize;
 
-use crate::config::ImageSpec;
 use crate::digest::Digest;
 use crate::error::{Problem, VerifyError};
 use crate::layout::{DocumentKind, Layout, Root, media};
@@ -55,6 +54,23 @@ pub struct Blob {
     pub size: u64,
     /// Where it is (resolved, inside its layout).
     pub path: PathBuf,
+}
+
+/// One image to verify and publish.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageSpec {
+    /// The OCI layout directory.
+    pub layout: PathBuf,
+    /// Repository to publish to, e.g. `chainguard/base` (empty for `verify` without a name).
+    pub repository: String,
+    /// Tags to publish (may be empty when the layout names its own tags).
+    pub tags: Vec<String>,
+    /// For layouts that list several named images: which one.
+    pub ref_name: Option<String>,
+    /// Sidecar Sigstore bundles signing the image's root digest.
+    pub bundles: Vec<PathBuf>,
+    /// The directory holding its SBOMs (`sboms`); `None` looks beside the layout.
+    pub sboms: Option<PathBuf>,
 }
 
 /// A manifest published next to an image: an OCI 1.1 referrer of `subject` (a signature,

@@ -119,9 +119,9 @@ impl Garage {
         (bucket, creds)
     }
 
-    /// The target spec of `bucket` for the library's own store (`regpress::store::open`).
-    pub fn spec(&self, bucket: &str) -> regpress::store::TargetSpec {
-        regpress::store::TargetSpec {
+    /// The target spec of `bucket` for the library's own store (`regpress::target::open`).
+    pub fn spec(&self, bucket: &str) -> regpress::target::TargetSpec {
+        regpress::target::TargetSpec {
             to: format!("s3://{bucket}"),
             endpoint: Some(self.endpoint.clone()),
             region: Some("garage".into()),

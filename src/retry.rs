@@ -1,7 +1,10 @@
-//! Retries with exponential backoff and full jitter, as one layer under every store request.
+//! Retries with exponential backoff and full jitter: one policy for everything that talks to a
+//! remote service.
 //!
-//! Object stores answer 5xx, 429 and reset connections as a matter of course; every request the
-//! S3 target sends goes through [`Retry::run`], so callers never sprinkle their own loops.
+//! Object stores answer 5xx, 429 and reset connections as a matter of course; every store
+//! operation goes through the retry layer built on [`Retry::run`] (see
+//! [`crate::store::layer`]), and so do event deliveries, so callers never sprinkle their own
+//! loops.
 
 use std::time::Duration;
 
@@ -10,16 +13,28 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// What one attempt came to.
 #[derive(Debug)]
-pub enum Attempt<T> {
+pub enum Attempt<T, E = String> {
     /// Done.
     Done(T),
     /// A transient failure (5xx, 429, timeout, reset): try again.
-    Transient(String),
+    Transient(E),
     /// A transient failure whose answer said when to try again (`Retry-After`): wait at
     /// least that long (up to [`MAX_RETRY_AFTER`]).
-    RetryAfter(String, Duration),
+    RetryAfter(E, Duration),
     /// A permanent failure (4xx other than 429, bad input): give up now.
-    Permanent(String),
+    Permanent(E),
+}
+
+/// An error that can say it was the last of several attempts.
+pub trait GiveUp {
+    /// This error, as the last of `attempts` attempts.
+    fn gave_up(self, attempts: u32) -> Self;
+}
+
+impl GiveUp for String {
+    fn gave_up(self, attempts: u32) -> Self {
+        format!("{self} (gave up after {attempts} attempts)")
+    }
 }
 
 /// A retry policy.
@@ -45,21 +60,31 @@ impl Default for Retry {
 
 impl Retry {
     /// Run `attempt` until it is done, fails permanently, or runs out of attempts.
-    pub fn run<T>(&self, mut attempt: impl FnMut() -> Attempt<T>) -> Result<T, String> {
-        let mut last = String::new();
+    pub fn run<T, E: GiveUp>(&self, mut attempt: impl FnMut() -> Attempt<T, E>) -> Result<T, E> {
+        let attempts = self.attempts.max(1);
         let mut asked = Duration::ZERO;
-        for n in 0..self.attempts.max(1) {
-            if n > 0 {
-                std::thread::sleep(self.delay(n).max(asked));
+        let mut made = 0;
+        loop {
+            if made > 0 {
+                std::thread::sleep(self.delay(made).max(asked));
             }
-            match attempt() {
+            made += 1;
+            let last = match attempt() {
                 Attempt::Done(v) => return Ok(v),
                 Attempt::Permanent(e) => return Err(e),
-                Attempt::Transient(e) => (last, asked) = (e, Duration::ZERO),
-                Attempt::RetryAfter(e, after) => (last, asked) = (e, after.min(MAX_RETRY_AFTER)),
+                Attempt::Transient(e) => {
+                    asked = Duration::ZERO;
+                    e
+                }
+                Attempt::RetryAfter(e, after) => {
+                    asked = after.min(MAX_RETRY_AFTER);
+                    e
+                }
+            };
+            if made >= attempts {
+                return Err(last.gave_up(attempts));
             }
         }
-        Err(format!("{last} (gave up after {} attempts)", self.attempts))
     }
 
     /// Full jitter: a random delay up to the exponential bound.
@@ -87,7 +112,7 @@ mod tests {
         let r = quick.run(|| {
             calls += 1;
             if calls < 3 {
-                Attempt::Transient("503".into())
+                Attempt::Transient(String::from("503"))
             } else {
                 Attempt::Done(calls)
             }
@@ -97,11 +122,11 @@ mod tests {
         let mut calls = 0;
         let r: Result<(), String> = quick.run(|| {
             calls += 1;
-            Attempt::Permanent("403".into())
+            Attempt::Permanent(String::from("403"))
         });
         assert_eq!((r.unwrap_err().as_str(), calls), ("403", 1));
 
-        let r: Result<(), String> = quick.run(|| Attempt::Transient("reset".into()));
+        let r: Result<(), String> = quick.run(|| Attempt::Transient(String::from("reset")));
         assert!(r.unwrap_err().contains("gave up after 4 attempts"));
     }
 
@@ -117,7 +142,7 @@ mod tests {
         let r = quick.run(|| {
             calls += 1;
             if calls == 1 {
-                Attempt::RetryAfter("429".into(), Duration::from_millis(300))
+                Attempt::RetryAfter(String::from("429"), Duration::from_millis(300))
             } else {
                 Attempt::Done(())
             }
