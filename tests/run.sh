@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run): installs what the tests need when it is missing
-# (skopeo and nginx from Debian; Garage with cargo install, ~8 minutes once), starts a one-node Garage,
+# (skopeo, nginx and strace from Debian; Garage with cargo install, ~8 minutes once), starts a one-node Garage,
 # checks formatting and lints, runs every test, and stops Garage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+# strace kills the publisher at every rename in the directory target's crash test.
+command -v strace >/dev/null 2>&1 || missing+=(strace)
 # Debian installs nginx in /usr/sbin, which is not on every user's PATH.
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 if ((${#missing[@]})); then

@@ -4,7 +4,10 @@
 //! sidecar record under `.regpress/meta/`, so `regpress serve` can answer exactly as a bucket
 //! would and a re-publish can tell what is unchanged without re-hashing. Writes go to
 //! `.regpress/tmp/` and are renamed into place (record first, then body), so a killed run never
-//! leaves a half-written object visible. Keys ending in `/` (like `v2/`) are stored as a hidden
+//! leaves a half-written object visible. A record is trusted only beside the body it was
+//! written for (see [`Meta::describes`]): killed between the two renames, the new record
+//! stands beside the old body, and that object is not served, and is listed with nothing known
+//! of it but its size, until a re-run writes it again. Keys ending in `/` (like `v2/`) are stored as a hidden
 //! `.slash` file in that directory; no registry key can start with a dot, so nothing collides.
 
 use std::fs::{self, File};
@@ -38,6 +41,31 @@ pub struct Meta {
     pub size: u64,
 }
 
+/// Largest body of a mutable object whose record is checked by hashing the body (manifests
+/// are capped at 4 MiB; tag lists and the catalog are small).
+const CHECKED_SIZE: u64 = 16 * 1024 * 1024;
+
+impl Meta {
+    /// Whether this record describes the body file at `path` (of metadata `stat`). A run
+    /// killed between placing a record and its body leaves the new record beside the *old*
+    /// body, often of the same size (a tag moving to another index of the same length). So a
+    /// record of a mutable object (tags, lists) is trusted only when the body hashes to it; a
+    /// content-addressed object (`immutable`) has the same bytes whichever write placed it,
+    /// and its size is checked.
+    fn describes(&self, path: &Path, stat: &fs::Metadata) -> bool {
+        if !stat.is_file() || stat.len() != self.size {
+            return false;
+        }
+        if self.cache_control.contains("immutable") {
+            return true;
+        }
+        stat.len() <= CHECKED_SIZE
+            && File::open(path)
+                .and_then(|file| crate::digest::hash_reader(file, |_| {}))
+                .is_ok_and(|(digest, _)| digest.as_str() == self.sha256)
+    }
+}
+
 /// A site in a local directory.
 pub struct DirStore {
     name: String,
@@ -57,10 +85,8 @@ impl DirStore {
     pub fn lookup(&self, key: &str) -> Option<(PathBuf, Meta)> {
         let rel = key_path(key)?;
         let body = self.root.join(&rel);
-        if !body.is_file() {
-            return None;
-        }
-        let meta = read_meta(&self.meta_path(&rel))?;
+        let stat = fs::metadata(&body).ok()?;
+        let meta = read_meta(&self.meta_path(&rel)).filter(|meta| meta.describes(&body, &stat))?;
         Some((body, meta))
     }
 
@@ -74,10 +100,17 @@ impl DirStore {
         StoreError::new(&self.name, key, reason)
     }
 
-    fn info(&self, key: String, body: &Path, rel: &Path) -> io::Result<ObjectInfo> {
-        let stat = fs::metadata(body)?;
-        let meta = read_meta(&self.meta_path(rel));
-        Ok(ObjectInfo {
+    /// What is known of the object at `body`, `None` when there is none. A body its record
+    /// does not describe ([`Meta::describes`]) is listed with nothing known but its size, so a
+    /// re-publish rewrites it and gc still reads it.
+    fn info(&self, key: String, body: &Path, rel: &Path) -> io::Result<Option<ObjectInfo>> {
+        let stat = match fs::metadata(body) {
+            Ok(stat) => stat,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let meta = read_meta(&self.meta_path(rel)).filter(|meta| meta.describes(body, &stat));
+        Ok(Some(ObjectInfo {
             key,
             size: stat.len(),
             sha256: meta.as_ref().and_then(|m| Digest::parse(&m.sha256).ok()),
@@ -88,7 +121,7 @@ impl DirStore {
                 .modified()
                 .ok()
                 .and_then(|t| jiff::Timestamp::try_from(t).ok()),
-        })
+        }))
     }
 
     /// Hold the site's write lock (`.regpress/lock`) until the returned file is dropped:
@@ -135,7 +168,7 @@ impl DirStore {
             let info = self
                 .info(key.clone(), entry.path(), rel)
                 .map_err(|e| self.error(Some(&key), format!("cannot stat: {e}")))?;
-            out.push(info);
+            out.extend(info);
         }
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
@@ -259,11 +292,8 @@ impl Store for DirStore {
             return Ok(None);
         };
         let body = self.root.join(&rel);
-        match self.info(key.to_string(), &body, &rel) {
-            Ok(info) => Ok(Some(info)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(self.error(Some(key), format!("cannot stat: {e}"))),
-        }
+        self.info(key.to_string(), &body, &rel)
+            .map_err(|e| self.error(Some(key), format!("cannot stat: {e}")))
     }
 
     fn get(&self, key: &str) -> Result<Option<Fetched>, StoreError> {
@@ -383,7 +413,7 @@ impl Store for DirStore {
 
 impl DirStore {
     /// Put a finished body file in place: its record first, then the body, each renamed
-    /// atomically, so a visible body always has its record.
+    /// atomically, so a visible body is described by its record or by none.
     fn place(
         &self,
         key: &str,
