@@ -7,18 +7,20 @@
 //! with OIDC-based registry tokens; [`events`] tells other systems what a publish changed;
 //! [`summary`] turns a publish report into the GitHub Action's job summary. [`lists`] keeps tag
 //! lists and the catalog right under concurrent publishers; [`gc`] collects what no tag reaches.
+//!
+//! [`digest`] and [`names`] (what a digest, a repository name and a tag are) live in the
+//! `regpress-oci` crate, shared with the auth handler; they are re-exported here so every
+//! `crate::digest::…` and `crate::names::…` path reads as before.
 
 pub mod auth;
 pub mod check;
 pub mod cli;
 pub mod config;
-pub mod digest;
 pub mod error;
 pub mod events;
 pub mod gc;
 pub mod layout;
 pub mod lists;
-pub mod names;
 pub mod progress;
 pub mod publish;
 pub mod report;
@@ -28,3 +30,5 @@ pub mod store;
 pub mod summary;
 pub mod sync;
 pub mod verify;
+
+pub use regpress_oci::{digest, names};
