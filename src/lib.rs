@@ -8,11 +8,11 @@
 //! [`summary`] turns a publish report into the GitHub Action's job summary. [`lists`] keeps tag
 //! lists and the catalog right under concurrent publishers; [`gc`] collects what no tag reaches.
 //!
-//! [`digest`] and [`names`] (what a digest, a repository name and a tag are) live in the
-//! `regpress-oci` crate, shared with the auth handler; they are re-exported here so every
-//! `crate::digest::…` and `crate::names::…` path reads as before.
+//! Two parts live in crates of their own and are re-exported here, so their paths read as
+//! before: [`digest`] and [`names`] (what a digest, a repository name and a tag are) in
+//! `regpress-oci`, shared with the handler, and [`auth`] in `regpress-auth`, which also builds
+//! as a binary of its own without the publisher (`regpress auth` calls the same library).
 
-pub mod auth;
 pub mod check;
 pub mod cli;
 pub mod config;
@@ -31,4 +31,5 @@ pub mod summary;
 pub mod sync;
 pub mod verify;
 
+pub use regpress_auth as auth;
 pub use regpress_oci::{digest, names};

@@ -13,7 +13,7 @@ use jsonwebtoken::jwk::{Jwk, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use serde::{Deserialize, Serialize};
 
-use super::oidc::LEEWAY;
+use crate::oidc::LEEWAY;
 
 /// Largest registry token `/check` will parse.
 pub const MAX_TOKEN_BYTES: usize = 8192;
