@@ -59,6 +59,18 @@ impl Error {
     }
 }
 
+/// The auth handler's failures keep their exit codes: a config or address problem is a usage
+/// error (2), anything else internal (1), as when the handler was a module of this crate.
+impl From<regpress_auth::Error> for Error {
+    fn from(e: regpress_auth::Error) -> Self {
+        if e.is_usage() {
+            Error::Usage(e.to_string())
+        } else {
+            Error::Internal(e.to_string())
+        }
+    }
+}
+
 struct VerifyFailures<'a>(&'a [VerifyError]);
 
 impl fmt::Display for VerifyFailures<'_> {

@@ -15,7 +15,6 @@
 
 use std::time::{Duration, Instant};
 
-use cloudevents::{Event, EventBuilder, EventBuilderV10};
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 
@@ -103,6 +102,32 @@ pub struct TagRemoved {
     pub digest: Option<Digest>,
 }
 
+/// `specversion` of every event.
+const SPEC_VERSION: &str = "1.0";
+/// `datacontenttype` of every event: `data` is a JSON object.
+const DATA_CONTENT_TYPE: &str = "application/json";
+
+/// One CloudEvent 1.0 whose structured-mode JSON (serde, fields in the spec's order) is the
+/// body of its POST. Built only by [`published`] and [`removed`].
+#[derive(Clone, Debug, Serialize)]
+pub struct Event {
+    specversion: &'static str,
+    /// `id`: a random UUID.
+    pub id: String,
+    /// `type`: [`TAG_PUBLISHED`] or [`TAG_REMOVED`].
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// `source`: the registry, as configured or as the target is named.
+    pub source: String,
+    datacontenttype: &'static str,
+    /// `subject`: `repository:tag`.
+    pub subject: String,
+    /// `time`: when the event was built, RFC 3339 in UTC.
+    pub time: String,
+    /// `data`: a [`TagPublished`] or a [`TagRemoved`].
+    pub data: serde_json::Value,
+}
+
 /// The events for every tag of `images` that this run created or moved.
 pub fn published(source: &str, images: &[PublishedImage]) -> Result<Vec<Event>, String> {
     let mut events = Vec::new();
@@ -142,16 +167,31 @@ pub fn removed(source: &str, removed: &TagRemoved) -> Result<Event, String> {
 }
 
 fn event(source: &str, ty: &str, subject: &str, data: &impl Serialize) -> Result<Event, String> {
-    let data = serde_json::to_value(data).map_err(|e| format!("cannot encode event: {e}"))?;
-    EventBuilderV10::new()
-        .id(uuid::Uuid::new_v4().to_string())
-        .source(source)
-        .ty(ty)
-        .subject(subject)
-        .time(jiff::Timestamp::now().to_string())
-        .data("application/json", data)
-        .build()
-        .map_err(|e| format!("cannot build {ty} event for {subject}: {e}"))
+    let data = serde_json::to_value(data)
+        .map_err(|e| format!("cannot encode {ty} event for {subject}: {e}"))?;
+    Ok(Event {
+        specversion: SPEC_VERSION,
+        id: uuid::Uuid::new_v4().to_string(),
+        ty: ty.to_string(),
+        source: source.to_string(),
+        datacontenttype: DATA_CONTENT_TYPE,
+        subject: subject.to_string(),
+        time: rfc3339(jiff::Timestamp::now()),
+        data,
+    })
+}
+
+/// `time` as RFC 3339 in UTC (`Z`), with 0, 3, 6 or 9 fractional digits, whichever is exact:
+/// how these events have always written it.
+fn rfc3339(t: jiff::Timestamp) -> String {
+    let ns = t.subsec_nanosecond();
+    let digits = match ns {
+        0 => 0,
+        _ if ns % 1_000_000 == 0 => 3,
+        _ if ns % 1_000 == 0 => 6,
+        _ => 9,
+    };
+    format!("{t:.digits$}")
 }
 
 /// Where events go.
@@ -257,11 +297,10 @@ impl Sink {
             .build();
         let deadline = Instant::now() + self.budget;
         for event in events {
-            use cloudevents::AttributesReader;
             let mut sent = Sent {
-                id: event.id().to_string(),
-                ty: event.ty().to_string(),
-                subject: event.subject().unwrap_or_default().to_string(),
+                id: event.id.clone(),
+                ty: event.ty.clone(),
+                subject: event.subject.clone(),
                 error: None,
             };
             let result = match &client {
@@ -390,5 +429,36 @@ mod tests {
                 .parse::<jiff::Timestamp>()
                 .is_ok()
         );
+        // The SDK this replaced wrote the spec's order; receivers that read the body as text
+        // see the same.
+        let body = serde_json::to_string(&event).unwrap();
+        let at = |k: &str| body.find(&format!("\"{k}\":")).unwrap();
+        let order = [
+            "specversion",
+            "id",
+            "type",
+            "source",
+            "datacontenttype",
+            "subject",
+            "time",
+            "data",
+        ];
+        assert!(order.windows(2).all(|w| at(w[0]) < at(w[1])), "{body}");
+    }
+
+    #[test]
+    fn time_is_utc_with_as_many_fraction_digits_as_exact() {
+        let at = |s: i64, ns: i32| rfc3339(jiff::Timestamp::new(s, ns).unwrap());
+        assert_eq!(at(1_700_000_000, 0), "2023-11-14T22:13:20Z");
+        assert_eq!(at(1_700_000_000, 120_000_000), "2023-11-14T22:13:20.120Z");
+        assert_eq!(
+            at(1_700_000_000, 123_456_000),
+            "2023-11-14T22:13:20.123456Z"
+        );
+        assert_eq!(
+            at(1_700_000_000, 123_456_789),
+            "2023-11-14T22:13:20.123456789Z"
+        );
+        assert_eq!(at(1_700_000_000, 5), "2023-11-14T22:13:20.000000005Z");
     }
 }

@@ -10,20 +10,22 @@
 //! publishers; [`gc`] collects what no tag reaches. [`retry`], [`duration`] and [`causes`] are
 //! small leaves everyone may use. ARCHITECTURE.md draws the map; `tests/architecture.rs` keeps
 //! the modules free of import cycles.
+//!
+//! Two parts live in crates of their own and are re-exported here, so their paths read as
+//! before: [`digest`] and [`names`] (what a digest, a repository name and a tag are) in
+//! `regpress-oci`, shared with the handler, and [`auth`] in `regpress-auth`, which also builds
+//! as a binary of its own without the publisher (`regpress auth` calls the same library).
 
-pub mod auth;
 pub mod causes;
 pub mod check;
 pub mod cli;
 pub mod config;
-pub mod digest;
 pub mod duration;
 pub mod error;
 pub mod events;
 pub mod gc;
 pub mod layout;
 pub mod lists;
-pub mod names;
 pub mod progress;
 pub mod publish;
 pub mod report;
@@ -35,3 +37,6 @@ pub mod summary;
 pub mod sync;
 pub mod target;
 pub mod verify;
+
+pub use regpress_auth as auth;
+pub use regpress_oci::{digest, names};

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run): installs what the tests need when it is missing
-# (skopeo, nginx and strace from Debian; Garage with cargo install, ~8 minutes once), starts a one-node Garage,
-# checks formatting and lints, runs every test, and stops Garage.
+# (skopeo, nginx and strace from Debian; Garage with cargo install, ~8 minutes once), starts a
+# one-node Garage, checks formatting and lints, runs every test of every workspace member, and
+# stops Garage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,10 +26,11 @@ tests/garage.sh install
 tests/garage.sh start >/dev/null
 trap 'tests/garage.sh stop' EXIT
 
-cargo fmt --check
-cargo clippy --locked --all-targets -- -D warnings
+# --workspace: the publisher and the crates under crates/ (regpress-oci, regpress-auth).
+cargo fmt --all --check
+cargo clippy --locked --workspace --all-targets -- -D warnings
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --locked --no-fail-fast
+  cargo nextest run --locked --workspace --no-fail-fast
 else
-  cargo test --locked --no-fail-fast
+  cargo test --locked --workspace --no-fail-fast
 fi

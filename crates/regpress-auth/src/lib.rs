@@ -1,4 +1,5 @@
-//! `regpress auth serve`: the companion handler for private repositories.
+//! regpress-auth: the companion handler that guards private repositories of a regpress
+//! registry (`regpress auth serve`, or the `regpress-auth` binary on its own).
 //!
 //! Public repositories are plain files in a bucket; private ones sit behind a proxy (nginx
 //! `auth_request`, Caddy `forward_auth`, Traefik `forwardAuth`) that asks this handler whether
@@ -6,11 +7,18 @@
 //! OIDC ID token (a GitHub Actions job, a cloud workload, a person's SSO) as their password; no
 //! passwords or long-lived secrets exist. The handler never serves image bytes.
 //!
+//! It is a crate of its own because it runs somewhere else than the publisher: next to the
+//! proxy, for as long as the registry is up, reachable from the network. There it should carry
+//! only what answering `/token` and `/check` needs (an HTTP server, JWT and OIDC, the
+//! distribution name grammar from `regpress-oci`), not the publisher's S3 client, SBOM schemas
+//! or Sigstore verification.
+//!
 //! One module per job: [`config`] reads `auth.toml`, [`oidc`] verifies ID tokens, [`policy`]
 //! decides what an identity gets, [`scope`] parses what a client asks for, [`token`] mints and
-//! checks registry tokens, [`routes`] is the HTTP surface.
+//! checks registry tokens, [`routes`] is the HTTP surface; [`error`] is how starting fails.
 
 pub mod config;
+pub mod error;
 pub mod oidc;
 pub mod policy;
 pub mod routes;
@@ -21,12 +29,23 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::error::Error;
+pub use crate::error::Error;
 
 /// Load `config_path`, then serve until interrupted. Prints the URL once listening.
-pub fn serve(config_path: &Path, listen: Option<SocketAddr>) -> Result<(), Error> {
+///
+/// Generic over the caller's error type so that a host's command line can run it among its own
+/// commands: `regpress auth serve` gets a `regpress::error::Error`, the `regpress-auth` binary
+/// an [`Error`].
+pub fn serve<E: From<Error>>(config_path: &Path, listen: Option<SocketAddr>) -> Result<(), E> {
+    run(config_path, listen).map_err(E::from)
+}
+
+fn run(config_path: &Path, listen: Option<SocketAddr>) -> Result<(), Error> {
     let config = config::AuthConfig::load(config_path)?;
-    let usage = |e: String| Error::Usage(format!("config {}: {e}", config_path.display()));
+    let usage = |reason: String| Error::Config {
+        path: config_path.to_path_buf(),
+        reason,
+    };
     let handler = routes::Handler {
         verifier: oidc::Verifier::new(&config.issuers).map_err(usage)?,
         policy: policy::Policy::new(&config.public, &config.trust).map_err(usage)?,
@@ -46,7 +65,10 @@ pub fn serve(config_path: &Path, listen: Option<SocketAddr>) -> Result<(), Error
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .map_err(|e| Error::Usage(format!("cannot listen on {listen}: {e}")))?;
+            .map_err(|error| Error::Listen {
+                addr: listen,
+                error,
+            })?;
         let addr = listener
             .local_addr()
             .map_err(|e| Error::Internal(format!("no local address: {e}")))?;

@@ -5,9 +5,7 @@
 
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::str::FromStr;
 
-use oci_spec::image::DigestAlgorithm;
 use sha2::{Digest as _, Sha256};
 
 /// Size of the read buffer used when hashing a stream.
@@ -20,15 +18,43 @@ pub struct Digest(String);
 
 impl Digest {
     /// Parse a digest string; only `sha256` is accepted (what every registry client speaks).
+    ///
+    /// The image spec's grammar is `algorithm ":" encoded`, with `algorithm` made of
+    /// `[a-z0-9]+` components joined by `+ . _ -` and `encoded` of `[a-zA-Z0-9=_-]+`; for
+    /// `sha256` the encoded part is exactly 64 lowercase hex characters. A well-formed digest of
+    /// another algorithm is refused as unsupported, anything else as invalid.
     pub fn parse(s: &str) -> Result<Self, String> {
-        let parsed = oci_spec::image::Digest::from_str(s)
-            .map_err(|e| format!("invalid digest {s:?}: {e}"))?;
-        match parsed.algorithm() {
-            DigestAlgorithm::Sha256 => Ok(Digest(format!("sha256:{}", parsed.digest()))),
-            other => Err(format!(
-                "unsupported digest algorithm {other} in {s:?} (only sha256 is supported)"
-            )),
+        let Some((algorithm, encoded)) = s.split_once(':') else {
+            return Err(format!(
+                "invalid digest {s:?}: no ':' between algorithm and hex"
+            ));
+        };
+        if algorithm == "sha256" {
+            if encoded.len() == 64
+                && encoded
+                    .bytes()
+                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            {
+                return Ok(Digest(s.to_string()));
+            }
+            return Err(format!(
+                "invalid digest {s:?}: a sha256 digest is 64 lowercase hex characters"
+            ));
         }
+        let component =
+            |c: &str| !c.is_empty() && c.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9'));
+        let encoded_ok = !encoded.is_empty()
+            && encoded
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'=' | b'_' | b'-'));
+        if algorithm.split(['+', '.', '_', '-']).all(component) && encoded_ok {
+            return Err(format!(
+                "unsupported digest algorithm {algorithm} in {s:?} (only sha256 is supported)"
+            ));
+        }
+        Err(format!(
+            "invalid digest {s:?}: not algorithm:encoded as the image spec defines them"
+        ))
     }
 
     /// The digest of some bytes.
@@ -101,6 +127,16 @@ mod tests {
         assert!(Digest::parse("sha256:abc").is_err());
         assert!(Digest::parse(&format!("sha256:{}", "A".repeat(64))).is_err());
         assert!(Digest::parse(&format!("sha256:../{}", "a".repeat(61))).is_err());
+        assert!(Digest::parse(&format!("sha256:{hex}\n")).is_err());
+        assert!(Digest::parse(&hex).unwrap_err().contains("no ':'"));
+        let sha512 = Digest::parse(&format!("sha512:{}", "a".repeat(128))).unwrap_err();
+        assert!(
+            sha512.contains("unsupported digest algorithm sha512"),
+            "{sha512}"
+        );
+        let nonsense = Digest::parse(&format!("Sha256:{hex}")).unwrap_err();
+        assert!(nonsense.contains("invalid digest"), "{nonsense}");
+        assert!(Digest::parse(&format!("sha256:{hex}:{hex}")).is_err());
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! `#` fragment, bytes outside visible ASCII) is refused rather than normalised or cut short:
 //! no registry client sends such paths.
 
-use crate::digest::Digest;
-use crate::names::{check_repository, check_tag};
+use regpress_oci::digest::Digest;
+use regpress_oci::names::{check_repository, check_tag};
 
 /// The pull action.
 pub const PULL: &str = "pull";

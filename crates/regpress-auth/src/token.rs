@@ -13,7 +13,7 @@ use jsonwebtoken::jwk::{Jwk, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use serde::{Deserialize, Serialize};
 
-use super::oidc::LEEWAY;
+use crate::oidc::LEEWAY;
 
 /// Largest registry token `/check` will parse.
 pub const MAX_TOKEN_BYTES: usize = 8192;
@@ -163,17 +163,11 @@ pub fn generate_key() -> Result<String, String> {
     Ok(pem("PRIVATE KEY", der.as_ref()))
 }
 
-/// DER bytes as a PEM block with `label` (`PRIVATE KEY`, `PUBLIC KEY`).
+/// DER bytes as a PEM block with `label` (`PRIVATE KEY`, `PUBLIC KEY`), 64 columns with LF
+/// line ends as openssl writes it (`pem::encode` alone would end lines with CRLF).
 pub fn pem(label: &str, der: &[u8]) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        out.push_str(&String::from_utf8_lossy(line));
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
+    let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+    pem::encode_config(&pem::Pem::new(label, der), config)
 }
 
 /// Does `access` allow `action` on `repository`?
@@ -283,6 +277,22 @@ mod tests {
         assert!(ours.verify("not.a.token").is_err());
         let huge = "a".repeat(MAX_TOKEN_BYTES + 1);
         assert!(ours.verify(&huge).unwrap_err().contains("larger"));
+    }
+
+    #[test]
+    fn pem_blocks_are_64_columns_with_lf() {
+        let der: Vec<u8> = (0..=255).collect();
+        let text = pem("PUBLIC KEY", &der);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "-----BEGIN PUBLIC KEY-----");
+        assert_eq!(lines[lines.len() - 1], "-----END PUBLIC KEY-----");
+        assert!(lines[1..lines.len() - 1].iter().all(|l| l.len() <= 64));
+        assert_eq!(lines[1].len(), 64);
+        assert!(
+            text.ends_with("-----\n") && !text.contains('\r'),
+            "{text:?}"
+        );
+        assert_eq!(pem::parse(&text).unwrap().contents(), der.as_slice());
     }
 
     #[test]

@@ -10,9 +10,9 @@ use globset::{GlobBuilder, GlobMatcher};
 use regex::Regex;
 use serde_json::Value;
 
-use super::config::TrustConfig;
-use super::oidc::Identity;
-use super::scope::{PULL, PUSH, Scope};
+use crate::config::TrustConfig;
+use crate::oidc::Identity;
+use crate::scope::{PULL, PUSH, Scope};
 
 /// The compiled policy.
 #[derive(Debug)]

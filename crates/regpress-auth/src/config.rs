@@ -3,7 +3,7 @@
 //! The file is the whole security policy of the handler, so it is read strictly (unknown keys
 //! are errors) and checked as a whole before the server listens: a typo must stop the start,
 //! not silently grant or refuse pulls. Compiling the trust rules and issuers into matchers is
-//! left to [`super::policy`] and [`super::oidc`]; this module only reads and checks the shape.
+//! left to [`crate::policy`] and [`crate::oidc`]; this module only reads and checks the shape.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -118,12 +118,17 @@ struct AuthFile {
 impl AuthConfig {
     /// Read and check a config file; a relative `signing_key` is relative to the file.
     pub fn load(path: &Path) -> Result<AuthConfig, Error> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Usage(format!("cannot read config {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|error| Error::ReadConfig {
+            path: path.to_path_buf(),
+            error,
+        })?;
         AuthConfig::parse(&text, path.parent().unwrap_or(Path::new(".")), |name| {
             std::env::var(name).ok()
         })
-        .map_err(|e| Error::Usage(format!("config {}: {e}", path.display())))
+        .map_err(|reason| Error::Config {
+            path: path.to_path_buf(),
+            reason,
+        })
     }
 
     /// Parse config text; `base` resolves a relative key path, `env` reads `signing_key_env`.

@@ -19,10 +19,10 @@ use base64::Engine;
 use bytes::Bytes;
 use serde_json::json;
 
-use super::oidc::{Identity, MAX_TOKEN_BYTES, Refusal, Verifier};
-use super::policy::Policy;
-use super::scope::{PULL, PUSH, Scope, Target, parse_request};
-use super::token::{Access, Signer, covers};
+use crate::oidc::{Identity, MAX_TOKEN_BYTES, Refusal, Verifier};
+use crate::policy::Policy;
+use crate::scope::{PULL, PUSH, Scope, Target, parse_request};
+use crate::token::{Access, Signer, covers};
 
 /// Most scopes one token request may name (keeps tokens far below header size limits); more
 /// is a 400, not a silent cap, so a client never gets a token short of what it asked for
