@@ -916,9 +916,14 @@ fn classify(session: &Session, line: &Line, parsed: &Parsed) -> Plan {
         {
             return Plan::ParseOnly("needs S3/R2 credentials and a bucket".into());
         }
+        // The config's `[target] to`, read as plain TOML (not through regpress's own types).
+        let config_target = |config: &String| {
+            let text = std::fs::read_to_string(session.ws().join(config)).ok()?;
+            let table = text.parse::<toml::Table>().ok()?;
+            Some(table.get("target")?.get("to")?.as_str()?.to_string())
+        };
         if let Some(config) = flag(args, "--config")
-            && let Ok(c) = regpress::config::Config::load(&session.ws().join(config))
-            && c.target.is_some_and(|t| t.to.starts_with("s3://"))
+            && config_target(config).is_some_and(|t| t.starts_with("s3://"))
             && to.is_none()
         {
             return Plan::ParseOnly(format!(
