@@ -116,7 +116,7 @@ pub fn publish(config: &Config, options: &Options) -> Result<Report, Error> {
     let images = read(config, trust.as_ref())?;
     let pool = sync::worker_pool(options.jobs)?;
     let inventory = inventory(&target, &images, options.prune, &pool)?;
-    let site = plan(&images, &inventory, options.prune)?;
+    let site = plan(&target, &images, &inventory, options.prune, &pool)?;
     let diff = diff(&site, &inventory, options.prune);
     let hashed = hash(&images, diff, options.progress)?;
     let summary = sync::summarize(
@@ -166,14 +166,33 @@ pub fn inventory(
     )?)
 }
 
-/// Stage 2b: the site to make of the images, keeping what the target already has unless
-/// `prune` (the desired state keeps nothing it was not given).
-pub fn plan(images: &[VerifiedImage], inventory: &Inventory, prune: bool) -> Result<Site, Error> {
-    let existing = if prune {
+/// Stage 2b: the site to make of the images, keeping the tags and repositories the target
+/// already has unless `prune` (the desired state keeps nothing it was not given), and always
+/// the referrers it lists: where the plan would change a stored referrers index, that index is
+/// read and its entries kept (one GET per index that differs; none on a no-op re-publish).
+pub fn plan(
+    target: &Target,
+    images: &[VerifiedImage],
+    inventory: &Inventory,
+    prune: bool,
+    pool: &rayon::ThreadPool,
+) -> Result<Site, Error> {
+    let mut existing = if prune {
         Existing::default()
     } else {
         inventory.existing.clone()
     };
+    let site = site::plan(images, &existing).map_err(Error::Usage)?;
+    let changed: Vec<String> = sync::diff(&site, inventory)
+        .into_iter()
+        .filter(|c| c.write && c.object.phase == Phase::Referrers)
+        .map(|c| c.object.key)
+        .filter(|key| inventory.objects.contains_key(key))
+        .collect();
+    if changed.is_empty() {
+        return Ok(site);
+    }
+    existing.referrers = sync::held_referrers(target.store.as_ref(), inventory, &changed, pool)?;
     site::plan(images, &existing).map_err(Error::Usage)
 }
 

@@ -136,7 +136,14 @@ pub struct Existing {
     pub tags: BTreeMap<String, BTreeSet<String>>,
     /// Repositories in the current catalog.
     pub repositories: BTreeSet<String>,
+    /// What the referrers indexes this plan rewrites already list, by repository and subject,
+    /// then by referrer digest: kept, since a registry never forgets a referrer because a later
+    /// push did not repeat it (see [`crate::sync::held_referrers`]).
+    pub referrers: HeldReferrers,
 }
+
+/// Referrers entries by (repository, subject), then by referrer digest.
+pub type HeldReferrers = BTreeMap<(String, Digest), BTreeMap<Digest, serde_json::Value>>;
 
 /// An object the target holds that the desired state (`publish --prune`) has no place for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -374,6 +381,13 @@ pub fn plan(images: &[VerifiedImage], existing: &Existing) -> Result<Site, Strin
         }
     }
 
+    for (subject, entries) in referrers.iter_mut() {
+        for (digest, entry) in existing.referrers.get(subject).into_iter().flatten() {
+            entries
+                .entry(digest.clone())
+                .or_insert_with(|| entry.clone());
+        }
+    }
     for ((repo, subject), entries) in &referrers {
         let prefix = repository_prefix(repo);
         let index = serde_json::json!({

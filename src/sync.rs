@@ -13,6 +13,7 @@ use md5::{Digest as _, Md5};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::digest::Digest;
 use crate::error::Error;
 use crate::progress::{self, Progress};
 use crate::site::{
@@ -104,6 +105,54 @@ pub fn take_inventory(
         }
     }
     Ok(inventory)
+}
+
+/// The entries of the stored referrers indexes at `keys` whose manifests the target still
+/// holds (`inventory`), by repository and subject, then by referrer digest, read in parallel
+/// on `pool`. A referrer leaves an index only when its manifest is gone.
+pub fn held_referrers(
+    store: &dyn Store,
+    inventory: &Inventory,
+    keys: &[String],
+    pool: &rayon::ThreadPool,
+) -> Result<site::HeldReferrers, StoreError> {
+    let read = |key: &String| -> Result<Option<_>, StoreError> {
+        let Some((repo, site::Content::Referrers, subject)) = site::parse_content_key(key) else {
+            return Ok(None);
+        };
+        let Some(fetched) = store.get(key)? else {
+            return Ok(None);
+        };
+        let bad = |why: String| {
+            StoreError::new(
+                store.name(),
+                Some(key),
+                format!("existing referrers index is {why}; repair or remove it"),
+            )
+        };
+        let index: serde_json::Value = serde_json::from_slice(&fetched.bytes)
+            .map_err(|e| bad(format!("not valid JSON ({e})")))?;
+        let listed = index["manifests"]
+            .as_array()
+            .ok_or_else(|| bad("without a manifests list".to_string()))?;
+        let mut entries = BTreeMap::new();
+        for entry in listed {
+            let digest = entry["digest"]
+                .as_str()
+                .and_then(|d| Digest::parse(d).ok())
+                .ok_or_else(|| bad(format!("listing {entry} without a valid digest")))?;
+            if inventory
+                .objects
+                .contains_key(&site::manifest_key(repo, &digest))
+            {
+                entries.insert(digest, entry.clone());
+            }
+        }
+        Ok(Some(((repo.to_string(), subject), entries)))
+    };
+    let held: Vec<Option<_>> =
+        pool.install(|| keys.par_iter().map(read).collect::<Result<_, _>>())?;
+    Ok(held.into_iter().flatten().collect())
 }
 
 /// One planned object and whether it must be written.

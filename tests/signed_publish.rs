@@ -12,7 +12,7 @@ use common::signing::{
     attach_legacy,
 };
 use common::synth::{self, Flavor, Generated, Layer};
-use common::{Run, Server, fixture, regpress, s, skopeo, snapshot};
+use common::{Run, Server, fixture, regpress, report, s, skopeo, snapshot};
 
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -926,4 +926,77 @@ fn the_real_golden_layout_is_refused_unsigned_and_publishes_when_optional() {
         "-q",
     ])
     .ok();
+}
+
+/// A registry never forgets a referrer because a later push did not repeat it: re-publishing
+/// the same digest without its signature (a nightly rebuild, a re-tag from another workflow)
+/// keeps the signature in the subject's referrers index, a second signature joins the first,
+/// and the `sha256-<hex>` fallback tag always holds the same index byte for byte.
+#[test]
+fn referrers_accumulate_across_publishes_and_the_fallback_tag_follows() {
+    let w = World::new();
+    let g = layout(&w.path("layout"), 7);
+    let site = w.path("site");
+    let sidecar = |name: &str, signer: &Signer| {
+        let path = w.path(name);
+        let bundle = w.sigstore.blob_bundle(signer, &g.index_bytes);
+        std::fs::write(&path, bundle.to_string()).unwrap();
+        s(&path)
+    };
+    let (first, second) = (Signer::key(), Signer::key());
+    let (key1, key2) = (
+        w.key_file(&first, "one.pub"),
+        w.key_file(&second, "two.pub"),
+    );
+    let (bundle1, bundle2) = (
+        sidecar("one.sigstore.json", &first),
+        sidecar("two.sigstore.json", &second),
+    );
+    let hex = g.index_digest.trim_start_matches("sha256:").to_string();
+    let listed = || {
+        let server = Server::start(&site);
+        let (_, index) = get_json(&server, &format!("/v2/signed/referrers/{}", g.index_digest));
+        let (_, fallback) = get_json(&server, &format!("/v2/signed/manifests/sha256-{hex}"));
+        assert_eq!(fallback, index, "the fallback tag is the referrers index");
+        let raw = |path: &str| {
+            reqwest::blocking::get(server.url(path))
+                .unwrap()
+                .bytes()
+                .unwrap()
+        };
+        assert_eq!(
+            raw(&format!("/v2/signed/manifests/sha256-{hex}")),
+            raw(&format!("/v2/signed/referrers/{}", g.index_digest))
+        );
+        let digests: Vec<String> = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["digest"].as_str().unwrap().to_string())
+            .collect();
+        digests
+    };
+
+    w.publish(&g.dir, &site, &["--key", &key1, "--bundle", &bundle1])
+        .ok();
+    let signed = listed();
+    assert_eq!(signed.len(), 1, "the first signature");
+
+    // The same digest again, from a run that carries no signature.
+    w.publish(&g.dir, &site, &[]).ok();
+    assert_eq!(listed(), signed, "the signature stays listed");
+
+    // Another signature: listed beside the first.
+    w.publish(&g.dir, &site, &["--key", &key2, "--bundle", &bundle2])
+        .ok();
+    let both = listed();
+    assert_eq!(both.len(), 2, "{both:?}");
+    assert!(both.contains(&signed[0]));
+
+    // Nothing to merge on a no-op re-publish: nothing is written.
+    let report_path = w.path("report.json");
+    w.publish(&g.dir, &site, &["--report", &s(&report_path)])
+        .ok();
+    assert_eq!(report(&report_path)["objects_written"], 0);
+    assert_eq!(listed(), both);
 }
