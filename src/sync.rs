@@ -184,6 +184,10 @@ pub fn diff(site: &Site, inventory: &Inventory) -> Vec<Change> {
     let mut held: HashMap<&str, (&str, u64)> = HashMap::new();
     for (key, info) in &inventory.objects {
         if let Some((_, digest)) = key.rsplit_once("/blobs/") {
+            // A blob whose stored digest is not its name holds other bytes: never a source.
+            if info.sha256.as_ref().is_some_and(|d| d.as_str() != digest) {
+                continue;
+            }
             held.entry(digest).or_insert((key.as_str(), info.size));
         }
     }
@@ -551,6 +555,42 @@ mod tests {
         assert_eq!(
             report.bytes_to_write,
             (b"shared".len() + b"own".len()) as u64
+        );
+    }
+
+    #[test]
+    fn a_blob_stored_under_a_digest_it_does_not_have_is_neither_kept_nor_copied() {
+        let blob = |repo: &str, body: &[u8]| SiteObject {
+            phase: Phase::Blobs,
+            ..object(
+                &format!("v2/{repo}/blobs/{}", Digest::of_bytes(body)),
+                body,
+                CACHE_IMMUTABLE,
+            )
+        };
+        let wanted = blob("new", b"bytes");
+        let site = Site {
+            objects: vec![wanted.clone(), blob("bad", b"bytes")],
+            tags: vec![],
+        };
+        let mut inv = Inventory::default();
+        // Elsewhere, and at the key itself: the right name and size, a recorded digest of
+        // other bytes.
+        let bad = blob("bad", b"bytes");
+        inv.objects.insert(
+            bad.key.clone(),
+            info(&bad, Some(Digest::of_bytes(b"other"))),
+        );
+        let changes = diff(&site, &inv);
+        assert!(changes.iter().all(|c| c.write), "the bad key is rewritten");
+        assert_eq!(
+            changes[0].copy_from, None,
+            "uploaded, not copied from the bad key"
+        );
+        assert_eq!(
+            changes[1].copy_from,
+            Some(wanted.key),
+            "copied from this run's upload"
         );
     }
 
