@@ -2,13 +2,13 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use indicatif::HumanBytes;
 
-use crate::config::{Config, ImageSpec};
+use crate::config::{Config, ImageSpec, TargetConfig};
 use crate::error::Error;
 use crate::events;
 use crate::progress;
@@ -229,31 +229,34 @@ struct TargetArgs {
 }
 
 impl TargetArgs {
-    /// The target: the config's `[target]` (if any) with these flags on top.
-    fn resolve(self, config: Option<&TargetSpec>) -> Result<TargetSpec, Error> {
-        let mut target = config.cloned().unwrap_or_default();
-        if let Some(to) = self.to {
-            target.to = to;
+    /// These flags as a `[target]` table, to lay over the config's.
+    fn table(self) -> TargetConfig {
+        TargetConfig {
+            to: self.to,
+            endpoint: self.endpoint,
+            region: self.region,
+            url_style: self.url_style,
+            ..TargetConfig::default()
         }
-        if target.to.is_empty() {
-            return Err(Error::Usage(
-                "no target: give --to (s3://BUCKET[/PREFIX] or a directory), or [target] to = ... \
-                 in the config"
-                    .to_string(),
-            ));
-        }
-        let overrides = [
-            (&mut target.endpoint, self.endpoint),
-            (&mut target.region, self.region),
-            (&mut target.url_style, self.url_style),
-        ];
-        for (field, flag) in overrides {
-            if flag.is_some() {
-                *field = flag;
-            }
-        }
-        Ok(target)
     }
+}
+
+/// The target: `flags` over `table`, the `[target]` of the config read from `path` (if any).
+fn resolve_target(
+    path: Option<&Path>,
+    table: TargetConfig,
+    flags: TargetConfig,
+) -> Result<TargetSpec, Error> {
+    table.with(flags).spec().ok_or_else(|| {
+        let config = match path {
+            Some(path) => format!("config {}", path.display()),
+            None => "the config".to_string(),
+        };
+        Error::Usage(format!(
+            "no target: give --to (s3://BUCKET[/PREFIX] or a directory), or [target] to = ... \
+             in {config}"
+        ))
+    })
 }
 
 /// Which images: one layout with flags, or a config file.
@@ -655,7 +658,7 @@ fn load_config(
             ));
         }
         let config = Config {
-            target: None,
+            target: TargetConfig::default(),
             images: layouts
                 .iter()
                 .map(|layout| ImageSpec {
@@ -690,11 +693,13 @@ fn write_report(path: &PathBuf, report: &impl serde::Serialize) -> Result<(), Er
 fn run_publish(args: PublishArgs, mode: progress::Mode, output: Output) -> Result<(), Error> {
     let layouts: Vec<PathBuf> = args.layout.into_iter().collect();
     let config = load_config(&layouts, &args.images, &args.sbom, true)?;
-    let mut target = args.target.resolve(config.target.as_ref())?;
-    target.multipart_threshold = args.multipart_threshold.or(target.multipart_threshold);
-    target.part_size = args.part_size.or(target.part_size);
+    let flags = TargetConfig {
+        multipart_threshold: args.multipart_threshold,
+        part_size: args.part_size,
+        ..args.target.table()
+    };
     let options = publish::Options {
-        target,
+        target: resolve_target(args.images.config.as_deref(), config.target.clone(), flags)?,
         dry_run: args.dry_run,
         jobs: args.jobs,
         prune: args.prune,
@@ -977,9 +982,12 @@ fn artifact_digest(artifact: &str) -> Option<&str> {
 }
 
 /// The target of a command that takes only a target: flags on top of a config's `[target]`.
-fn target_only(config: Option<&PathBuf>, args: TargetArgs) -> Result<TargetSpec, Error> {
-    let config = config.map(|path| Config::load(path)).transpose()?;
-    args.resolve(config.as_ref().and_then(|c| c.target.as_ref()))
+fn target_only(path: Option<&PathBuf>, args: TargetArgs) -> Result<TargetSpec, Error> {
+    let table = match path {
+        Some(path) => Config::load(path)?.target,
+        None => TargetConfig::default(),
+    };
+    resolve_target(path.map(PathBuf::as_path), table, args.table())
 }
 
 fn run_gc(args: GcArgs, output: Output) -> Result<(), Error> {
