@@ -9,7 +9,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use indicatif::HumanBytes;
 
 use crate::config::{Config, ImageSpec, TargetConfig};
-use crate::error::Error;
+use crate::error::{EXIT_CODES, Error};
 use crate::events;
 use crate::progress;
 use crate::publish;
@@ -21,14 +21,6 @@ use crate::verify::policy::{NtiaMode, Requirement, SbomPolicy};
 use crate::verify::signature;
 use crate::verify::trust::{PolicySpec, RootSource, SignerSpec, TrustPolicy};
 use sigstore_verify::types::{Artifact, Sha256Hash};
-
-const EXIT_CODES: &str = "\
-Exit codes:
-  0  success
-  1  internal error
-  2  usage error (bad flags, names or config)
-  3  verification failed: nothing was written (check: the registry is inconsistent)
-  4  target error: what was written is consistent; re-run to converge";
 
 const PUBLISH_EXAMPLES: &str = "\
 Examples:
