@@ -1,27 +1,25 @@
 //! The command line: parse flags, call the pipeline, print results. Nothing else lives here.
 
 mod flags;
+mod print;
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use indicatif::HumanBytes;
 
 use crate::config::TargetConfig;
 use crate::error::{EXIT_CODES, Error};
-use crate::progress;
 use crate::publish;
-use crate::report::{self, ImageReport, VerifyReport};
+use crate::report::VerifyReport;
 use crate::summary::{self, PublishReport};
-use crate::sync::Report;
 use crate::verify::signature;
 use crate::verify::trust::{PolicySpec, RootSource, SignerSpec, TrustPolicy};
 use flags::{
     EventArgs, ImageArgs, ReportArgs, SbomArgs, TargetArgs, event_options, load_config,
     resolve_target, target_only,
 };
+use print::Output;
 use sigstore_verify::types::{Artifact, Sha256Hash};
 
 const PUBLISH_EXAMPLES: &str = "\
@@ -87,14 +85,6 @@ pub struct Cli {
     /// platforms too; check: every tag crawled; gc: every object deleted.
     #[arg(short, long, global = true)]
     verbose: bool,
-}
-
-/// How much a run prints.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Output {
-    Quiet,
-    Normal,
-    Verbose,
 }
 
 #[derive(Subcommand, Debug)]
@@ -369,14 +359,10 @@ struct ServeArgs {
 /// Parse the command line and run it.
 pub fn run() -> Result<(), Error> {
     let cli = Cli::parse();
-    let (mode, output) = match (cli.quiet, cli.verbose) {
-        (true, _) => (progress::Mode::Quiet, Output::Quiet),
-        (false, true) => (progress::Mode::Auto, Output::Verbose),
-        (false, false) => (progress::Mode::Auto, Output::Normal),
-    };
+    let output = Output::new(cli.quiet, cli.verbose);
     match cli.command {
-        Command::Publish(args) => run_publish(*args, mode, output),
-        Command::Verify(args) => run_verify(args, mode, output),
+        Command::Publish(args) => run_publish(*args, output),
+        Command::Verify(args) => run_verify(args, output),
         Command::Check(args) => run_check(args, output),
         Command::Summarize(args) => run_summarize(args),
         Command::Completions(args) => {
@@ -385,9 +371,7 @@ pub fn run() -> Result<(), Error> {
             Ok(())
         }
         Command::Man(args) => run_man(args),
-        Command::Sigstore(SigstoreCommand::VerifyBundle(args)) => {
-            run_verify_bundle(args, output == Output::Quiet)
-        }
+        Command::Sigstore(SigstoreCommand::VerifyBundle(args)) => run_verify_bundle(args, output),
         Command::Gc(args) => run_gc(args, output),
         Command::Serve(args) => {
             let runtime = tokio::runtime::Runtime::new()
@@ -405,15 +389,7 @@ pub fn run() -> Result<(), Error> {
     }
 }
 
-/// Write a JSON report.
-fn write_report(path: &PathBuf, report: &impl serde::Serialize) -> Result<(), Error> {
-    let json = serde_json::to_vec_pretty(report)
-        .map_err(|e| Error::Internal(format!("cannot encode report: {e}")))?;
-    std::fs::write(path, json)
-        .map_err(|e| Error::Usage(format!("cannot write report {}: {e}", path.display())))
-}
-
-fn run_publish(args: PublishArgs, mode: progress::Mode, output: Output) -> Result<(), Error> {
+fn run_publish(args: PublishArgs, output: Output) -> Result<(), Error> {
     let layouts: Vec<PathBuf> = args.layout.into_iter().collect();
     let config = load_config(&layouts, &args.images, &args.sbom, true)?;
     let flags = TargetConfig {
@@ -426,115 +402,37 @@ fn run_publish(args: PublishArgs, mode: progress::Mode, output: Output) -> Resul
         dry_run: args.dry_run,
         jobs: args.jobs,
         prune: args.prune,
-        progress: mode,
+        progress: output.progress(),
         events: event_options(&args.events, &config)?,
     };
     let report = publish::publish(&config, &options)?;
     if let Some(path) = &args.reporting.report {
-        write_report(path, &report)?;
+        print::write_report(path, &report)?;
     }
-    if output != Output::Quiet {
-        for warning in report::warnings(&report.sboms) {
-            eprintln!("{warning}");
-        }
-    }
-    if let Some(delivery) = &report.events {
-        for failed in &delivery.failed {
-            eprintln!(
-                "warning: event {} for {} not delivered to {}: {}; the publish itself succeeded",
-                failed.ty,
-                failed.subject,
-                delivery.url,
-                failed.error.as_deref().unwrap_or("unknown error")
-            );
-        }
-    }
+    print::sbom_warnings(&report.sboms, output);
+    print::undelivered(&report);
     if args.reporting.json {
-        return print_json(&report);
+        return print::json(&report);
     }
-    if output != Output::Quiet {
-        if output == Output::Verbose {
-            for image in &report.images {
-                print_image(&image.image, output);
-                println!(
-                    "  objects: {} to write, {} unchanged; tags created or moved: {}",
-                    image.objects_to_write,
-                    image.objects_unchanged,
-                    if image.tags_changed.is_empty() {
-                        "none".to_string()
-                    } else {
-                        image.tags_changed.join(", ")
-                    }
-                );
-            }
-        }
-        print_report(&report);
-    }
+    print::published(&report, output);
     Ok(())
 }
 
-/// Print a report as pretty JSON on stdout.
-fn print_json(report: &impl serde::Serialize) -> Result<(), Error> {
-    let json = serde_json::to_string_pretty(report)
-        .map_err(|e| Error::Internal(format!("cannot encode report: {e}")))?;
-    println!("{json}");
-    Ok(())
-}
-
-fn run_verify(args: VerifyArgs, mode: progress::Mode, output: Output) -> Result<(), Error> {
+fn run_verify(args: VerifyArgs, output: Output) -> Result<(), Error> {
     let config = load_config(&args.layout, &args.images, &args.sbom, false)?;
-    let images = publish::verify(&config, mode)?;
+    let images = publish::verify(&config, output.progress())?;
     let report = VerifyReport::new(&images, config.policy.sbom);
     if let Some(path) = &args.reporting.report {
-        write_report(path, &report)?;
+        print::write_report(path, &report)?;
     }
-    if output != Output::Quiet {
-        for image in &report.images {
-            for warning in report::warnings(&image.sboms) {
-                eprintln!("{warning}");
-            }
-        }
+    for image in &report.images {
+        print::sbom_warnings(&image.sboms, output);
     }
     if args.reporting.json {
-        return print_json(&report);
+        return print::json(&report);
     }
-    if output != Output::Quiet {
-        for image in &report.images {
-            print_image(image, output);
-        }
-    }
+    print::verified(&report, output);
     Ok(())
-}
-
-/// The lines for one verified image: what it is, then (verbose) its platforms, its signers,
-/// attachments and SBOMs.
-fn print_image(image: &ImageReport, output: Output) {
-    println!(
-        "ok {} ({}) {} {}: {} manifests, {} blobs, {}, {} SBOMs",
-        image.layout.display(),
-        image.image,
-        image.digest,
-        image.media_type,
-        image.manifests,
-        image.blobs,
-        HumanBytes(image.blob_bytes),
-        image.sboms.len()
-    );
-    if output == Output::Verbose && !image.platforms.is_empty() {
-        println!("  platforms: {}", image.platforms.join(", "));
-    }
-    for signer in &image.signers {
-        println!("  signed by {signer}");
-    }
-    for attachment in &image.attachments {
-        println!(
-            "  {} {} on {}",
-            attachment.digest, attachment.summary, attachment.subject
-        );
-    }
-    for sbom in &image.sboms {
-        println!("{}", report::sbom_line(sbom));
-    }
 }
 
 fn run_summarize(args: SummarizeArgs) -> Result<(), Error> {
@@ -593,7 +491,7 @@ fn run_man(args: ManArgs) -> Result<(), Error> {
     }
 }
 
-fn run_verify_bundle(args: VerifyBundleArgs, quiet: bool) -> Result<(), Error> {
+fn run_verify_bundle(args: VerifyBundleArgs, output: Output) -> Result<(), Error> {
     let spec = PolicySpec {
         require: true,
         trusted_root: None,
@@ -630,9 +528,7 @@ fn run_verify_bundle(args: VerifyBundleArgs, quiet: bool) -> Result<(), Error> {
     };
     match verified {
         Ok(signer) => {
-            if !quiet {
-                println!("verified {} by {signer}", args.artifact);
-            }
+            print::bundle_verified(&args.artifact, &signer, output);
             Ok(())
         }
         Err(reason) => Err(Error::Refused(format!(
@@ -661,56 +557,12 @@ fn run_gc(args: GcArgs, output: Output) -> Result<(), Error> {
     };
     let report = crate::gc::gc(&options)?;
     if let Some(path) = &args.reporting.report {
-        write_report(path, &report)?;
+        print::write_report(path, &report)?;
     }
     if args.reporting.json {
-        return print_json(&report);
+        return print::json(&report);
     }
-    if output != Output::Quiet {
-        let mut out = std::io::stdout().lock();
-        if report.dry_run {
-            for key in &report.garbage {
-                let _ = writeln!(out, "would delete {key}");
-            }
-        } else if output == Output::Verbose {
-            for key in &report.garbage {
-                let _ = writeln!(out, "deleted {key}");
-            }
-        }
-        for key in &report.missing {
-            let _ = writeln!(out, "missing {key} (referenced by a reachable document)");
-        }
-        let _ = writeln!(
-            out,
-            "{}: {} objects, {} tags, {} documents read; {} reachable, {} unreachable ({}), {} younger than {} kept; {} {} ({}), {} requests{}",
-            report.target,
-            report.objects_listed,
-            report.tags,
-            report.documents_read,
-            report.reachable,
-            report.unreachable,
-            HumanBytes(report.unreachable_bytes),
-            report.kept_in_grace,
-            args.grace,
-            if report.dry_run {
-                report.garbage.len() as u64
-            } else {
-                report.deleted
-            },
-            if report.dry_run {
-                "to delete"
-            } else {
-                "deleted"
-            },
-            HumanBytes(report.garbage_bytes),
-            report.requests,
-            if report.dry_run {
-                " (dry run: nothing deleted)"
-            } else {
-                ""
-            }
-        );
-    }
+    print::collected(&report, &args.grace, output);
     Ok(())
 }
 
@@ -720,122 +572,19 @@ fn run_check(args: CheckArgs, output: Output) -> Result<(), Error> {
         let store = crate::store::open(&target)?;
         let pool = crate::sync::worker_pool(args.jobs)?;
         let settled = crate::lists::repair(store.as_ref(), &pool)?;
-        if output != Output::Quiet {
-            println!(
-                "{}: {} tag lists or catalog rewritten",
-                store.name(),
-                settled.rewritten
-            );
-        }
+        print::repaired(store.name(), settled.rewritten, output);
     }
     let outcome = crate::check::check(&args.url, &args.repos, args.jobs).map_err(Error::Usage)?;
     if let Some(path) = &args.reporting.report {
-        write_report(path, &outcome)?;
+        print::write_report(path, &outcome)?;
     }
     if args.reporting.json {
-        print_json(&outcome)?;
-    } else if output != Output::Quiet {
-        if output == Output::Verbose {
-            for tag in &outcome.checked {
-                println!("ok {}:{} {}", tag.repository, tag.tag, tag.digest);
-            }
-        }
-        println!(
-            "{}: {} repositories, {} tags, {} manifests, {} referrers lists, {} blobs checked, {} problems",
-            args.url,
-            outcome.repositories,
-            outcome.tags,
-            outcome.manifests,
-            outcome.referrers,
-            outcome.blobs,
-            outcome.problems.len()
-        );
+        print::json(&outcome)?;
+    } else {
+        print::checked(&args.url, &outcome, output);
     }
     if outcome.problems.is_empty() {
         return Ok(());
     }
     Err(Error::Check(outcome.problems))
-}
-
-fn print_report(report: &Report) {
-    let mut out = std::io::stdout().lock();
-    let verb = if report.dry_run {
-        "would write"
-    } else {
-        "write"
-    };
-    let _ = writeln!(
-        out,
-        "{:<20} {:>8} {:>12} {:>10} {:>12} {:>8}",
-        "phase", verb, "bytes", "unchanged", "bytes", "remove"
-    );
-    for p in &report.phases {
-        let _ = writeln!(
-            out,
-            "{:<20} {:>8} {:>12} {:>10} {:>12} {:>8}",
-            p.phase,
-            p.objects_to_write,
-            HumanBytes(p.bytes_to_write).to_string(),
-            p.objects_unchanged,
-            HumanBytes(p.bytes_unchanged).to_string(),
-            p.objects_to_delete
-        );
-    }
-    let _ = writeln!(
-        out,
-        "{:<20} {:>8} {:>12} {:>10} {:>12} {:>8}",
-        "total",
-        report.objects_to_write,
-        HumanBytes(report.bytes_to_write).to_string(),
-        report.objects_unchanged,
-        HumanBytes(report.bytes_unchanged).to_string(),
-        report.objects_to_delete
-    );
-    for tag in &report.tags {
-        let _ = writeln!(
-            out,
-            "{} {}:{} {}",
-            if report.dry_run {
-                "planned"
-            } else {
-                "published"
-            },
-            tag.repository,
-            tag.tag,
-            tag.digest
-        );
-    }
-    for tag in &report.removed_tags {
-        let verb = if report.dry_run {
-            "would remove"
-        } else {
-            "removed"
-        };
-        let _ = writeln!(out, "{verb} {}:{}", tag.repository, tag.tag);
-    }
-    if let Some(events) = &report.events {
-        let _ = writeln!(
-            out,
-            "events: {} delivered to {}, {} failed",
-            events.delivered.len(),
-            events.url,
-            events.failed.len()
-        );
-    }
-    let _ = writeln!(
-        out,
-        "{}: {} objects ({}) written, {} unchanged, {} removed, {} lists repaired, {} requests{}",
-        report.target,
-        report.objects_written,
-        HumanBytes(report.bytes_written),
-        report.objects_unchanged,
-        report.objects_deleted,
-        report.lists_repaired,
-        report.requests,
-        if report.dry_run {
-            " (dry run: nothing written)"
-        } else {
-            ""
-        }
-    );
 }
