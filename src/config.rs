@@ -22,8 +22,8 @@ use crate::verify::trust::PolicySpec;
 /// A whole run's request.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Config {
-    /// Where to publish, if the config names it (`[target]`).
-    pub target: Option<TargetSpec>,
+    /// Where to publish, as far as the config says (`[target]`); flags complete it.
+    pub target: TargetConfig,
     /// The images.
     pub images: Vec<ImageSpec>,
     /// The signature trust policy (`[signatures]`).
@@ -34,10 +34,86 @@ pub struct Config {
     pub events: EventsSpec,
 }
 
+/// `[target]` as a config gives it: every field optional, since command-line flags override
+/// and complete it (one config can leave `to` to `--to`, a bucket per environment). The
+/// [`TargetSpec`] a run writes to is made by [`TargetConfig::spec`] once the flags are laid
+/// over it with [`TargetConfig::with`]. The fields are [`TargetSpec`]'s.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// `./site`, `file:///abs/path` or `s3://BUCKET[/PREFIX]`.
+    pub to: Option<String>,
+    /// S3 endpoint URL.
+    pub endpoint: Option<String>,
+    /// S3 region.
+    pub region: Option<String>,
+    /// `path` or `virtual-host`.
+    pub url_style: Option<String>,
+    /// Access key id.
+    pub access_key_id: Option<String>,
+    /// Secret access key.
+    pub secret_access_key: Option<String>,
+    /// Session token.
+    pub session_token: Option<String>,
+    /// Blobs at least this many bytes are uploaded in parts.
+    pub multipart_threshold: Option<u64>,
+    /// Bytes per part.
+    pub part_size: Option<u64>,
+    /// How long one request without a body may take, e.g. `"30s"`.
+    pub timeout: Option<String>,
+}
+
+impl TargetConfig {
+    /// `flags` laid over this table: every field the flags give wins.
+    pub fn with(self, flags: TargetConfig) -> TargetConfig {
+        TargetConfig {
+            to: flags.to.or(self.to),
+            endpoint: flags.endpoint.or(self.endpoint),
+            region: flags.region.or(self.region),
+            url_style: flags.url_style.or(self.url_style),
+            access_key_id: flags.access_key_id.or(self.access_key_id),
+            secret_access_key: flags.secret_access_key.or(self.secret_access_key),
+            session_token: flags.session_token.or(self.session_token),
+            multipart_threshold: flags.multipart_threshold.or(self.multipart_threshold),
+            part_size: flags.part_size.or(self.part_size),
+            timeout: flags.timeout.or(self.timeout),
+        }
+    }
+
+    /// The target to write to, or `None` when nothing names one (no `to`, or an empty one).
+    pub fn spec(self) -> Option<TargetSpec> {
+        let TargetConfig {
+            to,
+            endpoint,
+            region,
+            url_style,
+            access_key_id,
+            secret_access_key,
+            session_token,
+            multipart_threshold,
+            part_size,
+            timeout,
+        } = self;
+        Some(TargetSpec {
+            to: to.filter(|to| !to.is_empty())?,
+            endpoint,
+            region,
+            url_style,
+            access_key_id,
+            secret_access_key,
+            session_token,
+            multipart_threshold,
+            part_size,
+            timeout,
+        })
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
-    target: Option<TargetSpec>,
+    #[serde(default)]
+    target: TargetConfig,
     #[serde(default)]
     signatures: PolicySpec,
     #[serde(default, rename = "image")]
@@ -87,10 +163,14 @@ impl Config {
                 sboms: i.sboms.map(|d| base.join(d)),
             })
             .collect();
-        let target = file.target.map(|t| TargetSpec {
-            to: resolve_target(&t.to, base),
-            ..t
-        });
+        let target = TargetConfig {
+            to: file
+                .target
+                .to
+                .filter(|to| !to.is_empty())
+                .map(|to| resolve_target(&to, base)),
+            ..file.target
+        };
         let config = Config {
             target,
             images,
@@ -157,7 +237,7 @@ mod tests {
             Path::new("/etc/rp"),
         )
         .unwrap();
-        assert_eq!(c.target.unwrap().to, "/etc/rp/site");
+        assert_eq!(c.target.to.as_deref(), Some("/etc/rp/site"));
         assert_eq!(c.images[0].layout, PathBuf::from("/etc/rp/apko/golden"));
         assert_eq!(c.images[0].tags, ["latest", "1.0"]);
         assert_eq!(c.images[1].layout, PathBuf::from("/abs/skopeo"));
@@ -294,8 +374,42 @@ mod tests {
         );
         assert!(Config::parse("", base).unwrap_err().contains("no images"));
         let s3 = "[target]\nto='s3://b/p'\nregion='auto'\n[[image]]\nlayout='x'\nrepository='a'";
-        let target = Config::parse(s3, base).unwrap().target.unwrap();
-        assert_eq!(target.to, "s3://b/p");
+        let target = Config::parse(s3, base).unwrap().target;
+        assert_eq!(target.to.as_deref(), Some("s3://b/p"));
         assert_eq!(target.region.as_deref(), Some("auto"));
+        let unknown = "[target]\nbucket='b'\n[[image]]\nlayout='x'\nrepository='a'";
+        assert!(
+            Config::parse(unknown, base)
+                .unwrap_err()
+                .contains("unknown field")
+        );
+    }
+
+    #[test]
+    fn a_target_table_may_leave_to_to_the_flags() {
+        let text = "[target]\nregion='auto'\nto=''\n[[image]]\nlayout='x'\nrepository='a'";
+        let table = Config::parse(text, Path::new("/etc/rp")).unwrap().target;
+        assert_eq!(table.to, None, "an empty `to` names no target");
+        assert_eq!(table.clone().spec(), None);
+        let flags = TargetConfig {
+            to: Some("s3://b".into()),
+            region: Some("eu".into()),
+            ..TargetConfig::default()
+        };
+        let spec = table.with(flags).spec().unwrap();
+        assert_eq!(spec.to, "s3://b");
+        assert_eq!(spec.region.as_deref(), Some("eu"), "the flag wins");
+        let file = TargetConfig {
+            to: Some("/etc/rp/site".into()),
+            endpoint: Some("https://e".into()),
+            ..TargetConfig::default()
+        };
+        let spec = file.with(TargetConfig::default()).spec().unwrap();
+        assert_eq!(spec.to, "/etc/rp/site");
+        assert_eq!(
+            spec.endpoint.as_deref(),
+            Some("https://e"),
+            "no flag: the file's"
+        );
     }
 }

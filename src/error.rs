@@ -22,6 +22,15 @@ pub const EXIT_VERIFY: i32 = 3;
 /// Exit code when the target store failed; what was written is consistent, re-run to converge.
 pub const EXIT_TARGET: i32 = 4;
 
+/// The exit codes as `--help` lists them (and `summarize` explains a failed publish's code).
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  internal error
+  2  usage error (bad flags, names or config)
+  3  verification failed: nothing was written (check: the registry is inconsistent)
+  4  target error: what was written is consistent; re-run to converge";
+
 /// A failure of a whole run.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

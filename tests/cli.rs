@@ -440,3 +440,88 @@ fn verify_bundle_takes_a_digest_only_as_sha256_and_64_hex_digits() {
     );
     assert!(!refused.stderr.contains("layout"), "{}", refused.stderr);
 }
+
+#[test]
+fn flags_override_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("regpress.toml");
+    let write = |head: &str| {
+        let image = format!(
+            "[[image]]\nlayout = \"{}\"\nrepository = \"acme/app\"\ntags = [\"latest\"]\n",
+            s(&fixture("apko/top_image"))
+        );
+        std::fs::write(&config, format!("{head}{image}")).unwrap();
+    };
+    let published = |site: &std::path::Path| site.join("v2/acme/app/manifests/latest").exists();
+
+    // A `[target]` without `to` (one config, a bucket per environment given with --to): the
+    // flag completes it, for publish and gc alike. top_image has no SBOM: `--sbom optional`
+    // relaxes the config's `required`.
+    write("[target]\nregion = \"auto\"\n[sbom]\npolicy = \"required\"\n");
+    let site = dir.path().join("site");
+    let publish = |extra: &[&str]| {
+        let mut args = vec!["publish", "--config", config.to_str().unwrap()];
+        args.extend(extra);
+        regpress(&args)
+    };
+    let required = publish(&["--to", &s(&site)]);
+    assert_eq!(required.code, 3, "{}", required.stderr);
+    assert!(
+        required.stderr.contains("no SBOM found"),
+        "{}",
+        required.stderr
+    );
+    publish(&["--to", &s(&site), "--sbom", "optional", "-q"]).ok();
+    assert!(published(&site));
+    let gc = regpress(&[
+        "gc",
+        "--config",
+        &s(&config),
+        "--to",
+        &s(&site),
+        "--dry-run",
+    ]);
+    gc.ok();
+    // Without --to there is no target: a usage error naming the config.
+    let path = s(&config);
+    for args in [
+        &["publish", "--config", &path][..],
+        &["gc", "--config", &path],
+    ] {
+        let out = regpress(args);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("no target: give --to") && out.stderr.contains(&path),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+
+    // `--to` wins over `[target] to`.
+    write("[target]\nto = \"elsewhere\"\n");
+    let other = dir.path().join("other");
+    publish(&["--to", &s(&other), "-q"]).ok();
+    assert!(published(&other));
+    assert!(!dir.path().join("elsewhere").exists());
+
+    // `--events-timeout` wins over `[events] timeout` (0s alone is refused).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    write(&format!(
+        "[target]\nto = \"events-site\"\n[events]\nurl = \"http://127.0.0.1:{port}/\"\ntimeout = \"0s\"\n"
+    ));
+    let zero = publish(&[]);
+    assert_eq!(zero.code, 2, "{}", zero.stderr);
+    assert!(
+        zero.stderr.contains("would never deliver"),
+        "{}",
+        zero.stderr
+    );
+    let out = publish(&["--events-timeout", "300ms", "--events-budget", "1s"]);
+    out.ok();
+    assert!(out.stderr.contains("not delivered"), "{}", out.stderr);
+    assert!(published(&dir.path().join("events-site")));
+}

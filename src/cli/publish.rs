@@ -1,0 +1,105 @@
+//! `regpress publish`: verify images, then write what changed to a bucket or a directory.
+//!
+//! The flags only publish has (prune, multipart sizes, dry run, jobs) and the call to
+//! [`crate::publish::publish`]; the groups it shares with other commands are in
+//! [`super::flags`].
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::flags::{
+    EventArgs, ImageArgs, ReportArgs, SbomArgs, TargetArgs, event_options, load_config,
+    resolve_target,
+};
+use super::print::{self, Output};
+use crate::config::TargetConfig;
+use crate::error::{EXIT_CODES, Error};
+
+const EXAMPLES: &str = "\
+Examples:
+  # one apko layout to a local directory, then preview it with `regpress serve site`
+  regpress publish ./out --repo acme/base --tag latest --to ./site
+  # what would change in a bucket (R2), as JSON; writes nothing
+  regpress publish --config regpress.toml --dry-run --json
+  # to R2, with a report and an event per tag created or moved
+  AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... regpress publish ./out --repo acme/base \\
+    --tag latest --to s3://images --endpoint https://<account>.r2.cloudflarestorage.com \\
+    --report report.json --events-url https://hooks.example.com/regpress";
+
+#[derive(Args, Debug)]
+#[command(after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}"))]
+#[command(mut_args(ReportArgs::help(
+    "Write a JSON report: objects and bytes written and unchanged, per phase, per tag and per \
+     image (platforms, signers, SBOMs), and the events sent",
+    "Print that report as JSON on stdout instead of the table",
+)))]
+pub(super) struct PublishArgs {
+    /// OCI image layout directory (or use --config).
+    #[arg(value_name = "LAYOUT", required_unless_present = "config")]
+    layout: Option<PathBuf>,
+    #[command(flatten)]
+    images: ImageArgs,
+    #[command(flatten)]
+    sbom: SbomArgs,
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Desired state (for a cron re-publishing the whole catalog from --config): also remove
+    /// the tags and repositories the config no longer names, and rewrite tag lists and catalog
+    /// to match. Manifests and blobs stay until `regpress gc`.
+    #[arg(long)]
+    prune: bool,
+    /// Blobs of at least this many bytes are uploaded in parts [default: 64 MiB].
+    #[arg(help_heading = "Target", long, value_name = "BYTES")]
+    multipart_threshold: Option<u64>,
+    /// Bytes per multipart part, all parts but the last (min 5 MiB) [default: 16 MiB].
+    #[arg(help_heading = "Target", long, value_name = "BYTES")]
+    part_size: Option<u64>,
+    /// Verify and print the plan (per phase: objects and bytes to write, unchanged); write
+    /// nothing.
+    #[arg(help_heading = "Run", long)]
+    dry_run: bool,
+    #[command(flatten)]
+    reporting: ReportArgs,
+    /// Objects written in parallel.
+    #[arg(
+        help_heading = "Run",
+        long,
+        short = 'j',
+        value_name = "N",
+        default_value_t = 16
+    )]
+    jobs: usize,
+    #[command(flatten)]
+    events: EventArgs,
+}
+
+/// Verify and publish.
+pub(super) fn run(args: PublishArgs, output: Output) -> Result<(), Error> {
+    let layouts: Vec<PathBuf> = args.layout.into_iter().collect();
+    let config = load_config(&layouts, &args.images, &args.sbom, true)?;
+    let flags = TargetConfig {
+        multipart_threshold: args.multipart_threshold,
+        part_size: args.part_size,
+        ..args.target.table()
+    };
+    let options = crate::publish::Options {
+        target: resolve_target(args.images.config.as_deref(), config.target.clone(), flags)?,
+        dry_run: args.dry_run,
+        jobs: args.jobs,
+        prune: args.prune,
+        progress: output.progress(),
+        events: event_options(&args.events, &config)?,
+    };
+    let report = crate::publish::publish(&config, &options)?;
+    if let Some(path) = &args.reporting.report {
+        print::write_report(path, &report)?;
+    }
+    print::sbom_warnings(&report.sboms, output);
+    print::undelivered(&report);
+    if args.reporting.json {
+        return print::json(&report);
+    }
+    print::published(&report, output);
+    Ok(())
+}
