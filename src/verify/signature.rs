@@ -484,7 +484,11 @@ impl Checker<'_> {
         let who = match self.policy.filter(|p| p.has_signers()) {
             Some(policy) => {
                 let artifact = artifact(bundle, &subject.bytes, &subject.digest)?;
-                Some(policy.verify(bundle, artifact).map_err(Refused::judged)?)
+                Some(
+                    policy
+                        .verify(bundle, artifact)
+                        .map_err(|e| Refused::judged(e.to_string()))?,
+                )
             }
             None => None,
         };
@@ -691,7 +695,7 @@ impl Checker<'_> {
         let sha256 = legacy_bundle(annotations, Some(&sha2_256(payload)))?;
         match policy.verify(&sha256, Artifact::from_blob(payload)) {
             Ok(who) => Ok(Some(who)),
-            Err(_) => Err(Refused::judged(first)),
+            Err(_) => Err(Refused::judged(first.to_string())),
         }
     }
 
