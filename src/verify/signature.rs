@@ -415,7 +415,8 @@ fn kind_of(bundle: &Bundle, subject: &Digest) -> Result<(Kind, Option<String>), 
     }
     if let Some(format) = sbom::Format::of_predicate_type(&predicate) {
         let bytes = serde_json::to_vec(&statement["predicate"]).map_err(|e| e.to_string())?;
-        let summary = sbom::check_document(&bytes, "SBOM attestation")?;
+        let summary =
+            sbom::check_document(&bytes, "SBOM attestation").map_err(|e| e.to_string())?;
         if summary.format != format {
             return Err(format!(
                 "SBOM attestation: predicate type {predicate} is {}, but the predicate is a {} \
@@ -424,7 +425,8 @@ fn kind_of(bundle: &Bundle, subject: &Digest) -> Result<(Kind, Option<String>), 
                 summary.format.name()
             ));
         }
-        sbom::check_describes(&summary, subject, "SBOM attestation: the predicate")?;
+        sbom::check_describes(&summary, subject, "SBOM attestation: the predicate")
+            .map_err(|e| e.to_string())?;
         return Ok((
             Kind::Sbom(Box::new(AttestedSbom { bytes, summary })),
             Some(predicate),
@@ -511,7 +513,7 @@ impl Checker<'_> {
             let origin = Origin::Attestation(manifest.clone());
             let record =
                 sbom::verified(subject.clone(), origin, sbom.bytes, sbom.summary, self.ntia)
-                    .map_err(Refused::judged)?;
+                    .map_err(|e| Refused::judged(e.to_string()))?;
             signed.sboms.push(record);
         }
         Ok(())
@@ -611,16 +613,17 @@ impl Checker<'_> {
             ));
         }
         let origin = format!("SBOM {digest}");
-        let summary = sbom::check_document(&bytes, &origin)?;
+        let summary = sbom::check_document(&bytes, &origin).map_err(|e| e.to_string())?;
         if summary.format.media_type() != media_type {
             return Err(format!(
                 "{origin}: artifactType {media_type}, but the document is {}",
                 summary.format.name()
             ));
         }
-        sbom::check_describes(&summary, subject, &origin)?;
+        sbom::check_describes(&summary, subject, &origin).map_err(|e| e.to_string())?;
         let origin = Origin::Referrer(candidate.document.digest.clone());
         sbom::verified(subject.clone(), origin, bytes, summary, self.ntia)
+            .map_err(|e| e.to_string())
     }
 
     fn legacy(&self, candidate: &Candidate, signed: &mut Signed) -> Result<(), Refused> {
