@@ -197,7 +197,7 @@ pub enum SbomError {
         /// The SBOM.
         origin: String,
         /// What is wrong with it.
-        reason: DocumentError,
+        reason: Box<DocumentError>,
     },
     /// Attached to a subject (a referrer, an attestation's predicate), it describes others.
     #[error("{origin} describes {}, not its subject {subject}", named(describes))]
@@ -323,7 +323,7 @@ pub enum PurlError {
 pub fn check_document(bytes: &[u8], origin: &str) -> Result<SbomSummary, SbomError> {
     check_bytes(bytes).map_err(|reason| SbomError::Invalid {
         origin: origin.to_string(),
-        reason,
+        reason: Box::new(reason),
     })
 }
 
@@ -653,7 +653,7 @@ mod tests {
                     unreachable!()
                 };
                 assert_eq!(o, origin);
-                (reason, text)
+                (*reason, text)
             }
             other => panic!("{other:?}"),
         }
