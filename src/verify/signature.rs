@@ -111,12 +111,9 @@ pub fn read_bundle(path: &Path) -> Result<Bundle, String> {
         let text = std::str::from_utf8(&bytes).map_err(|_| BundleError::NotText {
             path: path.to_path_buf(),
         })?;
-        parse_bundle(text).map_err(|e| match e {
-            BundleError::Invalid { reason } => BundleError::Malformed {
-                path: path.to_path_buf(),
-                reason,
-            },
-            other => other,
+        Bundle::from_json(text).map_err(|e| BundleError::Malformed {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
         })
     };
     read().map_err(|e| e.to_string())
