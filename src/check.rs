@@ -80,7 +80,82 @@ struct Descriptor {
     size: u64,
 }
 
+/// What is wrong at one URL of the registry: a problem of the [`Outcome`], or what stops the
+/// crawl.
+#[derive(Debug, thiserror::Error)]
+#[error("{url}: {kind}")]
+struct Fault {
+    url: String,
+    kind: FaultKind,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum FaultKind {
+    /// No response (connection, TLS, timeout), or the body broke off.
+    #[error("{0}")]
+    Request(reqwest::Error),
+    /// A blob's body broke off while it was hashed.
+    #[error("{0}")]
+    Body(std::io::Error),
+    /// A status other than success.
+    #[error("HTTP {0}")]
+    Status(reqwest::StatusCode),
+    /// `/v2/` answered, but not with 200.
+    #[error("HTTP {0} (clients need 200)")]
+    Root(reqwest::StatusCode),
+    /// The body is not the JSON document expected there.
+    #[error("{0}")]
+    Json(serde_json::Error),
+    /// A tag list naming another repository.
+    #[error("name is {name:?}, not {repository:?}")]
+    TagListName { name: String, repository: String },
+    /// A manifest larger than registries accept.
+    #[error("{size} bytes, over the 4 MiB manifest limit")]
+    TooLarge { size: usize },
+    /// A manifest that is not JSON.
+    #[error("not JSON: {0}")]
+    NotJson(serde_json::Error),
+    /// A manifest served with another Content-Type than its mediaType.
+    #[error("Content-Type {content_type:?} but mediaType {media_type:?}")]
+    ContentType {
+        content_type: String,
+        media_type: String,
+    },
+    /// A document that is not a manifest or index.
+    #[error("{0:?} is not a manifest or index type")]
+    NotAManifest(String),
+    /// Bytes that do not hash to the digest they are served under.
+    #[error("content hashes to {actual}, not {expected}")]
+    Digest { actual: Digest, expected: String },
+    /// Bytes of another size than their descriptor says.
+    #[error("{size} bytes, descriptor says {expected}")]
+    Size { size: u64, expected: u64 },
+    /// A manifest of another mediaType than its descriptor says.
+    #[error("mediaType {media_type:?}, descriptor says {expected:?}")]
+    MediaType {
+        media_type: String,
+        expected: String,
+    },
+    /// Listed as a referrer of a manifest it does not name as its subject.
+    #[error("listed as a referrer of {subject}, but its subject is not")]
+    NotAReferrer { subject: String },
+    /// A referrers list served as something else.
+    #[error("Content-Type {0:?}, not {REFERRERS_CONTENT_TYPE:?}")]
+    ReferrersType(String),
+    /// A referrers list that is not an image index.
+    #[error("not an image index: {0}")]
+    NotAnIndex(String),
+}
+
+fn fault(url: &str, kind: FaultKind) -> Fault {
+    Fault {
+        url: url.to_string(),
+        kind,
+    }
+}
+
 /// Crawl the registry at `base` (e.g. `https://cr.example.com`); only `repositories` when given.
+/// The error (the registry cannot be crawled at all) is the CLI's usage error message.
 pub fn check(base: &str, repositories: &[String], jobs: usize) -> Result<Outcome, String> {
     let base = base.trim_end_matches('/');
     let http = Client::builder()
@@ -95,14 +170,14 @@ pub fn check(base: &str, repositories: &[String], jobs: usize) -> Result<Outcome
         Ok(r) if r.status().is_success() => {}
         Ok(r) => outcome
             .problems
-            .push(format!("{root}: HTTP {} (clients need 200)", r.status())),
-        Err(e) => return Err(format!("{root}: {e}")),
+            .push(fault(&root, FaultKind::Root(r.status())).to_string()),
+        Err(e) => return Err(fault(&root, FaultKind::Request(e)).to_string()),
     }
     let repositories = if repositories.is_empty() {
         let url = format!("{base}/v2/_catalog");
         match get_json::<Catalog>(&http, &url) {
             Ok(c) => c.repositories,
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.to_string()),
         }
     } else {
         repositories.to_vec()
@@ -114,14 +189,16 @@ pub fn check(base: &str, repositories: &[String], jobs: usize) -> Result<Outcome
         let list = match get_json::<TagList>(&http, &url) {
             Ok(l) => l,
             Err(e) => {
-                outcome.problems.push(e);
+                outcome.problems.push(e.to_string());
                 continue;
             }
         };
         if &list.name != repo {
-            outcome
-                .problems
-                .push(format!("{url}: name is {:?}, not {repo:?}", list.name));
+            let kind = FaultKind::TagListName {
+                name: list.name.clone(),
+                repository: repo.clone(),
+            };
+            outcome.problems.push(fault(&url, kind).to_string());
         }
         let mut seen = BTreeSet::new();
         for tag in &list.tags {
@@ -150,7 +227,7 @@ pub fn check(base: &str, repositories: &[String], jobs: usize) -> Result<Outcome
                     };
                     crawl.walk(&wanted, None);
                 }
-                Err(e) => outcome.problems.push(e),
+                Err(e) => outcome.problems.push(e.to_string()),
             }
         }
     }
@@ -161,7 +238,7 @@ pub fn check(base: &str, repositories: &[String], jobs: usize) -> Result<Outcome
             if let Err(e) = check_blob(&http, base, repo, desc)
                 && let Ok(mut p) = problems.lock()
             {
-                p.push(e);
+                p.push(e.to_string());
             }
         })
     });
@@ -193,14 +270,15 @@ impl Crawl<'_> {
         let url = format!("{}/v2/{}/manifests/{}", self.base, self.repo, wanted.digest);
         let doc = match fetch_document(self.http, &url, Some(wanted)) {
             Ok((_, _, doc)) => doc,
-            Err(e) => return self.outcome.problems.push(e),
+            Err(e) => return self.problem(e),
         };
         if let Some(subject) = subject
             && doc.subject.as_ref().map(|s| s.digest.as_str()) != Some(subject)
         {
-            self.problem(format!(
-                "{url}: listed as a referrer of {subject}, but its subject is not"
-            ));
+            let kind = FaultKind::NotAReferrer {
+                subject: subject.to_string(),
+            };
+            self.problem(fault(&url, kind));
         }
         for child in &doc.manifests {
             self.walk(child, None);
@@ -218,15 +296,13 @@ impl Crawl<'_> {
         let response = match self.http.get(&url).send() {
             Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => return,
             Ok(r) if r.status().is_success() => r,
-            Ok(r) => return self.problem(format!("{url}: HTTP {}", r.status())),
-            Err(e) => return self.problem(format!("{url}: {e}")),
+            Ok(r) => return self.problem(fault(&url, FaultKind::Status(r.status()))),
+            Err(e) => return self.problem(fault(&url, FaultKind::Request(e))),
         };
         self.outcome.referrers += 1;
         let content_type = content_type(&response);
         if content_type != REFERRERS_CONTENT_TYPE {
-            return self.problem(format!(
-                "{url}: Content-Type {content_type:?}, not {REFERRERS_CONTENT_TYPE:?}"
-            ));
+            return self.problem(fault(&url, FaultKind::ReferrersType(content_type)));
         }
         let list: Document = match response
             .bytes()
@@ -234,15 +310,15 @@ impl Crawl<'_> {
             .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
         {
             Ok(list) => list,
-            Err(e) => return self.problem(format!("{url}: not an image index: {e}")),
+            Err(e) => return self.problem(fault(&url, FaultKind::NotAnIndex(e))),
         };
         for entry in &list.manifests {
             self.walk(entry, Some(digest));
         }
     }
 
-    fn problem(&mut self, problem: String) {
-        self.outcome.problems.push(problem);
+    fn problem(&mut self, problem: Fault) {
+        self.outcome.problems.push(problem.to_string());
     }
 }
 
@@ -252,56 +328,54 @@ fn fetch_document(
     http: &Client,
     url: &str,
     wanted: Option<&Descriptor>,
-) -> Result<(Digest, String, Document), String> {
-    let response = http.get(url).send().map_err(|e| format!("{url}: {e}"))?;
+) -> Result<(Digest, String, Document), Fault> {
+    let at = |kind| fault(url, kind);
+    let response = http
+        .get(url)
+        .send()
+        .map_err(|e| at(FaultKind::Request(e)))?;
     if !response.status().is_success() {
-        return Err(format!("{url}: HTTP {}", response.status()));
+        return Err(at(FaultKind::Status(response.status())));
     }
     let content_type = content_type(&response);
-    let bytes = response.bytes().map_err(|e| format!("{url}: {e}"))?;
+    let bytes = response.bytes().map_err(|e| at(FaultKind::Request(e)))?;
     if bytes.len() as u64 > MAX_DOCUMENT_SIZE {
-        return Err(format!(
-            "{url}: {} bytes, over the 4 MiB manifest limit",
-            bytes.len()
-        ));
+        return Err(at(FaultKind::TooLarge { size: bytes.len() }));
     }
     let digest = Digest::of_bytes(&bytes);
-    let doc: Document =
-        serde_json::from_slice(&bytes).map_err(|e| format!("{url}: not JSON: {e}"))?;
+    let doc: Document = serde_json::from_slice(&bytes).map_err(|e| at(FaultKind::NotJson(e)))?;
     let media_type = doc
         .media_type
         .clone()
         .or_else(|| wanted.map(|w| w.media_type.clone()))
         .unwrap_or(content_type.clone());
     if content_type != media_type {
-        return Err(format!(
-            "{url}: Content-Type {content_type:?} but mediaType {media_type:?}"
-        ));
+        return Err(at(FaultKind::ContentType {
+            content_type,
+            media_type,
+        }));
     }
     if DocumentKind::of(&media_type).is_none() {
-        return Err(format!(
-            "{url}: {media_type:?} is not a manifest or index type"
-        ));
+        return Err(at(FaultKind::NotAManifest(media_type)));
     }
     if let Some(w) = wanted {
         if digest.as_str() != w.digest {
-            return Err(format!(
-                "{url}: content hashes to {digest}, not {}",
-                w.digest
-            ));
+            return Err(at(FaultKind::Digest {
+                actual: digest,
+                expected: w.digest.clone(),
+            }));
         }
         if w.size != 0 && bytes.len() as u64 != w.size {
-            return Err(format!(
-                "{url}: {} bytes, descriptor says {}",
-                bytes.len(),
-                w.size
-            ));
+            return Err(at(FaultKind::Size {
+                size: bytes.len() as u64,
+                expected: w.size,
+            }));
         }
         if media_type != w.media_type {
-            return Err(format!(
-                "{url}: mediaType {media_type:?}, descriptor says {:?}",
-                w.media_type
-            ));
+            return Err(at(FaultKind::MediaType {
+                media_type,
+                expected: w.media_type.clone(),
+            }));
         }
     }
     Ok((digest, media_type, doc))
@@ -318,33 +392,67 @@ fn content_type(response: &reqwest::blocking::Response) -> String {
 }
 
 /// GET a blob and hash it as it streams.
-fn check_blob(http: &Client, base: &str, repo: &str, desc: &Descriptor) -> Result<(), String> {
+fn check_blob(http: &Client, base: &str, repo: &str, desc: &Descriptor) -> Result<(), Fault> {
     let url = format!("{base}/v2/{repo}/blobs/{}", desc.digest);
-    let response = http.get(&url).send().map_err(|e| format!("{url}: {e}"))?;
+    let at = |kind| fault(&url, kind);
+    let response = http
+        .get(&url)
+        .send()
+        .map_err(|e| at(FaultKind::Request(e)))?;
     if !response.status().is_success() {
-        return Err(format!("{url}: HTTP {}", response.status()));
+        return Err(at(FaultKind::Status(response.status())));
     }
-    let (digest, size) = hash_reader(response, |_| {}).map_err(|e| format!("{url}: {e}"))?;
+    let (digest, size) = hash_reader(response, |_| {}).map_err(|e| at(FaultKind::Body(e)))?;
     if size != desc.size {
-        return Err(format!(
-            "{url}: {size} bytes, descriptor says {}",
-            desc.size
-        ));
+        return Err(at(FaultKind::Size {
+            size,
+            expected: desc.size,
+        }));
     }
     if digest.as_str() != desc.digest {
-        return Err(format!(
-            "{url}: content hashes to {digest}, not {}",
-            desc.digest
-        ));
+        return Err(at(FaultKind::Digest {
+            actual: digest,
+            expected: desc.digest.clone(),
+        }));
     }
     Ok(())
 }
 
-fn get_json<T: serde::de::DeserializeOwned>(http: &Client, url: &str) -> Result<T, String> {
-    let response = http.get(url).send().map_err(|e| format!("{url}: {e}"))?;
+fn get_json<T: serde::de::DeserializeOwned>(http: &Client, url: &str) -> Result<T, Fault> {
+    let at = |kind| fault(url, kind);
+    let response = http
+        .get(url)
+        .send()
+        .map_err(|e| at(FaultKind::Request(e)))?;
     if !response.status().is_success() {
-        return Err(format!("{url}: HTTP {}", response.status()));
+        return Err(at(FaultKind::Status(response.status())));
     }
-    let bytes = response.bytes().map_err(|e| format!("{url}: {e}"))?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("{url}: {e}"))
+    let bytes = response.bytes().map_err(|e| at(FaultKind::Request(e)))?;
+    serde_json::from_slice(&bytes).map_err(|e| at(FaultKind::Json(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_name_the_url_then_what_is_wrong() {
+        let url = "https://cr.example.com/v2/a/referrers/x";
+        assert_eq!(
+            fault(url, FaultKind::ReferrersType("text/plain".into())).to_string(),
+            format!("{url}: Content-Type \"text/plain\", not \"{REFERRERS_CONTENT_TYPE}\"")
+        );
+        assert_eq!(
+            fault(url, FaultKind::Root(reqwest::StatusCode::FORBIDDEN)).to_string(),
+            format!("{url}: HTTP 403 Forbidden (clients need 200)")
+        );
+        let kind = FaultKind::Size {
+            size: 3,
+            expected: 4,
+        };
+        assert_eq!(
+            fault(url, kind).to_string(),
+            format!("{url}: 3 bytes, descriptor says 4")
+        );
+    }
 }

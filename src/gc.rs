@@ -103,22 +103,53 @@ struct Reference {
     digest: String,
 }
 
+/// Why a stored document's references are unknown.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReferencesError {
+    /// Larger than any manifest a registry accepts.
+    #[error("{size} bytes, over the {MAX_DOCUMENT_SIZE}-byte manifest limit")]
+    TooLarge {
+        /// Its size in bytes.
+        size: u64,
+    },
+    /// Not JSON of the shape of a manifest or index.
+    #[error("not a manifest or index: {reason}")]
+    NotADocument {
+        /// What the JSON parser said.
+        reason: String,
+    },
+    /// Not schema version 2 (a Docker v2 schema 1 manifest, say).
+    #[error("schemaVersion is not 2: not a document regpress can collect around")]
+    SchemaVersion,
+    /// A reference that is not a digest regpress understands.
+    #[error("{reason}")]
+    BadDigest {
+        /// Why the digest was refused.
+        reason: String,
+    },
+}
+
 /// What a stored document refers to. Refuses anything that is not a schema 2 manifest or
 /// index, since collecting around a document whose references are unknown could delete
 /// content it needs.
-pub fn references(bytes: &[u8]) -> Result<References, String> {
+pub fn references(bytes: &[u8]) -> Result<References, ReferencesError> {
     if bytes.len() as u64 > MAX_DOCUMENT_SIZE {
-        return Err(format!(
-            "{} bytes, over the {MAX_DOCUMENT_SIZE}-byte manifest limit",
-            bytes.len()
-        ));
+        return Err(ReferencesError::TooLarge {
+            size: bytes.len() as u64,
+        });
     }
     let doc: DocumentRefs =
-        serde_json::from_slice(bytes).map_err(|e| format!("not a manifest or index: {e}"))?;
+        serde_json::from_slice(bytes).map_err(|e| ReferencesError::NotADocument {
+            reason: e.to_string(),
+        })?;
     if doc.schema_version != Some(serde_json::Value::from(2)) {
-        return Err("schemaVersion is not 2: not a document regpress can collect around".into());
+        return Err(ReferencesError::SchemaVersion);
     }
-    let parse = |r: &Reference| Digest::parse(&r.digest);
+    let parse = |r: &Reference| {
+        Digest::parse(&r.digest).map_err(|e| ReferencesError::BadDigest {
+            reason: e.to_string(),
+        })
+    };
     Ok(References {
         manifests: doc.manifests.iter().map(parse).collect::<Result<_, _>>()?,
         blobs: doc
@@ -369,14 +400,27 @@ mod tests {
         );
         let refs = references(manifest.as_bytes()).unwrap();
         assert_eq!(refs.blobs.len(), 2, "the subject is not a reference");
+        let refused = |bad: &str| references(bad.as_bytes()).unwrap_err();
+        for bad in ["not json", r#"{"schemaVersion":2,"layers":"x"}"#] {
+            assert!(
+                matches!(refused(bad), ReferencesError::NotADocument { .. }),
+                "{bad}"
+            );
+        }
         for bad in [
-            "not json",
             r#"{"schemaVersion":1,"fsLayers":[]}"#,
             r#"{"manifests":[]}"#,
-            r#"{"schemaVersion":2,"layers":[{"digest":"md5:00"}]}"#,
-            r#"{"schemaVersion":2,"layers":"x"}"#,
         ] {
-            assert!(references(bad.as_bytes()).is_err(), "{bad}");
+            assert_eq!(refused(bad), ReferencesError::SchemaVersion, "{bad}");
         }
+        let bad = r#"{"schemaVersion":2,"layers":[{"digest":"md5:00"}]}"#;
+        assert!(matches!(refused(bad), ReferencesError::BadDigest { .. }));
+        let big = vec![b' '; MAX_DOCUMENT_SIZE as usize + 1];
+        assert_eq!(
+            references(&big).unwrap_err(),
+            ReferencesError::TooLarge {
+                size: MAX_DOCUMENT_SIZE + 1
+            }
+        );
     }
 }

@@ -8,7 +8,7 @@
 //! It does no network I/O and does not hash blobs (that is `verify`'s job).
 
 use std::fs::{self, File};
-use std::io::Read;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -73,6 +73,60 @@ pub struct Selected {
     pub tags: Vec<String>,
     /// How the layout names it: its ref name, or `index.json`.
     pub label: String,
+}
+
+/// Why a file of the layout cannot be read, named as the layout names it (`index.json`,
+/// `blobs/sha256/<hex>`) or by its resolved path. Becomes a [`Problem`]'s reason.
+#[derive(Debug, thiserror::Error)]
+enum FileError {
+    /// It does not exist.
+    #[error("{} is missing", name.display())]
+    Missing {
+        /// The file.
+        name: PathBuf,
+    },
+    /// It cannot be opened.
+    #[error("cannot open {}: {reason}", name.display())]
+    Unopenable {
+        /// The file.
+        name: PathBuf,
+        /// Why.
+        reason: io::Error,
+    },
+    /// A symlink to outside the layout.
+    #[error(
+        "{} leaves the layout directory (it resolves to {}); refusing to follow it",
+        name.display(),
+        real.display()
+    )]
+    Escapes {
+        /// The file.
+        name: PathBuf,
+        /// Where it resolves to.
+        real: PathBuf,
+    },
+    /// Its metadata cannot be had.
+    #[error("cannot stat {}: {reason}", name.display())]
+    Stat {
+        /// The file.
+        name: PathBuf,
+        /// Why.
+        reason: io::Error,
+    },
+    /// A directory, device or such.
+    #[error("{} is not a regular file", name.display())]
+    NotFile {
+        /// The file.
+        name: PathBuf,
+    },
+    /// Reading it failed.
+    #[error("cannot read {}: {reason}", name.display())]
+    Unreadable {
+        /// The file.
+        name: PathBuf,
+        /// Why.
+        reason: io::Error,
+    },
 }
 
 /// An opened layout directory.
@@ -140,7 +194,7 @@ impl Layout {
     pub fn blob_path(&self, digest: &Digest) -> Result<PathBuf, Problem> {
         let rel = Path::new("blobs").join("sha256").join(digest.hex());
         self.resolve(&rel)
-            .map_err(|reason| Problem::at(digest, reason))
+            .map_err(|e| Problem::at(digest, e.to_string()))
     }
 
     /// Read a manifest or index blob: at most [`MAX_DOCUMENT_SIZE`], checked against the
@@ -155,8 +209,8 @@ impl Layout {
             ));
         }
         let path = self.blob_path(digest)?;
-        let bytes =
-            read_capped(&path, MAX_DOCUMENT_SIZE).map_err(|reason| Problem::at(digest, reason))?;
+        let bytes = read_capped(&path, MAX_DOCUMENT_SIZE)
+            .map_err(|e| Problem::at(digest, e.to_string()))?;
         if bytes.len() as u64 != size {
             return Err(Problem::at(
                 digest,
@@ -182,8 +236,9 @@ impl Layout {
     }
 
     fn read_small(&self, name: &str, cap: u64) -> Result<Vec<u8>, Problem> {
-        let path = self.resolve(Path::new(name)).map_err(Problem::new)?;
-        let bytes = read_capped(&path, cap).map_err(Problem::new)?;
+        let refused = |e: FileError| Problem::new(e.to_string());
+        let path = self.resolve(Path::new(name)).map_err(refused)?;
+        let bytes = read_capped(&path, cap).map_err(refused)?;
         if bytes.len() as u64 > cap {
             return Err(Problem::new(format!(
                 "{name} is larger than the {cap}-byte limit"
@@ -192,22 +247,25 @@ impl Layout {
         Ok(bytes)
     }
 
-    fn resolve(&self, rel: &Path) -> Result<PathBuf, String> {
+    fn resolve(&self, rel: &Path) -> Result<PathBuf, FileError> {
         let path = self.canonical.join(rel);
-        let shown = rel.display();
-        let real = fs::canonicalize(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => format!("{shown} is missing"),
-            _ => format!("cannot open {shown}: {e}"),
+        let name = || rel.to_path_buf();
+        let real = fs::canonicalize(&path).map_err(|reason| match reason.kind() {
+            io::ErrorKind::NotFound => FileError::Missing { name: name() },
+            _ => FileError::Unopenable {
+                name: name(),
+                reason,
+            },
         })?;
         if !real.starts_with(&self.canonical) {
-            return Err(format!(
-                "{shown} leaves the layout directory (it resolves to {}); refusing to follow it",
-                real.display()
-            ));
+            return Err(FileError::Escapes { name: name(), real });
         }
-        let meta = fs::metadata(&real).map_err(|e| format!("cannot stat {shown}: {e}"))?;
+        let meta = fs::metadata(&real).map_err(|reason| FileError::Stat {
+            name: name(),
+            reason,
+        })?;
         if !meta.is_file() {
-            return Err(format!("{shown} is not a regular file"));
+            return Err(FileError::NotFile { name: name() });
         }
         Ok(real)
     }
@@ -327,12 +385,18 @@ fn tag_of_ref(name: &str) -> Option<String> {
 }
 
 /// Read at most `cap + 1` bytes, so an oversized file is detected without reading it whole.
-fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, String> {
-    let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, FileError> {
+    let file = File::open(path).map_err(|reason| FileError::Unopenable {
+        name: path.to_path_buf(),
+        reason,
+    })?;
     let mut bytes = Vec::new();
     file.take(cap + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        .map_err(|reason| FileError::Unreadable {
+            name: path.to_path_buf(),
+            reason,
+        })?;
     Ok(bytes)
 }
 
@@ -364,6 +428,37 @@ mod tests {
         assert!(!is_attached_tag(&format!("sha256-{hex}.tar")));
         assert!(!is_attached_tag("sha256-abc.sig"));
         assert!(!is_attached_tag("latest"));
+    }
+
+    #[test]
+    fn files_stay_inside_the_layout() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("layout");
+        fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+        fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        fs::write(
+            dir.join("index.json"),
+            r#"{"schemaVersion":2,"manifests":[]}"#,
+        )
+        .unwrap();
+        fs::write(tmp.path().join("outside"), b"{}").unwrap();
+        let layout = Layout::open(&dir).unwrap();
+        let resolve = |name: &str| layout.resolve(Path::new(name));
+        assert!(resolve("index.json").is_ok());
+        assert!(
+            matches!(resolve("gone"), Err(FileError::Missing { name }) if name == Path::new("gone"))
+        );
+        assert!(matches!(resolve("blobs"), Err(FileError::NotFile { .. })));
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(tmp.path().join("outside"), dir.join("link")).unwrap();
+            let e = resolve("link").unwrap_err();
+            assert!(matches!(&e, FileError::Escapes { real, .. } if real.ends_with("outside")));
+            assert!(
+                e.to_string()
+                    .starts_with("link leaves the layout directory (it resolves to ")
+            );
+        }
     }
 
     #[test]

@@ -182,7 +182,7 @@ pub fn plan(
     } else {
         inventory.existing.clone()
     };
-    let site = site::plan(images, &existing).map_err(Error::Usage)?;
+    let site = site::plan(images, &existing)?;
     let changed: Vec<String> = sync::diff(&site, inventory)
         .into_iter()
         .filter(|c| c.write && c.object.phase == Phase::Referrers)
@@ -193,7 +193,7 @@ pub fn plan(
         return Ok(site);
     }
     existing.referrers = sync::held_referrers(target.store.as_ref(), inventory, &changed, pool)?;
-    site::plan(images, &existing).map_err(Error::Usage)
+    Ok(site::plan(images, &existing)?)
 }
 
 /// Stage 3: what to write, copy and (with `prune`) remove.

@@ -7,11 +7,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::digest::Digest;
+use crate::error::Error;
 use crate::store::{Attributes, Body};
 use crate::verify::VerifiedImage;
 
@@ -278,11 +280,50 @@ pub fn parse_tag_key(key: &str) -> Option<(&str, &str)> {
     valid.then_some((repo, reference))
 }
 
+/// Why a site cannot be planned.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// Two images of the run claim one tag with different content.
+    #[error("tag {repository}:{tag} is claimed by two different images: {first} and {second}")]
+    TagClaimedTwice {
+        /// The repository.
+        repository: String,
+        /// The tag.
+        tag: String,
+        /// The image that claimed it first.
+        first: Box<Owner>,
+        /// The image that claimed it again.
+        second: Box<Owner>,
+    },
+}
+
+/// An image claiming a tag: its root digest, and the layout it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    /// The tagged digest.
+    pub digest: Digest,
+    /// The layout directory.
+    pub layout: PathBuf,
+}
+
+impl fmt::Display for Owner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.digest, self.layout.display())
+    }
+}
+
+/// Two images for one tag is a mistake in what the user asked to publish.
+impl From<PlanError> for Error {
+    fn from(e: PlanError) -> Error {
+        Error::Usage(e.to_string())
+    }
+}
+
 /// Plan the site for `images`, keeping what `existing` says the target already has.
 /// Fails only when two images claim the same tag with different content.
-pub fn plan(images: &[VerifiedImage], existing: &Existing) -> Result<Site, String> {
+pub fn plan(images: &[VerifiedImage], existing: &Existing) -> Result<Site, PlanError> {
     let mut objects: BTreeMap<String, SiteObject> = BTreeMap::new();
-    let mut tag_owner: BTreeMap<String, String> = BTreeMap::new();
+    let mut tag_owner: BTreeMap<String, Owner> = BTreeMap::new();
     let mut tags = Vec::new();
     let mut lists: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut referrers: BTreeMap<(String, Digest), BTreeMap<Digest, serde_json::Value>> =
@@ -352,21 +393,23 @@ pub fn plan(images: &[VerifiedImage], existing: &Existing) -> Result<Site, Strin
         }
         for tag in &image.tags {
             let key = format!("{prefix}manifests/{tag}");
-            if let Some(owner) = tag_owner.get(&key)
+            let owner = Owner {
+                digest: image.root.digest.clone(),
+                layout: image.layout.clone(),
+            };
+            if let Some(first) = tag_owner.get(&key)
                 && objects
                     .get(&key)
                     .is_some_and(|o| o.sha256 != image.root.digest)
             {
-                return Err(format!(
-                    "tag {repo}:{tag} is claimed by two different images: {owner} and {} ({})",
-                    image.root.digest,
-                    image.layout.display()
-                ));
+                return Err(PlanError::TagClaimedTwice {
+                    repository: repo.clone(),
+                    tag: tag.clone(),
+                    first: Box::new(first.clone()),
+                    second: Box::new(owner),
+                });
             }
-            tag_owner.insert(
-                key.clone(),
-                format!("{} ({})", image.root.digest, image.layout.display()),
-            );
+            tag_owner.insert(key.clone(), owner);
             add(
                 &mut objects,
                 document_object(key, &image.root, Phase::Tags, CACHE_SHORT),
@@ -758,11 +801,30 @@ mod tests {
     #[test]
     fn refuses_one_tag_for_two_images() {
         let a = image("a", &["t"], r#"{"a":1}"#);
-        let b = image("a", &["t"], r#"{"b":1}"#);
-        assert!(
-            plan(&[a.clone(), b], &Existing::default())
-                .unwrap_err()
-                .contains("a:t")
+        let mut b = image("a", &["t"], r#"{"b":1}"#);
+        b.layout = PathBuf::from("/m");
+        let e = plan(&[a.clone(), b.clone()], &Existing::default()).unwrap_err();
+        let owner = |i: &VerifiedImage| {
+            Box::new(Owner {
+                digest: i.root.digest.clone(),
+                layout: i.layout.clone(),
+            })
+        };
+        assert_eq!(
+            e,
+            PlanError::TagClaimedTwice {
+                repository: "a".into(),
+                tag: "t".into(),
+                first: owner(&a),
+                second: owner(&b),
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "tag a:t is claimed by two different images: {} (/l) and {} (/m)",
+                a.root.digest, b.root.digest
+            )
         );
         assert!(plan(&[a.clone(), a], &Existing::default()).is_ok());
     }

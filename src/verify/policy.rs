@@ -53,25 +53,46 @@ pub enum NtiaMode {
     Off,
 }
 
+/// A word that names no policy setting.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// Not `required` or `optional`.
+    #[error("SBOM policy {given:?}: expected required or optional")]
+    Requirement {
+        /// The word given.
+        given: String,
+    },
+    /// Not `require`, `warn` or `off`.
+    #[error("NTIA mode {given:?}: expected require, warn or off")]
+    NtiaMode {
+        /// The word given.
+        given: String,
+    },
+}
+
 impl FromStr for Requirement {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
         match s {
             "required" => Ok(Requirement::Required),
             "optional" => Ok(Requirement::Optional),
-            _ => Err(format!("SBOM policy {s:?}: expected required or optional")),
+            _ => Err(ParseError::Requirement {
+                given: s.to_string(),
+            }),
         }
     }
 }
 
 impl FromStr for NtiaMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
         match s {
             "require" => Ok(NtiaMode::Require),
             "warn" => Ok(NtiaMode::Warn),
             "off" => Ok(NtiaMode::Off),
-            _ => Err(format!("NTIA mode {s:?}: expected require, warn or off")),
+            _ => Err(ParseError::NtiaMode {
+                given: s.to_string(),
+            }),
         }
     }
 }
@@ -107,11 +128,22 @@ mod tests {
         for m in [NtiaMode::Require, NtiaMode::Warn, NtiaMode::Off] {
             assert_eq!(m.to_string().parse::<NtiaMode>(), Ok(m));
         }
-        assert!(
-            "yes"
-                .parse::<Requirement>()
-                .unwrap_err()
-                .contains("required")
+        let e = "yes".parse::<Requirement>().unwrap_err();
+        assert_eq!(
+            e,
+            ParseError::Requirement {
+                given: "yes".into()
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            r#"SBOM policy "yes": expected required or optional"#
+        );
+        assert_eq!(
+            "loud".parse::<NtiaMode>(),
+            Err(ParseError::NtiaMode {
+                given: "loud".into()
+            })
         );
         let d = SbomPolicy::default();
         assert_eq!(

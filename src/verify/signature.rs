@@ -21,6 +21,7 @@
 //! like SBOM files do; they are published as the attachments they came as.
 
 use std::collections::BTreeMap;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -31,8 +32,8 @@ use serde_json::json;
 use sigstore_verify::types::{Artifact, Bundle, Sha256Hash, SignatureContent};
 
 use super::policy::NtiaMode;
-use super::sbom::{Origin, SbomSummary, VerifiedSbom};
-use super::trust::TrustPolicy;
+use super::sbom::{Format, Origin, SbomError, SbomSummary, VerifiedSbom};
+use super::trust::{Rejected, TrustPolicy};
 use super::{Attachment, AttachmentKind, Blob, Document, referrer, sbom};
 use crate::digest::Digest;
 use crate::error::Problem;
@@ -53,30 +54,367 @@ const ANN_CERTIFICATE: &str = "dev.sigstore.cosign/certificate";
 const ANN_CHAIN: &str = "dev.sigstore.cosign/chain";
 const ANN_BUNDLE: &str = "dev.sigstore.cosign/bundle";
 
-/// Read and parse a Sigstore bundle file.
+/// Why a Sigstore bundle cannot be had. A bundle file's messages name the file; a bundle
+/// blob's or sidecar's do not (the refusal around them names it).
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    /// The file cannot be read.
+    #[error("cannot read bundle {}: {reason}", path.display())]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: io::Error,
+    },
+    /// The file is larger than a bundle may be (not read).
+    #[error(
+        "bundle {} is {size} bytes, more than the {} a bundle may be",
+        path.display(),
+        MAX_BUNDLE_SIZE
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+    },
+    /// The file is not text.
+    #[error("bundle {} is not UTF-8 text", path.display())]
+    NotText {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file is not a bundle.
+    #[error("bundle {}: not a valid Sigstore bundle: {reason}", path.display())]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What `sigstore-verify` said.
+        reason: String,
+    },
+    /// A bundle's bytes are not text.
+    #[error("bundle is not UTF-8")]
+    NotUtf8,
+    /// A bundle's text is not a bundle.
+    #[error("not a valid Sigstore bundle: {reason}")]
+    Invalid {
+        /// What `sigstore-verify` said.
+        reason: String,
+    },
+}
+
+/// Read and parse a Sigstore bundle file. The error is a [`BundleError`]'s text: the CLI
+/// takes it as a usage error's message as it is.
 pub fn read_bundle(path: &Path) -> Result<Bundle, String> {
-    let bytes = read_bundle_bytes(path)?;
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| format!("bundle {} is not UTF-8 text", path.display()))?;
-    parse_bundle(text).map_err(|e| format!("bundle {}: {e}", path.display()))
+    let read = || {
+        let bytes = read_bundle_bytes(path)?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| BundleError::NotText {
+            path: path.to_path_buf(),
+        })?;
+        Bundle::from_json(text).map_err(|e| BundleError::Malformed {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
+    };
+    read().map_err(|e| e.to_string())
 }
 
-fn read_bundle_bytes(path: &Path) -> Result<Vec<u8>, String> {
-    let size = std::fs::metadata(path)
-        .map_err(|e| format!("cannot read bundle {}: {e}", path.display()))?
-        .len();
+fn read_bundle_bytes(path: &Path) -> Result<Vec<u8>, BundleError> {
+    let unreadable = |reason| BundleError::Unreadable {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let size = std::fs::metadata(path).map_err(unreadable)?.len();
     if size > MAX_BUNDLE_SIZE {
-        return Err(format!(
-            "bundle {} is {size} bytes, more than the {MAX_BUNDLE_SIZE} a bundle may be",
-            path.display()
-        ));
+        return Err(BundleError::TooLarge {
+            path: path.to_path_buf(),
+            size,
+        });
     }
-    std::fs::read(path).map_err(|e| format!("cannot read bundle {}: {e}", path.display()))
+    std::fs::read(path).map_err(unreadable)
 }
 
-/// Parse a Sigstore bundle from JSON text.
-pub fn parse_bundle(text: &str) -> Result<Bundle, String> {
-    Bundle::from_json(text).map_err(|e| format!("not a valid Sigstore bundle: {e}"))
+/// Parse a Sigstore bundle from JSON text ([`BundleError::Invalid`] when it is not one).
+pub fn parse_bundle(text: &str) -> Result<Bundle, BundleError> {
+    Bundle::from_json(text).map_err(|e| BundleError::Invalid {
+        reason: e.to_string(),
+    })
+}
+
+/// Why an attachment was refused, before [`check`] says of what.
+#[derive(Debug, thiserror::Error)]
+enum Refusal {
+    /// Its manifest's bytes do not hash to the digest that names it.
+    #[error("digest mismatch: its manifest {named} hashes to {actual}")]
+    Corrupt {
+        /// The digest naming the manifest.
+        named: Digest,
+        /// What its bytes hash to.
+        actual: Digest,
+    },
+    /// A bundle artifact without a bundle.
+    #[error("a Sigstore bundle artifact with no bundle layer")]
+    NoBundleLayer,
+    /// The subject's digest as `sigstore-verify` takes it (cannot fail for a valid digest).
+    #[error("{reason}")]
+    Artifact {
+        /// What `sigstore-verify` said.
+        reason: String,
+    },
+    /// A bundle that cannot be had.
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    /// A blob the attachment needs.
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    /// The policy's signers refused the signature.
+    #[error(transparent)]
+    Rejected(#[from] Rejected),
+    /// The bundle's content (an in-toto statement), read without a verified signature.
+    #[error(transparent)]
+    Statement(#[from] StatementError),
+    /// The bundle's content, refused after its signature verified.
+    #[error("{reason} (signed by {who})")]
+    SignedBy {
+        /// What is wrong with the content.
+        reason: Box<StatementError>,
+        /// The signer that verified.
+        who: String,
+    },
+    /// An SBOM artifact in the layout.
+    #[error(transparent)]
+    SbomArtifact(#[from] SbomArtifactError),
+    /// An attested SBOM judged under the NTIA policy.
+    #[error(transparent)]
+    Sbom(#[from] SbomError),
+    /// A legacy cosign signature image.
+    #[error(transparent)]
+    Legacy(#[from] LegacyError),
+    /// One payload of a legacy cosign signature image.
+    #[error("payload {digest}: {reason}")]
+    Payload {
+        /// The payload layer's digest.
+        digest: String,
+        /// Why it was refused.
+        reason: Box<Refusal>,
+    },
+}
+
+/// Why a blob an attachment needs cannot be used.
+#[derive(Debug, thiserror::Error)]
+enum BlobError {
+    /// Its descriptor's digest is not a digest.
+    #[error("{reason}")]
+    BadDigest {
+        /// Why the digest was refused.
+        reason: String,
+    },
+    /// Larger than a bundle or payload may be (not read).
+    #[error("{digest} is {size} bytes, too large")]
+    TooLarge {
+        /// The blob.
+        digest: Digest,
+        /// Its descriptor's size.
+        size: u64,
+    },
+    /// The layout does not hold it as its descriptor says.
+    #[error("blob {digest}: {}", problem.reason)]
+    Unreadable {
+        /// The blob.
+        digest: Digest,
+        /// What the layout found.
+        problem: Problem,
+    },
+    /// Not a file of the layout.
+    #[error("{}", .0.reason)]
+    Absent(Problem),
+    /// Its size cannot be had.
+    #[error("cannot stat blob {digest}: {reason}")]
+    Stat {
+        /// The blob.
+        digest: Digest,
+        /// Why.
+        reason: io::Error,
+    },
+    /// Not the size its descriptor says.
+    #[error("blob {digest}: descriptor says {expected} bytes, blob has {size}")]
+    Size {
+        /// The blob.
+        digest: Digest,
+        /// Its descriptor's size.
+        expected: u64,
+        /// Its size on disk.
+        size: u64,
+    },
+}
+
+/// Why an in-toto statement (a DSSE bundle's payload) is refused.
+#[derive(Debug, thiserror::Error)]
+enum StatementError {
+    /// The payload is not a statement.
+    #[error("DSSE payload is not an in-toto statement: {reason}")]
+    NotStatement {
+        /// What the JSON parser said.
+        reason: String,
+    },
+    /// No predicate type.
+    #[error("in-toto statement has no predicateType")]
+    NoPredicateType,
+    /// The statement is about something else.
+    #[error("artifact mismatch: the in-toto statement's subject is not {subject}")]
+    OtherSubject {
+        /// The subject it had to name.
+        subject: Digest,
+    },
+    /// The predicate cannot be serialised (cannot happen for parsed JSON).
+    #[error("{reason}")]
+    Predicate {
+        /// What the JSON writer said.
+        reason: String,
+    },
+    /// An SBOM predicate that is not a valid SBOM of the attachment's subject.
+    #[error(transparent)]
+    Sbom(#[from] SbomError),
+    /// An SBOM predicate of another format than its predicate type says.
+    #[error(
+        "SBOM attestation: predicate type {predicate} is {}, but the predicate is a {} \
+         document",
+        declared.name(),
+        found.name()
+    )]
+    WrongFormat {
+        /// The predicate type.
+        predicate: String,
+        /// The format it names.
+        declared: Format,
+        /// The format of the predicate.
+        found: Format,
+    },
+}
+
+/// Why an SBOM artifact found in the layout is refused.
+#[derive(Debug, thiserror::Error)]
+enum SbomArtifactError {
+    /// No layer of its artifactType.
+    #[error("a {media_type} artifact with no {media_type} layer")]
+    NoLayer {
+        /// Its artifactType.
+        media_type: String,
+    },
+    /// Its layer is larger than an SBOM may be (not read).
+    #[error("SBOM {digest} is {size} bytes, too large")]
+    TooLarge {
+        /// The layer.
+        digest: Digest,
+        /// Its descriptor's size.
+        size: u64,
+    },
+    /// Its layer cannot be read.
+    #[error("cannot read SBOM {digest}: {reason}")]
+    Unreadable {
+        /// The layer.
+        digest: Digest,
+        /// Why.
+        reason: io::Error,
+    },
+    /// Its layer's bytes are not what its descriptor says.
+    #[error("SBOM {digest}: digest mismatch or size mismatch with its descriptor")]
+    Changed {
+        /// The layer.
+        digest: Digest,
+    },
+    /// The document is of another format than its artifactType says.
+    #[error(
+        "SBOM {digest}: artifactType {media_type}, but the document is {}",
+        found.name()
+    )]
+    WrongFormat {
+        /// The layer.
+        digest: Digest,
+        /// Its artifactType.
+        media_type: String,
+        /// The document's format.
+        found: Format,
+    },
+    /// Its layer's blob.
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    /// The document.
+    #[error(transparent)]
+    Sbom(#[from] SbomError),
+}
+
+/// Why a legacy cosign signature image (a simple-signing payload with its signature,
+/// certificate and Rekor entry in annotations) is refused before its signature is checked.
+#[derive(Debug, thiserror::Error)]
+enum LegacyError {
+    /// The payload is not JSON.
+    #[error("payload is not JSON: {reason}")]
+    PayloadNotJson {
+        /// What the JSON parser said.
+        reason: String,
+    },
+    /// The payload signs another image.
+    #[error("payload {digest} signs {}, not {subject}", named.as_deref().unwrap_or("nothing"))]
+    SignsOther {
+        /// The payload layer.
+        digest: String,
+        /// The digest it names, if any.
+        named: Option<String>,
+        /// The image it is attached to.
+        subject: Digest,
+    },
+    /// No payload layer at all.
+    #[error("a cosign signature image with no simple-signing payload")]
+    NoPayload,
+    /// No signature annotation.
+    #[error("no {} annotation", ANN_SIGNATURE)]
+    NoSignature,
+    /// The certificate annotation is not PEM.
+    #[error("bad PEM certificate: {reason}")]
+    Certificate {
+        /// What the PEM parser said.
+        reason: String,
+    },
+    /// The chain annotation is not PEM.
+    #[error("bad PEM chain: {reason}")]
+    Chain {
+        /// What the PEM parser said.
+        reason: String,
+    },
+    /// The Rekor bundle annotation is not JSON.
+    #[error("{} is not JSON: {reason}", ANN_BUNDLE)]
+    RekorNotJson {
+        /// What the JSON parser said.
+        reason: String,
+    },
+    /// The Rekor bundle lacks a field.
+    #[error("Rekor bundle has no {field}")]
+    RekorField {
+        /// The field (`Payload.body`, `logID`, `logIndex`, `integratedTime`).
+        field: &'static str,
+    },
+    /// The Rekor entry's body is not base64.
+    #[error("Rekor body is not base64: {reason}")]
+    RekorBase64 {
+        /// What the decoder said.
+        reason: String,
+    },
+    /// The Rekor entry's body is not JSON.
+    #[error("Rekor body is not JSON: {reason}")]
+    RekorBody {
+        /// What the JSON parser said.
+        reason: String,
+    },
+    /// The Rekor log id is not hex.
+    #[error("Rekor logID is not hex: {reason}")]
+    RekorLogId {
+        /// What the decoder said.
+        reason: String,
+    },
+    /// What the annotations make is not a bundle.
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
 }
 
 /// What a signature is, once its bundle is read.
@@ -104,34 +442,35 @@ struct AttestedSbom {
 /// signers that would have been tried. A signer's own refusal names the signer; a refusal that
 /// has nothing to do with signers (an unsigned SBOM artifact, NTIA) names none.
 struct Refused {
-    reason: String,
+    reason: Refusal,
     untried: bool,
 }
 
 impl Refused {
     /// A refusal that needs no list of signers (a signer's, or one no signer could change).
-    fn judged(reason: String) -> Refused {
+    fn judged(reason: impl Into<Refusal>) -> Refused {
         Refused {
-            reason,
+            reason: reason.into(),
             untried: false,
         }
     }
 }
 
-impl From<String> for Refused {
-    fn from(reason: String) -> Refused {
-        Refused {
-            reason,
-            untried: true,
+/// `?` on a reason: refused before any signer could judge.
+macro_rules! untried_from {
+    ($($from:ty),*) => {$(
+        impl From<$from> for Refused {
+            fn from(reason: $from) -> Refused {
+                Refused {
+                    reason: reason.into(),
+                    untried: true,
+                }
+            }
         }
-    }
+    )*};
 }
 
-impl From<&str> for Refused {
-    fn from(reason: &str) -> Refused {
-        Refused::from(reason.to_string())
-    }
-}
+untried_from!(Refusal, BundleError, BlobError, LegacyError);
 
 /// A manifest of the layout that is about another manifest.
 struct Candidate {
@@ -140,8 +479,8 @@ struct Candidate {
     subject: Digest,
     /// Legacy cosign `.sig` image (no OCI `subject`; the payload names the image).
     legacy: bool,
-    /// Why the manifest cannot be trusted as it is (its bytes do not hash to its name).
-    corrupt: Option<String>,
+    /// What its bytes hash to, when that is not the digest naming it: it cannot be trusted.
+    corrupt: Option<Digest>,
 }
 
 /// The manifests of one layout that refer to other manifests, found once per layout.
@@ -184,9 +523,7 @@ impl Scan {
             let actual = Digest::of_bytes(&bytes);
             if let Some(mut candidate) = classify(layout, digest.clone(), bytes) {
                 if actual != digest {
-                    candidate.corrupt = Some(format!(
-                        "digest mismatch: its manifest {digest} hashes to {actual}"
-                    ));
+                    candidate.corrupt = Some(actual);
                 }
                 candidates.push(candidate);
             }
@@ -235,7 +572,7 @@ fn classify(layout: &Layout, digest: Digest, bytes: Vec<u8>) -> Option<Candidate
         .layers()
         .iter()
         .find(|l| l.media_type().to_string() == SIMPLE_SIGNING)?;
-    let subject = legacy_subject(layout, payload).ok()?;
+    let subject = legacy_subject(layout, payload)?;
     Some(Candidate {
         document,
         manifest,
@@ -245,25 +582,33 @@ fn classify(layout: &Layout, digest: Digest, bytes: Vec<u8>) -> Option<Candidate
     })
 }
 
-/// The `critical.image.docker-manifest-digest` of a simple-signing payload.
-fn legacy_subject(layout: &Layout, payload: &Descriptor) -> Result<Digest, String> {
-    let bytes = read_blob(layout, payload)?;
-    let json: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| format!("payload is not JSON: {e}"))?;
-    let named = json["critical"]["image"]["docker-manifest-digest"]
-        .as_str()
-        .ok_or("payload names no critical.image.docker-manifest-digest")?;
-    Digest::parse(named)
+/// The `critical.image.docker-manifest-digest` of a simple-signing payload, if it names one
+/// (a payload that does not is no legacy signature of anything).
+fn legacy_subject(layout: &Layout, payload: &Descriptor) -> Option<Digest> {
+    let bytes = read_blob(layout, payload).ok()?;
+    let json: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let named = json["critical"]["image"]["docker-manifest-digest"].as_str()?;
+    Digest::parse(named).ok()
 }
 
-fn read_blob(layout: &Layout, desc: &Descriptor) -> Result<Vec<u8>, String> {
-    let digest = Digest::parse(desc.digest().as_ref())?;
+/// A descriptor's digest, parsed.
+fn digest_of(desc: &Descriptor) -> Result<Digest, BlobError> {
+    Digest::parse(desc.digest().as_ref()).map_err(|e| BlobError::BadDigest {
+        reason: e.to_string(),
+    })
+}
+
+fn read_blob(layout: &Layout, desc: &Descriptor) -> Result<Vec<u8>, BlobError> {
+    let digest = digest_of(desc)?;
     if desc.size() > MAX_BUNDLE_SIZE {
-        return Err(format!("{digest} is {} bytes, too large", desc.size()));
+        return Err(BlobError::TooLarge {
+            digest,
+            size: desc.size(),
+        });
     }
     layout
         .read_document(&digest, desc.size())
-        .map_err(|p| format!("blob {digest}: {}", p.reason))
+        .map_err(|problem| BlobError::Unreadable { digest, problem })
 }
 
 /// An image's signatures and attestations, verified as the policy says.
@@ -311,7 +656,7 @@ pub fn check(
             refused.reason,
             p.describe_signers()
         ),
-        None => refused.reason,
+        None => refused.reason.to_string(),
     };
     let checker = Checker {
         layout,
@@ -329,7 +674,10 @@ pub fn check(
             "referrer"
         };
         let outcome = match (&candidate.corrupt, candidate.legacy) {
-            (Some(reason), _) => Err(Refused::from(reason.clone())),
+            (Some(actual), _) => Err(Refused::from(Refusal::Corrupt {
+                named: candidate.document.digest.clone(),
+                actual: actual.clone(),
+            })),
             (None, true) => checker.legacy(candidate, &mut signed),
             (None, false) => checker.referrer(candidate, subject, &mut signed),
         };
@@ -380,11 +728,17 @@ pub fn check(
 /// `digest`. A message signature is over the bytes, so it gets them: Ed25519 cannot verify from
 /// a digest, and a P-384 or RSA signer may have hashed with other than SHA-256. A DSSE envelope
 /// signs its own payload and binds the artifact by the digest its in-toto subject names.
-fn artifact<'a>(bundle: &Bundle, bytes: &'a [u8], digest: &Digest) -> Result<Artifact<'a>, String> {
+fn artifact<'a>(
+    bundle: &Bundle,
+    bytes: &'a [u8],
+    digest: &Digest,
+) -> Result<Artifact<'a>, Refusal> {
     match bundle.content {
         SignatureContent::DsseEnvelope(_) => Sha256Hash::from_hex(digest.hex())
             .map(Artifact::from_digest)
-            .map_err(|e| e.to_string()),
+            .map_err(|e| Refusal::Artifact {
+                reason: e.to_string(),
+            }),
         _ => Ok(Artifact::from_blob(bytes)),
     }
 }
@@ -392,37 +746,41 @@ fn artifact<'a>(bundle: &Bundle, bytes: &'a [u8], digest: &Digest) -> Result<Art
 /// What a bundle holds: a signature or an attestation (with its predicate type). An SBOM
 /// attestation's document is validated like an SBOM file, must be of the format its predicate
 /// type says, and must describe the statement's subject.
-fn kind_of(bundle: &Bundle, subject: &Digest) -> Result<(Kind, Option<String>), String> {
+fn kind_of(bundle: &Bundle, subject: &Digest) -> Result<(Kind, Option<String>), StatementError> {
     let SignatureContent::DsseEnvelope(envelope) = &bundle.content else {
         return Ok((Kind::Signature, None));
     };
     let statement: serde_json::Value = serde_json::from_slice(envelope.payload.as_bytes())
-        .map_err(|e| format!("DSSE payload is not an in-toto statement: {e}"))?;
+        .map_err(|e| StatementError::NotStatement {
+            reason: e.to_string(),
+        })?;
     let predicate = statement["predicateType"]
         .as_str()
-        .ok_or("in-toto statement has no predicateType")?
+        .ok_or(StatementError::NoPredicateType)?
         .to_string();
     let names_subject = statement["subject"]
         .as_array()
         .is_some_and(|s| s.iter().any(|s| s["digest"]["sha256"] == subject.hex()));
     if !names_subject {
-        return Err(format!(
-            "artifact mismatch: the in-toto statement's subject is not {subject}"
-        ));
+        return Err(StatementError::OtherSubject {
+            subject: subject.clone(),
+        });
     }
     if predicate == COSIGN_SIGN_PREDICATE {
         return Ok((Kind::Signature, Some(predicate)));
     }
-    if let Some(format) = sbom::Format::of_predicate_type(&predicate) {
-        let bytes = serde_json::to_vec(&statement["predicate"]).map_err(|e| e.to_string())?;
+    if let Some(format) = Format::of_predicate_type(&predicate) {
+        let bytes =
+            serde_json::to_vec(&statement["predicate"]).map_err(|e| StatementError::Predicate {
+                reason: e.to_string(),
+            })?;
         let summary = sbom::check_document(&bytes, "SBOM attestation")?;
         if summary.format != format {
-            return Err(format!(
-                "SBOM attestation: predicate type {predicate} is {}, but the predicate is a {} \
-                 document",
-                format.name(),
-                summary.format.name()
-            ));
+            return Err(StatementError::WrongFormat {
+                predicate,
+                declared: format,
+                found: summary.format,
+            });
         }
         sbom::check_describes(&summary, subject, "SBOM attestation: the predicate")?;
         return Ok((
@@ -489,8 +847,11 @@ impl Checker<'_> {
             None => None,
         };
         let (kind, predicate) = kind_of(bundle, &subject.digest).map_err(|reason| match &who {
-            Some(who) => Refused::judged(format!("{reason} (signed by {who})")),
-            None => Refused::from(reason),
+            Some(who) => Refused::judged(Refusal::SignedBy {
+                reason: Box::new(reason),
+                who: who.clone(),
+            }),
+            None => Refused::from(Refusal::Statement(reason)),
         })?;
         Ok((kind, predicate, who))
     }
@@ -533,9 +894,9 @@ impl Checker<'_> {
                 .layers()
                 .iter()
                 .find(|l| l.media_type().to_string().starts_with(BUNDLE_PREFIX))
-                .ok_or("a Sigstore bundle artifact with no bundle layer")?;
+                .ok_or(Refusal::NoBundleLayer)?;
             let bytes = read_blob(self.layout, layer)?;
-            let text = std::str::from_utf8(&bytes).map_err(|_| "bundle is not UTF-8")?;
+            let text = std::str::from_utf8(&bytes).map_err(|_| BundleError::NotUtf8)?;
             let bundle = parse_bundle(text)?;
             let (what, _, who) = self.bundle(&bundle, subject)?;
             (kind, summary) = record(signed, &what, candidate.subject == *self.root, who);
@@ -578,7 +939,11 @@ impl Checker<'_> {
 
     /// An SBOM already attached in the layout: intact, valid, of its artifactType's format,
     /// and describing its subject.
-    fn layout_sbom(&self, candidate: &Candidate, media_type: &str) -> Result<VerifiedSbom, String> {
+    fn layout_sbom(
+        &self,
+        candidate: &Candidate,
+        media_type: &str,
+    ) -> Result<VerifiedSbom, SbomArtifactError> {
         use std::io::Read;
         let subject = &candidate.subject;
         let layer = candidate
@@ -586,37 +951,44 @@ impl Checker<'_> {
             .layers()
             .iter()
             .find(|l| l.media_type().to_string() == media_type)
-            .ok_or(format!(
-                "a {media_type} artifact with no {media_type} layer"
-            ))?;
-        let digest = Digest::parse(layer.digest().as_ref())?;
+            .ok_or_else(|| SbomArtifactError::NoLayer {
+                media_type: media_type.to_string(),
+            })?;
+        let digest = digest_of(layer)?;
         if layer.size() > sbom::MAX_SBOM_SIZE {
-            return Err(format!(
-                "SBOM {digest} is {} bytes, too large",
-                layer.size()
-            ));
+            return Err(SbomArtifactError::TooLarge {
+                digest,
+                size: layer.size(),
+            });
         }
-        let path = self.layout.blob_path(&digest).map_err(|p| p.reason)?;
+        let path = self.layout.blob_path(&digest).map_err(BlobError::Absent)?;
         let mut bytes = Vec::new();
-        std::fs::File::open(&path)
+        if let Err(reason) = std::fs::File::open(&path)
             .and_then(|f| f.take(layer.size() + 1).read_to_end(&mut bytes))
-            .map_err(|e| format!("cannot read SBOM {digest}: {e}"))?;
+        {
+            return Err(SbomArtifactError::Unreadable { digest, reason });
+        }
         if bytes.len() as u64 != layer.size() || Digest::of_bytes(&bytes) != digest {
-            return Err(format!(
-                "SBOM {digest}: digest mismatch or size mismatch with its descriptor"
-            ));
+            return Err(SbomArtifactError::Changed { digest });
         }
         let origin = format!("SBOM {digest}");
         let summary = sbom::check_document(&bytes, &origin)?;
         if summary.format.media_type() != media_type {
-            return Err(format!(
-                "{origin}: artifactType {media_type}, but the document is {}",
-                summary.format.name()
-            ));
+            return Err(SbomArtifactError::WrongFormat {
+                digest,
+                media_type: media_type.to_string(),
+                found: summary.format,
+            });
         }
         sbom::check_describes(&summary, subject, &origin)?;
         let origin = Origin::Referrer(candidate.document.digest.clone());
-        sbom::verified(subject.clone(), origin, bytes, summary, self.ntia)
+        Ok(sbom::verified(
+            subject.clone(),
+            origin,
+            bytes,
+            summary,
+            self.ntia,
+        )?)
     }
 
     fn legacy(&self, candidate: &Candidate, signed: &mut Signed) -> Result<(), Refused> {
@@ -627,23 +999,27 @@ impl Checker<'_> {
                 continue;
             }
             let payload = read_blob(self.layout, layer)?;
-            let json: serde_json::Value = serde_json::from_slice(&payload)
-                .map_err(|e| format!("payload is not JSON: {e}"))?;
+            let json: serde_json::Value =
+                serde_json::from_slice(&payload).map_err(|e| LegacyError::PayloadNotJson {
+                    reason: e.to_string(),
+                })?;
             let named = json["critical"]["image"]["docker-manifest-digest"].as_str();
             if named != Some(candidate.subject.as_str()) {
-                return Err(format!(
-                    "payload {} signs {}, not {}",
-                    layer.digest(),
-                    named.unwrap_or("nothing"),
-                    candidate.subject
-                )
+                return Err(LegacyError::SignsOther {
+                    digest: layer.digest().to_string(),
+                    named: named.map(str::to_string),
+                    subject: candidate.subject.clone(),
+                }
                 .into());
             }
             let annotations = layer.annotations().clone().unwrap_or_default();
             let who = self
                 .legacy_verify(&payload, &annotations)
                 .map_err(|r| Refused {
-                    reason: format!("payload {}: {}", layer.digest(), r.reason),
+                    reason: Refusal::Payload {
+                        digest: layer.digest().to_string(),
+                        reason: Box::new(r.reason),
+                    },
                     ..r
                 })?;
             let (_, summary) = record(
@@ -655,7 +1031,7 @@ impl Checker<'_> {
             summaries.push(summary);
         }
         if summaries.is_empty() {
-            return Err("a cosign signature image with no simple-signing payload".into());
+            return Err(LegacyError::NoPayload.into());
         }
         signed.blobs.extend(manifest_blobs(self.layout, manifest)?);
         signed.attachments.push(Attachment {
@@ -700,7 +1076,7 @@ impl Checker<'_> {
     /// manifest whose layer is the bundle, byte for byte).
     fn sidecar(&self, path: &Path, root: &Document, signed: &mut Signed) -> Result<(), Refused> {
         let bytes = read_bundle_bytes(path)?;
-        let text = std::str::from_utf8(&bytes).map_err(|_| "bundle is not UTF-8".to_string())?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| BundleError::NotUtf8)?;
         let bundle = parse_bundle(text)?;
         let (kind, predicate, who) = self.bundle(&bundle, root)?;
         let (attachment_kind, summary) = record(signed, &kind, true, who);
@@ -748,10 +1124,10 @@ fn sha2_256(bytes: &[u8]) -> [u8; 32] {
 fn legacy_bundle(
     annotations: &std::collections::HashMap<String, String>,
     sha256: Option<&[u8; 32]>,
-) -> Result<Bundle, String> {
+) -> Result<Bundle, LegacyError> {
     let signature = annotations
         .get(ANN_SIGNATURE)
-        .ok_or(format!("no {ANN_SIGNATURE} annotation"))?;
+        .ok_or(LegacyError::NoSignature)?;
     let material = match annotations.get(ANN_CERTIFICATE).filter(|c| !c.is_empty()) {
         Some(pem) => {
             let mut chain = vec![pem_der(pem)?];
@@ -766,24 +1142,31 @@ fn legacy_bundle(
     let mut tlog_entries = Vec::new();
     if let Some(rekor) = annotations.get(ANN_BUNDLE) {
         let rekor: serde_json::Value =
-            serde_json::from_str(rekor).map_err(|e| format!("{ANN_BUNDLE} is not JSON: {e}"))?;
+            serde_json::from_str(rekor).map_err(|e| LegacyError::RekorNotJson {
+                reason: e.to_string(),
+            })?;
         let p = &rekor["Payload"];
-        let body_b64 = p["body"]
-            .as_str()
-            .ok_or("Rekor bundle has no Payload.body")?;
-        let body: serde_json::Value = serde_json::from_slice(
-            &BASE64
-                .decode(body_b64)
-                .map_err(|e| format!("Rekor body is not base64: {e}"))?,
-        )
-        .map_err(|e| format!("Rekor body is not JSON: {e}"))?;
-        let log_id = hex::decode(p["logID"].as_str().ok_or("Rekor bundle has no logID")?)
-            .map_err(|e| format!("Rekor logID is not hex: {e}"))?;
+        let missing = |field| LegacyError::RekorField { field };
+        let body_b64 = p["body"].as_str().ok_or(missing("Payload.body"))?;
+        let body: serde_json::Value =
+            serde_json::from_slice(&BASE64.decode(body_b64).map_err(|e| {
+                LegacyError::RekorBase64 {
+                    reason: e.to_string(),
+                }
+            })?)
+            .map_err(|e| LegacyError::RekorBody {
+                reason: e.to_string(),
+            })?;
+        let log_id = hex::decode(p["logID"].as_str().ok_or(missing("logID"))?).map_err(|e| {
+            LegacyError::RekorLogId {
+                reason: e.to_string(),
+            }
+        })?;
         tlog_entries.push(json!({
-            "logIndex": p["logIndex"].as_i64().ok_or("Rekor bundle has no logIndex")?.to_string(),
+            "logIndex": p["logIndex"].as_i64().ok_or(missing("logIndex"))?.to_string(),
             "logId": {"keyId": BASE64.encode(log_id)},
             "kindVersion": {"kind": body["kind"], "version": body["apiVersion"]},
-            "integratedTime": p["integratedTime"].as_i64().ok_or("Rekor bundle has no integratedTime")?.to_string(),
+            "integratedTime": p["integratedTime"].as_i64().ok_or(missing("integratedTime"))?.to_string(),
             "inclusionPromise": {"signedEntryTimestamp": rekor["SignedEntryTimestamp"]},
             "canonicalizedBody": body_b64,
         }));
@@ -807,38 +1190,44 @@ fn legacy_bundle(
     if let Some(ms) = bundle["messageSignature"].as_object_mut() {
         ms.retain(|_, v| !v.is_null());
     }
-    parse_bundle(&bundle.to_string())
+    Ok(parse_bundle(&bundle.to_string())?)
 }
 
-fn pem_der(pem: &str) -> Result<Vec<u8>, String> {
+fn pem_der(pem: &str) -> Result<Vec<u8>, LegacyError> {
     Ok(pem::parse(pem)
-        .map_err(|e| format!("bad PEM certificate: {e}"))?
+        .map_err(|e| LegacyError::Certificate {
+            reason: e.to_string(),
+        })?
         .into_contents())
 }
 
-fn pem_blocks(pem: &str) -> Result<Vec<Vec<u8>>, String> {
+fn pem_blocks(pem: &str) -> Result<Vec<Vec<u8>>, LegacyError> {
     Ok(pem::parse_many(pem)
-        .map_err(|e| format!("bad PEM chain: {e}"))?
+        .map_err(|e| LegacyError::Chain {
+            reason: e.to_string(),
+        })?
         .into_iter()
         .map(|p| p.into_contents())
         .collect())
 }
 
 /// The config and layers of an attachment manifest, present in the layout with their sizes.
-fn manifest_blobs(layout: &Layout, manifest: &ImageManifest) -> Result<Vec<Blob>, String> {
+fn manifest_blobs(layout: &Layout, manifest: &ImageManifest) -> Result<Vec<Blob>, BlobError> {
     std::iter::once(manifest.config())
         .chain(manifest.layers())
         .map(|desc| {
-            let digest = Digest::parse(desc.digest().as_ref())?;
-            let path = layout.blob_path(&digest).map_err(|p| p.reason)?;
-            let size = std::fs::metadata(&path)
-                .map_err(|e| format!("cannot stat blob {digest}: {e}"))?
-                .len();
+            let digest = digest_of(desc)?;
+            let path = layout.blob_path(&digest).map_err(BlobError::Absent)?;
+            let size = match std::fs::metadata(&path) {
+                Ok(meta) => meta.len(),
+                Err(reason) => return Err(BlobError::Stat { digest, reason }),
+            };
             if size != desc.size() {
-                return Err(format!(
-                    "blob {digest}: descriptor says {} bytes, blob has {size}",
-                    desc.size()
-                ));
+                return Err(BlobError::Size {
+                    digest,
+                    expected: desc.size(),
+                    size,
+                });
             }
             Ok(Blob { digest, size, path })
         })

@@ -7,6 +7,7 @@
 //! checkpoints, DSSE envelopes and in-toto subjects — is Sigstore's own `sigstore-verify`;
 //! this module only decides which of its policies apply and says which signer matched.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use regex::Regex;
@@ -80,6 +81,131 @@ pub enum RootSource {
     File(PathBuf),
 }
 
+impl fmt::Display for RootSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RootSource::Production => f.write_str("the embedded Sigstore production root"),
+            RootSource::Staging => f.write_str("the embedded Sigstore staging root"),
+            RootSource::File(path) => write!(f, "trusted root {}", path.display()),
+        }
+    }
+}
+
+/// Why a policy cannot be loaded: each a usage error (the policy as written cannot work).
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    /// Signatures are required, but no signer is accepted.
+    #[error("{}", NO_SIGNERS)]
+    NoSigners,
+    /// A signer is neither a key nor an issuer with one identity.
+    #[error(
+        "a signer is either `key = \"FILE\"`, or `issuer` with one of `identity` or \
+         `identity_regexp`"
+    )]
+    SignerShape,
+    /// A key file cannot be read.
+    #[error("cannot read key {}: {reason}", path.display())]
+    KeyUnreadable {
+        /// The key file.
+        path: PathBuf,
+        /// Why.
+        reason: std::io::Error,
+    },
+    /// A key file is not a public key.
+    #[error("key {}: {reason}", path.display())]
+    BadKey {
+        /// The key file.
+        path: PathBuf,
+        /// What `sigstore-verify` said.
+        reason: String,
+    },
+    /// An identity pattern is not a regular expression.
+    #[error("identity_regexp {pattern:?}: {reason}")]
+    BadPattern {
+        /// The pattern as written.
+        pattern: String,
+        /// What the regex compiler said.
+        reason: regex::Error,
+    },
+    /// A trusted root file cannot be read.
+    #[error("cannot read trusted root {}: {reason}", path.display())]
+    RootUnreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: std::io::Error,
+    },
+    /// A trusted root is not one `sigstore-verify` can verify with.
+    #[error("{root}: {reason}")]
+    BadRoot {
+        /// Which root.
+        root: RootSource,
+        /// What `sigstore-verify` said.
+        reason: String,
+    },
+}
+
+/// Why a bundle did not verify against the policy.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Rejected {
+    /// The policy accepts no signer of the bundle's kind (key, or certificate).
+    #[error(
+        "{} (it accepts {accepted})",
+        if *keyless {
+            "signed with a certificate (keyless), but the policy accepts no identities"
+        } else {
+            "signed with a key, but the policy accepts no keys"
+        }
+    )]
+    NoSignerOfKind {
+        /// The bundle is signed with a certificate.
+        keyless: bool,
+        /// The signers the policy accepts, described.
+        accepted: String,
+    },
+    /// Every signer of its kind was tried; none verified it.
+    #[error("{}", join(.0))]
+    BySigners(Vec<SignerRefusal>),
+}
+
+/// One accepted signer's refusal of a bundle.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{signer}: {reason}")]
+pub struct SignerRefusal {
+    /// The signer, described (`key cosign.pub`, `identity … (issuer …)`).
+    pub signer: String,
+    /// Why it refused.
+    pub reason: Refusal,
+}
+
+/// Why one signer refused a bundle.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// `sigstore-verify` refused it (signature, certificate chain, timestamps, log proofs,
+    /// identity or issuer).
+    #[error("{0}")]
+    Sigstore(String),
+    /// The certificate's identity does not match the signer's pattern.
+    #[error(
+        "identity mismatch: expected a match of {pattern}, got {}",
+        actual.as_deref().unwrap_or("no identity")
+    )]
+    IdentityMismatch {
+        /// The anchored pattern.
+        pattern: String,
+        /// The certificate's identity, if it has one.
+        actual: Option<String>,
+    },
+}
+
+fn join(refusals: &[SignerRefusal]) -> String {
+    refusals
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 enum Identity {
     Exact(String),
     Pattern(Regex),
@@ -117,9 +243,9 @@ impl TrustPolicy {
     /// Load a policy: read key files and the trusted root, compile identity patterns. Requiring
     /// signatures without accepting any signer is refused here, as the usage error it is (it
     /// would otherwise refuse every image as unsigned).
-    pub fn load(spec: &PolicySpec) -> Result<TrustPolicy, String> {
+    pub fn load(spec: &PolicySpec) -> Result<TrustPolicy, TrustError> {
         if spec.require && spec.signers.is_empty() {
-            return Err(NO_SIGNERS.to_string());
+            return Err(TrustError::NoSigners);
         }
         let root = match &spec.trusted_root {
             Some(path) => RootSource::File(path.clone()),
@@ -139,14 +265,18 @@ impl TrustPolicy {
         })
     }
 
-    /// Load with an explicit root source (the conformance CLI's `--staging`).
+    /// Load with an explicit root source (the conformance CLI's `--staging`). The error is
+    /// a [`TrustError`]'s text: the CLI takes it as a usage error's message as it is.
     pub fn with_root(spec: &PolicySpec, root: &RootSource) -> Result<TrustPolicy, String> {
-        let mut policy = TrustPolicy::load(&PolicySpec {
-            trusted_root: None,
-            ..spec.clone()
-        })?;
-        (policy.verifier, policy.require_sct) = verifier(root)?;
-        Ok(policy)
+        let load = || {
+            let mut policy = TrustPolicy::load(&PolicySpec {
+                trusted_root: None,
+                ..spec.clone()
+            })?;
+            (policy.verifier, policy.require_sct) = verifier(root)?;
+            Ok::<_, TrustError>(policy)
+        };
+        load().map_err(|e| e.to_string())
     }
 
     /// Whether any signer is accepted at all.
@@ -166,7 +296,7 @@ impl TrustPolicy {
     /// Verify `bundle` over `artifact` (its bytes, or its sha256 digest) completely. Every
     /// signer of the bundle's kind (key or certificate) is tried; the first that verifies is
     /// described in the result, otherwise every signer's reason is.
-    pub fn verify(&self, bundle: &Bundle, artifact: Artifact<'_>) -> Result<String, String> {
+    pub fn verify(&self, bundle: &Bundle, artifact: Artifact<'_>) -> Result<String, Rejected> {
         let keyless = bundle.signing_certificate().is_some();
         let candidates: Vec<&Signer> = self
             .signers
@@ -174,21 +304,22 @@ impl TrustPolicy {
             .filter(|s| matches!(s, Signer::Keyless { .. }) == keyless)
             .collect();
         if candidates.is_empty() {
-            let what = if keyless {
-                "signed with a certificate (keyless), but the policy accepts no identities"
-            } else {
-                "signed with a key, but the policy accepts no keys"
-            };
-            return Err(format!("{what} (it accepts {})", self.describe_signers()));
+            return Err(Rejected::NoSignerOfKind {
+                keyless,
+                accepted: self.describe_signers(),
+            });
         }
-        let mut reasons = Vec::new();
+        let mut refusals = Vec::new();
         for signer in candidates {
             match self.verify_as(signer, bundle, artifact.clone()) {
                 Ok(who) => return Ok(who),
-                Err(reason) => reasons.push(format!("{}: {reason}", signer.describe())),
+                Err(reason) => refusals.push(SignerRefusal {
+                    signer: signer.describe(),
+                    reason,
+                }),
             }
         }
-        Err(reasons.join("; "))
+        Err(Rejected::BySigners(refusals))
     }
 
     fn verify_as(
@@ -196,13 +327,13 @@ impl TrustPolicy {
         signer: &Signer,
         bundle: &Bundle,
         artifact: Artifact<'_>,
-    ) -> Result<String, String> {
+    ) -> Result<String, Refusal> {
         match signer {
             Signer::Key { key, .. } => {
                 let policy = PublicKeyVerificationPolicy::new(key.clone());
                 self.verifier
                     .verify(artifact, bundle, &policy)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| Refusal::Sigstore(e.to_string()))?;
                 Ok(signer.describe())
             }
             Signer::Keyless { identity, issuer } => {
@@ -218,15 +349,15 @@ impl TrustPolicy {
                 let result = self
                     .verifier
                     .verify(artifact, bundle, &policy)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| Refusal::Sigstore(e.to_string()))?;
                 let actual = result.identity().map(|s| s.as_str().to_string());
                 if let Identity::Pattern(re) = identity
                     && !actual.as_deref().is_some_and(|a| re.is_match(a))
                 {
-                    return Err(format!(
-                        "identity mismatch: expected a match of {re}, got {}",
-                        actual.as_deref().unwrap_or("no identity")
-                    ));
+                    return Err(Refusal::IdentityMismatch {
+                        pattern: re.to_string(),
+                        actual,
+                    });
                 }
                 Ok(format!(
                     "identity {} (issuer {issuer})",
@@ -238,28 +369,27 @@ impl TrustPolicy {
 }
 
 /// The verifier for a root, and whether that root can vouch for SCTs (lists a CT log).
-fn verifier(root: &RootSource) -> Result<(Verifier, bool), String> {
-    let (json, name) = match root {
-        RootSource::Production => (
-            SIGSTORE_PRODUCTION_TRUSTED_ROOT.to_string(),
-            "the embedded Sigstore production root".to_string(),
-        ),
-        RootSource::Staging => (
-            SIGSTORE_STAGING_TRUSTED_ROOT.to_string(),
-            "the embedded Sigstore staging root".to_string(),
-        ),
-        RootSource::File(path) => (
-            std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read trusted root {}: {e}", path.display()))?,
-            format!("trusted root {}", path.display()),
-        ),
+fn verifier(root: &RootSource) -> Result<(Verifier, bool), TrustError> {
+    let json = match root {
+        RootSource::Production => SIGSTORE_PRODUCTION_TRUSTED_ROOT.to_string(),
+        RootSource::Staging => SIGSTORE_STAGING_TRUSTED_ROOT.to_string(),
+        RootSource::File(path) => {
+            std::fs::read_to_string(path).map_err(|reason| TrustError::RootUnreadable {
+                path: path.clone(),
+                reason,
+            })?
+        }
     };
-    let root = TrustedRoot::from_json(&json).map_err(|e| format!("{name}: {e}"))?;
-    let verifier = Verifier::new(&root).map_err(|e| format!("{name}: {e}"))?;
-    Ok((verifier, !root.ctlogs.is_empty()))
+    let bad = |e: &dyn fmt::Display| TrustError::BadRoot {
+        root: root.clone(),
+        reason: e.to_string(),
+    };
+    let trusted = TrustedRoot::from_json(&json).map_err(|e| bad(&e))?;
+    let verifier = Verifier::new(&trusted).map_err(|e| bad(&e))?;
+    Ok((verifier, !trusted.ctlogs.is_empty()))
 }
 
-fn load_signer(spec: &SignerSpec) -> Result<Signer, String> {
+fn load_signer(spec: &SignerSpec) -> Result<Signer, TrustError> {
     match (
         &spec.key,
         &spec.identity,
@@ -267,10 +397,15 @@ fn load_signer(spec: &SignerSpec) -> Result<Signer, String> {
         &spec.issuer,
     ) {
         (Some(path), None, None, None) => {
-            let pem = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read key {}: {e}", path.display()))?;
-            let key =
-                DerPublicKey::from_pem(&pem).map_err(|e| format!("key {}: {e}", path.display()))?;
+            let pem =
+                std::fs::read_to_string(path).map_err(|reason| TrustError::KeyUnreadable {
+                    path: path.clone(),
+                    reason,
+                })?;
+            let key = DerPublicKey::from_pem(&pem).map_err(|e| TrustError::BadKey {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
             Ok(Signer::Key {
                 file: path.display().to_string(),
                 key,
@@ -281,18 +416,18 @@ fn load_signer(spec: &SignerSpec) -> Result<Signer, String> {
             issuer: issuer.clone(),
         }),
         (None, None, Some(pattern), Some(issuer)) => {
-            let re = Regex::new(&format!("^(?:{pattern})$"))
-                .map_err(|e| format!("identity_regexp {pattern:?}: {e}"))?;
+            let re = Regex::new(&format!("^(?:{pattern})$")).map_err(|reason| {
+                TrustError::BadPattern {
+                    pattern: pattern.clone(),
+                    reason,
+                }
+            })?;
             Ok(Signer::Keyless {
                 identity: Identity::Pattern(re),
                 issuer: issuer.clone(),
             })
         }
-        _ => Err(
-            "a signer is either `key = \"FILE\"`, or `issuer` with one of `identity` or \
-             `identity_regexp`"
-                .to_string(),
-        ),
+        _ => Err(TrustError::SignerShape),
     }
 }
 
@@ -321,8 +456,20 @@ mod tests {
             },
         ];
         for spec in bad {
-            assert!(load_signer(&spec).is_err(), "{spec:?}");
+            assert!(
+                matches!(load_signer(&spec), Err(TrustError::SignerShape)),
+                "{spec:?}"
+            );
         }
+        let unclosed = SignerSpec {
+            identity_regexp: Some("(".into()),
+            issuer: Some("i".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            load_signer(&unclosed),
+            Err(TrustError::BadPattern { pattern, .. }) if pattern == "("
+        ));
         let pattern = SignerSpec {
             identity_regexp: Some("https://github.com/acme/.*".into()),
             issuer: Some("https://token.actions.githubusercontent.com".into()),
@@ -347,6 +494,8 @@ mod tests {
             ..Default::default()
         };
         let e = TrustPolicy::load(&spec).err().expect("refused");
+        assert!(matches!(e, TrustError::NoSigners), "{e}");
+        let e = e.to_string();
         assert!(e.contains("no signer is accepted"), "{e}");
         assert!(
             e.contains("--key") && e.contains("[[signatures.signer]]"),

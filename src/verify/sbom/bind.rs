@@ -152,8 +152,86 @@ fn platform_subject(d: &Descriptor) -> Option<Subject> {
     })
 }
 
-/// A binding failure: the digest expected (when one was), and why.
-pub type Unbound = (Option<Digest>, String);
+/// Why a document cannot be bound to a subject of its images.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Unbound {
+    /// Bound by content, it describes none of the images' digests.
+    #[error(
+        "describes {}, which is none of the image's digests ({})",
+        named(describes),
+        subjects.iter().map(Subject::describe).collect::<Vec<_>>().join(", ")
+    )]
+    NoneOfTheImage {
+        /// The digests it describes.
+        describes: Vec<Digest>,
+        /// Every subject of the images.
+        subjects: Vec<Subject>,
+    },
+    /// Named as an index's SBOM (`sbom-index`), for an image that is a single manifest.
+    #[error(
+        "is named as apko names an image index's SBOM, but the image is a single manifest, not \
+         an index"
+    )]
+    NotAnIndex,
+    /// Named for an architecture the image has no platform of.
+    #[error(
+        "is named for architecture {} ({}{}), but the image has no such platform (it has {})",
+        arch.apk,
+        arch.oci,
+        arch.variant.map(|v| format!("/{v}")).unwrap_or_default(),
+        platforms_of(platforms)
+    )]
+    NoSuchPlatform {
+        /// The architecture its name says.
+        arch: Arch,
+        /// The platforms the images have.
+        platforms: Vec<Platform>,
+    },
+    /// Named for a subject, it describes other digests.
+    #[error(
+        "describes {}, but {} is what it must describe",
+        named(describes),
+        expected.describe()
+    )]
+    Mismatch {
+        /// The digests it describes.
+        describes: Vec<Digest>,
+        /// The subject its name says (the first, when several images have one).
+        expected: Box<Subject>,
+    },
+}
+
+impl Unbound {
+    /// The digest the document had to describe, when its name says one.
+    pub fn expected(&self) -> Option<&Digest> {
+        match self {
+            Unbound::Mismatch { expected, .. } => Some(&expected.digest),
+            _ => None,
+        }
+    }
+}
+
+fn named(describes: &[Digest]) -> String {
+    if describes.is_empty() {
+        return "no digest (no SHA256 checksum or pkg:oci purl on what it describes)".to_string();
+    }
+    describes
+        .iter()
+        .map(Digest::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn platforms_of(platforms: &[Platform]) -> String {
+    if platforms.is_empty() {
+        return "none".to_string();
+    }
+    platforms
+        .iter()
+        .map(Platform::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// Bind a document that `describes` these digests, found under a name with `role`, to one
 /// subject of one of the images (`subjects[i]` are image `i`'s): returns `i` and the subject.
@@ -162,15 +240,6 @@ pub fn bind<'a>(
     describes: &[Digest],
     subjects: &'a [Vec<Subject>],
 ) -> Result<(usize, &'a Subject), Unbound> {
-    let named = if describes.is_empty() {
-        "no digest (no SHA256 checksum or pkg:oci purl on what it describes)".to_string()
-    } else {
-        describes
-            .iter()
-            .map(Digest::as_str)
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     let all = || {
         subjects
             .iter()
@@ -181,15 +250,9 @@ pub fn bind<'a>(
         Role::Any => {
             return all()
                 .find(|(_, s)| describes.contains(&s.digest))
-                .ok_or_else(|| {
-                    let have: Vec<String> = all().map(|(_, s)| s.describe()).collect();
-                    (
-                        None,
-                        format!(
-                            "describes {named}, which is none of the image's digests ({})",
-                            have.join(", ")
-                        ),
-                    )
+                .ok_or_else(|| Unbound::NoneOfTheImage {
+                    describes: describes.to_vec(),
+                    subjects: all().map(|(_, s)| s.clone()).collect(),
                 });
         }
         Role::Index => {
@@ -197,10 +260,7 @@ pub fn bind<'a>(
                 .filter(|(_, s)| s.is_index && s.platform.is_none())
                 .collect();
             if roots.is_empty() {
-                return Err((
-                    None,
-                    "is named as apko names an image index's SBOM, but the image is a single manifest, not an index".to_string(),
-                ));
+                return Err(Unbound::NotAnIndex);
             }
             roots
         }
@@ -209,23 +269,10 @@ pub fn bind<'a>(
                 .filter(|(_, s)| s.platform.as_ref().is_some_and(|p| arch.matches(p)))
                 .collect();
             if platforms.is_empty() {
-                let have: Vec<String> = all()
-                    .filter_map(|(_, s)| s.platform.as_ref().map(Platform::to_string))
-                    .collect();
-                return Err((
-                    None,
-                    format!(
-                        "is named for architecture {} ({}{}), but the image has no such platform (it has {})",
-                        arch.apk,
-                        arch.oci,
-                        arch.variant.map(|v| format!("/{v}")).unwrap_or_default(),
-                        if have.is_empty() {
-                            "none".to_string()
-                        } else {
-                            have.join(", ")
-                        }
-                    ),
-                ));
+                return Err(Unbound::NoSuchPlatform {
+                    arch: arch.clone(),
+                    platforms: all().filter_map(|(_, s)| s.platform.clone()).collect(),
+                });
             }
             platforms
         }
@@ -234,13 +281,10 @@ pub fn bind<'a>(
         return Ok(*hit);
     }
     let (_, first) = expected[0];
-    Err((
-        Some(first.digest.clone()),
-        format!(
-            "describes {named}, but {} is what it must describe",
-            first.describe()
-        ),
-    ))
+    Err(Unbound::Mismatch {
+        describes: describes.to_vec(),
+        expected: Box::new(first.clone()),
+    })
 }
 
 #[cfg(test)]
@@ -290,24 +334,43 @@ mod tests {
         assert_eq!(bind(&x86, &[d('b')], &subjects).unwrap().1.digest, d('b'));
         assert_eq!(bind(&arm, &[d('c')], &subjects).unwrap().1.digest, d('c'));
         // The x86_64 SBOM naming the arm manifest is a mismatch that names both digests.
-        let (expected, why) = bind(&x86, &[d('c')], &subjects).unwrap_err();
-        assert_eq!(expected, Some(d('b')));
+        let e = bind(&x86, &[d('c')], &subjects).unwrap_err();
+        assert_eq!(
+            e,
+            Unbound::Mismatch {
+                describes: vec![d('c')],
+                expected: Box::new(subjects[0][1].clone()),
+            }
+        );
+        assert_eq!(e.expected(), Some(&d('b')));
+        let why = e.to_string();
         assert!(
             why.contains(d('c').as_str()) && why.contains("linux/amd64 manifest"),
             "{why}"
         );
-        let (_, why) = bind(
+        let e = bind(
             &Role::Arch(Arch::parse("s390x").unwrap()),
             &[d('b')],
             &subjects,
         )
         .unwrap_err();
+        assert!(matches!(&e, Unbound::NoSuchPlatform { platforms, .. } if platforms.len() == 2));
+        assert_eq!(e.expected(), None);
+        let why = e.to_string();
         assert!(
             why.contains("no such platform (it has linux/amd64, linux/arm/v7)"),
             "{why}"
         );
-        let (_, why) = bind(&Role::Index, &[], &subjects).unwrap_err();
+        let why = bind(&Role::Index, &[], &subjects).unwrap_err().to_string();
         assert!(why.contains("describes no digest"), "{why}");
+        let single = vec![vec![Subject {
+            is_index: false,
+            ..subjects[0][1].clone()
+        }]];
+        assert_eq!(
+            bind(&Role::Index, &[d('b')], &single).unwrap_err(),
+            Unbound::NotAnIndex
+        );
     }
 
     #[test]
@@ -317,8 +380,10 @@ mod tests {
             bind(&Role::Any, &[d('c')], &subjects).unwrap().1.digest,
             d('c')
         );
-        let (expected, why) = bind(&Role::Any, &[d('f')], &subjects).unwrap_err();
-        assert_eq!(expected, None);
+        let e = bind(&Role::Any, &[d('f')], &subjects).unwrap_err();
+        assert!(matches!(&e, Unbound::NoneOfTheImage { describes, .. } if describes == &[d('f')]));
+        assert_eq!(e.expected(), None);
+        let why = e.to_string();
         assert!(
             why.contains("none of the image's digests (the image index"),
             "{why}"

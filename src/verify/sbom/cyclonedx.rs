@@ -7,9 +7,72 @@ use std::collections::{BTreeSet, HashSet};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::schema::Schema;
-use super::{Checked, findings, ntia, oci_purl_digest};
+use super::schema::{Schema, SchemaError};
+use super::{Checked, Findings, PurlError, findings, ntia, oci_purl_digest};
 use crate::digest::Digest;
+
+/// Why a document is not a valid CycloneDX BOM.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CycloneDxError {
+    /// A `specVersion` other than 1.4, 1.5 or 1.6.
+    #[error("CycloneDX specVersion {version:?} is not supported (expected 1.4, 1.5 or 1.6)")]
+    Unsupported {
+        /// The version it says.
+        version: String,
+    },
+    /// It breaks the schema of its version.
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    /// It passes the schema but does not read as a BOM (a type the schema leaves open).
+    #[error("not a valid CycloneDX document: {reason}")]
+    Malformed {
+        /// What the parser said.
+        reason: String,
+    },
+    /// What the schema cannot say is wrong.
+    #[error("{0}")]
+    Findings(Findings<Finding>),
+    /// The described component's SHA-256 hash is not a digest.
+    #[error("metadata.component: SHA-256 hash: {reason}")]
+    Hash {
+        /// Why the digest was refused.
+        reason: String,
+    },
+    /// The described component's `pkg:oci` purl names no digest.
+    #[error("metadata.component: {0}")]
+    Purl(PurlError),
+    /// The described component's hash and purl name different digests.
+    #[error(
+        "{} in metadata.component: its SHA-256 hash and its pkg:oci purl ({purl}) name different \
+         digests",
+        label_of(name, bom_ref.as_deref())
+    )]
+    DigestsDisagree {
+        /// The component's name.
+        name: String,
+        /// Its bom-ref.
+        bom_ref: Option<String>,
+        /// The digest its purl names (its hashes name others).
+        purl: Digest,
+    },
+}
+
+/// One thing wrong with a BOM that its schema cannot say.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Finding {
+    /// Two components or services share a bom-ref.
+    #[error("bom-ref {bom_ref:?} is used more than once")]
+    DuplicateRef {
+        /// The bom-ref.
+        bom_ref: String,
+    },
+    /// `dependencies` names a bom-ref no component or service has.
+    #[error("dependencies: {bom_ref:?} is not the bom-ref of a component or service of this BOM")]
+    UnknownDependency {
+        /// The bom-ref named.
+        bom_ref: String,
+    },
+}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -109,17 +172,18 @@ struct Dependency {
 }
 
 /// Validate a CycloneDX JSON document (already parsed) and say what it describes.
-pub fn check(value: Value) -> Result<Checked, String> {
+pub fn check(value: Value) -> Result<Checked, CycloneDxError> {
     let version = value
         .get("specVersion")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let schema = Schema::cyclonedx(version).ok_or_else(|| {
-        format!("CycloneDX specVersion {version:?} is not supported (expected 1.4, 1.5 or 1.6)")
+    let schema = Schema::cyclonedx(version).ok_or_else(|| CycloneDxError::Unsupported {
+        version: version.to_string(),
     })?;
     schema.check(&value)?;
-    let bom =
-        Bom::deserialize(&value).map_err(|e| format!("not a valid CycloneDX document: {e}"))?;
+    let bom = Bom::deserialize(&value).map_err(|e| CycloneDxError::Malformed {
+        reason: e.to_string(),
+    })?;
 
     let mut components = Vec::new();
     flatten(&bom.components, &mut components);
@@ -128,13 +192,11 @@ pub fn check(value: Value) -> Result<Checked, String> {
     for d in &bom.dependencies {
         for r in std::iter::once(&d.reference).chain(&d.depends_on) {
             if !refs.contains(r.as_str()) {
-                errors.push(format!(
-                    "dependencies: {r:?} is not the bom-ref of a component or service of this BOM"
-                ));
+                errors.push(Finding::UnknownDependency { bom_ref: r.clone() });
             }
         }
     }
-    findings(errors)?;
+    findings(errors).map_err(CycloneDxError::Findings)?;
 
     let describes = match &bom.metadata.component {
         Some(c) => component_digests(c)?,
@@ -160,7 +222,7 @@ fn flatten<'a>(components: &'a [Component], out: &mut Vec<&'a Component>) {
 fn check_refs<'a>(
     bom: &'a Bom,
     components: &[&'a Component],
-    errors: &mut Vec<String>,
+    errors: &mut Vec<Finding>,
 ) -> HashSet<&'a str> {
     fn services<'a>(list: &'a [Service], out: &mut Vec<&'a str>) {
         for s in list {
@@ -179,41 +241,49 @@ fn check_refs<'a>(
     let mut seen = HashSet::new();
     for r in all {
         if !seen.insert(r) {
-            errors.push(format!("bom-ref {r:?} is used more than once"));
+            errors.push(Finding::DuplicateRef {
+                bom_ref: r.to_string(),
+            });
         }
     }
     seen
 }
 
 fn label(c: &Component) -> String {
-    match &c.bom_ref {
-        Some(r) => format!("component {:?} ({r})", c.name),
-        None => format!("component {:?}", c.name),
+    label_of(&c.name, c.bom_ref.as_deref())
+}
+
+fn label_of(name: &str, bom_ref: Option<&str>) -> String {
+    match bom_ref {
+        Some(r) => format!("component {name:?} ({r})"),
+        None => format!("component {name:?}"),
     }
 }
 
 /// The sha256 digests the described component names: its SHA-256 hash and `pkg:oci` purl,
 /// which must agree when both are present.
-fn component_digests(c: &Component) -> Result<BTreeSet<Digest>, String> {
+fn component_digests(c: &Component) -> Result<BTreeSet<Digest>, CycloneDxError> {
     let mut hashes = BTreeSet::new();
     for h in c.hashes.iter().filter(|h| h.alg == "SHA-256") {
         let hex = h.content.to_ascii_lowercase();
-        let digest = Digest::parse(&format!("sha256:{hex}"))
-            .map_err(|e| format!("metadata.component: SHA-256 hash: {e}"))?;
+        let digest = Digest::parse(&format!("sha256:{hex}")).map_err(|e| CycloneDxError::Hash {
+            reason: e.to_string(),
+        })?;
         hashes.insert(digest);
     }
     let purl = match c.purl.as_deref() {
-        Some(p) => oci_purl_digest(p).map_err(|e| format!("metadata.component: {e}"))?,
+        Some(p) => oci_purl_digest(p).map_err(CycloneDxError::Purl)?,
         None => None,
     };
     if let Some(p) = &purl
         && !hashes.is_empty()
         && !hashes.contains(p)
     {
-        return Err(format!(
-            "{} in metadata.component: its SHA-256 hash and its pkg:oci purl ({p}) name different digests",
-            label(c)
-        ));
+        return Err(CycloneDxError::DigestsDisagree {
+            name: c.name.clone(),
+            bom_ref: c.bom_ref.clone(),
+            purl: p.clone(),
+        });
     }
     hashes.extend(purl);
     Ok(hashes)
@@ -308,7 +378,14 @@ mod tests {
         }
         let mut old = bom("1.3");
         old["specVersion"] = json!("1.3");
-        assert!(check(old).unwrap_err().contains("1.4, 1.5 or 1.6"));
+        let e = check(old).unwrap_err();
+        assert_eq!(
+            e,
+            CycloneDxError::Unsupported {
+                version: "1.3".into()
+            }
+        );
+        assert!(e.to_string().contains("1.4, 1.5 or 1.6"));
     }
 
     #[test]
@@ -316,6 +393,8 @@ mod tests {
         let mut doc = bom("1.5");
         doc["components"][0].as_object_mut().unwrap().remove("name");
         let e = check(doc).unwrap_err();
+        assert!(matches!(e, CycloneDxError::Schema(_)), "{e}");
+        let e = e.to_string();
         assert!(
             e.contains("at /components/0: \"name\" is a required property"),
             "{e}"
@@ -324,6 +403,18 @@ mod tests {
         doc["dependencies"][1]["dependsOn"] = json!(["ash"]);
         doc["components"][0]["components"][0]["bom-ref"] = json!("busybox");
         let e = check(doc).unwrap_err();
+        assert_eq!(
+            e,
+            CycloneDxError::Findings(Findings(vec![
+                Finding::DuplicateRef {
+                    bom_ref: "busybox".into()
+                },
+                Finding::UnknownDependency {
+                    bom_ref: "ash".into()
+                },
+            ]))
+        );
+        let e = e.to_string();
         assert!(
             e.contains("bom-ref \"busybox\" is used more than once"),
             "{e}"
@@ -332,12 +423,17 @@ mod tests {
         let mut doc = bom("1.6");
         doc["metadata"]["authors"][0]["email"] = json!("build team at example");
         doc["metadata"]["timestamp"] = json!("May 1st");
-        let e = check(doc).unwrap_err();
+        let e = check(doc).unwrap_err().to_string();
         assert!(e.contains("at /metadata/authors/0/email"), "{e}");
         assert!(e.contains("at /metadata/timestamp"), "{e}");
         let mut doc = bom("1.6");
         doc["metadata"]["component"]["hashes"][0]["content"] = json!("0".repeat(64));
-        assert!(check(doc).unwrap_err().contains("name different digests"));
+        let e = check(doc).unwrap_err();
+        assert!(
+            matches!(&e, CycloneDxError::DigestsDisagree { name, .. } if name == "golden"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("name different digests"));
     }
 
     #[test]

@@ -7,10 +7,10 @@
 //! directory, SBOMs are the files named `*.spdx.json`, `*.cdx.json` or `*.cyclonedx.json`.
 
 use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use super::bind::{Arch, Role};
-use crate::error::Problem;
 
 /// File name endings of SBOMs.
 const SUFFIXES: [&str; 3] = [".spdx.json", ".cdx.json", ".cyclonedx.json"];
@@ -33,16 +33,40 @@ pub struct Discovery {
     pub searched: Vec<PathBuf>,
 }
 
+/// Why a layout's SBOMs cannot be found.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoverError {
+    /// A directory to look in cannot be listed.
+    #[error("SBOM directory {}: cannot read: {reason}", dir.display())]
+    Unreadable {
+        /// The directory.
+        dir: PathBuf,
+        /// Why.
+        reason: io::Error,
+    },
+    /// The directory named holds no SBOMs.
+    #[error(
+        "SBOM directory {}: no *.spdx.json, *.cdx.json or *.cyclonedx.json files in it",
+        dir.display()
+    )]
+    Empty {
+        /// The directory.
+        dir: PathBuf,
+    },
+}
+
 /// Find `layout`'s SBOMs, in `explicit` if given.
-pub fn find(layout: &Path, explicit: Option<&Path>) -> Result<Discovery, Problem> {
+pub fn find(layout: &Path, explicit: Option<&Path>) -> Result<Discovery, DiscoverError> {
+    let unreadable = |dir: &Path| {
+        let dir = dir.to_path_buf();
+        move |reason| DiscoverError::Unreadable { dir, reason }
+    };
     if let Some(dir) = explicit {
-        let files = list(dir, |_| true)
-            .map_err(|e| Problem::new(format!("SBOM directory {}: {e}", dir.display())))?;
+        let files = list(dir, |_| true).map_err(unreadable(dir))?;
         if files.is_empty() {
-            return Err(Problem::new(format!(
-                "SBOM directory {}: no *.spdx.json, *.cdx.json or *.cyclonedx.json files in it",
-                dir.display()
-            )));
+            return Err(DiscoverError::Empty {
+                dir: dir.to_path_buf(),
+            });
         }
         return Ok(Discovery {
             files,
@@ -69,8 +93,7 @@ pub fn find(layout: &Path, explicit: Option<&Path>) -> Result<Discovery, Problem
         if !dir.is_dir() {
             continue;
         }
-        let files = list(&dir, |name| !apko_only || apko(name))
-            .map_err(|e| Problem::new(format!("SBOM directory {}: {e}", dir.display())))?;
+        let files = list(&dir, |name| !apko_only || apko(name)).map_err(unreadable(&dir))?;
         if !files.is_empty() {
             return Ok(Discovery { files, searched });
         }
@@ -82,11 +105,11 @@ pub fn find(layout: &Path, explicit: Option<&Path>) -> Result<Discovery, Problem
 }
 
 /// The SBOM files directly in `dir` whose names `keep` accepts, sorted.
-fn list(dir: &Path, keep: impl Fn(&str) -> bool) -> Result<Vec<Found>, String> {
-    let entries = fs::read_dir(dir).map_err(|e| format!("cannot read: {e}"))?;
+fn list(dir: &Path, keep: impl Fn(&str) -> bool) -> io::Result<Vec<Found>> {
+    let entries = fs::read_dir(dir)?;
     let mut found = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|e| format!("cannot read: {e}"))?;
+        let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(stem) = SUFFIXES.iter().find_map(|s| name.strip_suffix(s)) else {
             continue;
@@ -168,10 +191,20 @@ mod tests {
     #[test]
     fn an_explicit_directory_must_hold_sboms() {
         let tmp = tempfile::tempdir().unwrap();
-        let e = find(tmp.path(), Some(&tmp.path().join("nope"))).unwrap_err();
-        assert!(e.reason.contains("cannot read"), "{e:?}");
+        let nope = tmp.path().join("nope");
+        let e = find(tmp.path(), Some(&nope)).unwrap_err();
+        assert!(
+            matches!(&e, DiscoverError::Unreadable { dir, reason }
+                if *dir == nope && reason.kind() == io::ErrorKind::NotFound),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains(": cannot read: "), "{e}");
         let e = find(tmp.path(), Some(tmp.path())).unwrap_err();
-        assert!(e.reason.contains("no *.spdx.json"), "{e:?}");
+        assert!(
+            matches!(&e, DiscoverError::Empty { dir } if dir == tmp.path()),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("no *.spdx.json"), "{e}");
         touch(&tmp.path().join("x.spdx.json"));
         assert_eq!(
             names(&find(tmp.path(), Some(tmp.path())).unwrap()),

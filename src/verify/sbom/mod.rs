@@ -17,8 +17,9 @@ pub mod ntia;
 pub mod schema;
 pub mod spdx;
 
+use std::fmt;
 use std::fs::File;
-use std::io::Read;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -30,8 +31,10 @@ use crate::digest::Digest;
 use crate::error::Problem;
 use crate::verify::VerifiedImage;
 use crate::verify::policy::{NtiaMode, Requirement, SbomPolicy};
-use bind::Subject;
+use bind::{Subject, Unbound};
+use cyclonedx::CycloneDxError;
 pub use ntia::{Element, Missing};
+use spdx::SpdxError;
 
 /// Largest SBOM read: checked before parsing (file size, or the bytes given).
 pub const MAX_SBOM_SIZE: u64 = 64 * 1024 * 1024;
@@ -176,34 +179,170 @@ pub struct Checked {
     pub inventory: ntia::Inventory,
 }
 
+/// Why an SBOM is refused. Every message starts with the SBOM's origin, as the caller named
+/// it (`SBOM <file>`, `SBOM attestation`, …).
+#[derive(Debug, thiserror::Error)]
+pub enum SbomError {
+    /// The file cannot be read.
+    #[error("{origin}: {reason}")]
+    Unreadable {
+        /// The SBOM.
+        origin: String,
+        /// Why.
+        reason: ReadError,
+    },
+    /// The bytes are not a valid SPDX or CycloneDX document.
+    #[error("{origin}: {reason}")]
+    Invalid {
+        /// The SBOM.
+        origin: String,
+        /// What is wrong with it.
+        reason: Box<DocumentError>,
+    },
+    /// Attached to a subject (a referrer, an attestation's predicate), it describes others.
+    #[error("{origin} describes {}, not its subject {subject}", named(describes))]
+    DescribesOther {
+        /// The SBOM.
+        origin: String,
+        /// The digests it describes.
+        describes: Vec<Digest>,
+        /// The subject it is attached to.
+        subject: Digest,
+    },
+    /// A file that cannot be bound to any subject of its images.
+    #[error("{origin}: {reason}")]
+    Unbound {
+        /// The SBOM.
+        origin: String,
+        /// Why.
+        reason: Unbound,
+    },
+    /// NTIA minimum elements are missing, and the policy is `require`.
+    #[error("{origin}: NTIA minimum elements missing: {}", ntia::describe(missing))]
+    NtiaIncomplete {
+        /// The SBOM.
+        origin: String,
+        /// What is missing where.
+        missing: Vec<Missing>,
+    },
+}
+
+/// Why an SBOM file cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// It cannot be opened.
+    #[error("cannot open: {0}")]
+    Open(io::Error),
+    /// Its size cannot be had.
+    #[error("cannot stat: {0}")]
+    Stat(io::Error),
+    /// It is larger than [`MAX_SBOM_SIZE`] (not read).
+    #[error("{size} bytes is more than the {} MiB an SBOM may have", MAX_SBOM_SIZE >> 20)]
+    TooLarge {
+        /// Its size.
+        size: u64,
+    },
+    /// Reading it failed.
+    #[error("cannot read: {0}")]
+    Read(io::Error),
+}
+
+/// Why bytes are not a valid SBOM document.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DocumentError {
+    /// Larger than [`MAX_SBOM_SIZE`] (not parsed).
+    #[error("{size} bytes is more than the {} MiB an SBOM may have", MAX_SBOM_SIZE >> 20)]
+    TooLarge {
+        /// The size given.
+        size: u64,
+    },
+    /// Not JSON.
+    #[error("not valid JSON{}: {reason}", if *truncated { " (truncated?)" } else { "" })]
+    NotJson {
+        /// It ended early.
+        truncated: bool,
+        /// What the parser said.
+        reason: String,
+    },
+    /// JSON, but neither format.
+    #[error("neither an SPDX document (no spdxVersion) nor a CycloneDX BOM (no bomFormat)")]
+    UnknownFormat,
+    /// An invalid SPDX document.
+    #[error(transparent)]
+    Spdx(#[from] SpdxError),
+    /// An invalid CycloneDX BOM.
+    #[error(transparent)]
+    CycloneDx(#[from] CycloneDxError),
+}
+
+/// What a format module found wrong in one document beyond its schema: every finding is kept;
+/// the message lists the first five and counts the rest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Findings<T>(pub Vec<T>);
+
+impl<T: fmt::Display> fmt::Display for Findings<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const LISTED: usize = 5;
+        for (i, finding) in self.0.iter().take(LISTED).enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{finding}")?;
+        }
+        if self.0.len() > LISTED {
+            write!(f, "; and {} more", self.0.len() - LISTED)?;
+        }
+        Ok(())
+    }
+}
+
+/// A `pkg:oci` purl that does not name a digest.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PurlError {
+    /// Not a package URL at all.
+    #[error("purl {locator:?} is not a valid package URL: {reason}")]
+    Invalid {
+        /// The purl.
+        locator: String,
+        /// What the purl parser said.
+        reason: String,
+    },
+    /// Its version is not a digest.
+    #[error("purl {locator:?}: {reason}")]
+    BadDigest {
+        /// The purl.
+        locator: String,
+        /// Why the digest was refused.
+        reason: String,
+    },
+}
+
 /// Validate an SBOM document from its bytes, whatever it came from: a file, or the predicate
 /// of an in-toto statement (`origin` names it in errors, e.g. the file path or
 /// `attestation sha256:… predicate`). Errors start with `origin`.
-pub fn check_document(bytes: &[u8], origin: &str) -> Result<SbomSummary, String> {
-    check_bytes(bytes).map_err(|e| format!("{origin}: {e}"))
+pub fn check_document(bytes: &[u8], origin: &str) -> Result<SbomSummary, SbomError> {
+    check_bytes(bytes).map_err(|reason| SbomError::Invalid {
+        origin: origin.to_string(),
+        reason: Box::new(reason),
+    })
 }
 
-fn check_bytes(bytes: &[u8]) -> Result<SbomSummary, String> {
+fn check_bytes(bytes: &[u8]) -> Result<SbomSummary, DocumentError> {
     if bytes.len() as u64 > MAX_SBOM_SIZE {
-        return Err(format!(
-            "{} bytes is more than the {} MiB an SBOM may have",
-            bytes.len(),
-            MAX_SBOM_SIZE >> 20
-        ));
+        return Err(DocumentError::TooLarge {
+            size: bytes.len() as u64,
+        });
     }
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-        let hint = if e.is_eof() { " (truncated?)" } else { "" };
-        format!("not valid JSON{hint}: {e}")
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| DocumentError::NotJson {
+        truncated: e.is_eof(),
+        reason: e.to_string(),
     })?;
     let (format, checked) = if value.get("spdxVersion").is_some() {
         (Format::Spdx, spdx::check(value)?)
     } else if value.get("bomFormat").is_some() {
         (Format::CycloneDx, cyclonedx::check(value)?)
     } else {
-        return Err(
-            "neither an SPDX document (no spdxVersion) nor a CycloneDX BOM (no bomFormat)"
-                .to_string(),
-        );
+        return Err(DocumentError::UnknownFormat);
     };
     Ok(SbomSummary {
         format,
@@ -222,7 +361,7 @@ pub fn verified(
     bytes: Vec<u8>,
     summary: SbomSummary,
     mode: NtiaMode,
-) -> Result<VerifiedSbom, String> {
+) -> Result<VerifiedSbom, SbomError> {
     let ntia = judge_ntia(&summary, mode, &format!("SBOM {origin}"))?;
     Ok(VerifiedSbom {
         subject,
@@ -242,23 +381,27 @@ pub fn check_describes(
     summary: &SbomSummary,
     subject: &Digest,
     origin: &str,
-) -> Result<(), String> {
+) -> Result<(), SbomError> {
     if summary.describes.contains(subject) {
         return Ok(());
     }
-    let named = if summary.describes.is_empty() {
-        "no digest".to_string()
-    } else {
-        summary
-            .describes
-            .iter()
-            .map(Digest::as_str)
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    Err(format!(
-        "{origin} describes {named}, not its subject {subject}"
-    ))
+    Err(SbomError::DescribesOther {
+        origin: origin.to_string(),
+        describes: summary.describes.clone(),
+        subject: subject.clone(),
+    })
+}
+
+/// The digests an SBOM describes, for messages.
+fn named(describes: &[Digest]) -> String {
+    if describes.is_empty() {
+        return "no digest".to_string();
+    }
+    describes
+        .iter()
+        .map(Digest::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Judge an SBOM's NTIA completeness under `mode`: `Err` (naming `origin` and what is missing
@@ -267,43 +410,44 @@ pub fn judge_ntia(
     summary: &SbomSummary,
     mode: NtiaMode,
     origin: &str,
-) -> Result<NtiaOutcome, String> {
+) -> Result<NtiaOutcome, SbomError> {
     match (mode, summary.ntia_missing.is_empty()) {
         (NtiaMode::Off, _) => Ok(NtiaOutcome::Off),
         (_, true) => Ok(NtiaOutcome::Pass),
         (NtiaMode::Warn, false) => Ok(NtiaOutcome::Warn),
-        (NtiaMode::Require, false) => Err(format!(
-            "{origin}: NTIA minimum elements missing: {}",
-            ntia::describe(&summary.ntia_missing)
-        )),
+        (NtiaMode::Require, false) => Err(SbomError::NtiaIncomplete {
+            origin: origin.to_string(),
+            missing: summary.ntia_missing.clone(),
+        }),
     }
 }
 
-/// Join problems found by a format module into one error.
-fn findings(errors: Vec<String>) -> Result<(), String> {
-    const LISTED: usize = 5;
-    if errors.is_empty() {
-        return Ok(());
+/// The findings of a format module, as an error when there are any.
+fn findings<T>(found: Vec<T>) -> Result<(), Findings<T>> {
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(Findings(found))
     }
-    let mut text = errors[..errors.len().min(LISTED)].join("; ");
-    if errors.len() > LISTED {
-        text.push_str(&format!("; and {} more", errors.len() - LISTED));
-    }
-    Err(text)
 }
 
 /// The digest a `pkg:oci/…@sha256:…` purl names (`None` for other purl types). The version may
 /// be percent-encoded (`sha256%3A…`, the purl specification's form) or not (apko's).
-fn oci_purl_digest(locator: &str) -> Result<Option<Digest>, String> {
+fn oci_purl_digest(locator: &str) -> Result<Option<Digest>, PurlError> {
     if !locator.starts_with("pkg:oci/") {
         return Ok(None);
     }
-    let purl = packageurl::PackageUrl::from_str(locator)
-        .map_err(|e| format!("purl {locator:?} is not a valid package URL: {e}"))?;
+    let purl = packageurl::PackageUrl::from_str(locator).map_err(|e| PurlError::Invalid {
+        locator: locator.to_string(),
+        reason: e.to_string(),
+    })?;
     match purl.version() {
         Some(version) => Digest::parse(version)
             .map(Some)
-            .map_err(|e| format!("purl {locator:?}: {e}")),
+            .map_err(|e| PurlError::BadDigest {
+                locator: locator.to_string(),
+                reason: e.to_string(),
+            }),
         None => Ok(None),
     }
 }
@@ -325,7 +469,7 @@ pub(crate) fn attach(
     let mut problems = Vec::new();
     let discovery = match discover::find(layout, explicit) {
         Ok(d) => d,
-        Err(p) => return vec![(everyone, p)],
+        Err(e) => return vec![(everyone, Problem::new(e.to_string()))],
     };
     let subjects: Vec<Vec<Subject>> = images.iter().map(bind::subjects).collect();
     for found in &discovery.files {
@@ -360,14 +504,25 @@ fn check_file(
     mode: NtiaMode,
 ) -> Result<(usize, VerifiedSbom), Problem> {
     let origin = format!("SBOM {}", found.path.display());
-    let bytes = read_capped(&found.path).map_err(|e| Problem::new(format!("{origin}: {e}")))?;
-    let summary = check_document(&bytes, &origin).map_err(Problem::new)?;
-    let (i, subject) = bind::bind(&found.role, &summary.describes, subjects).map_err(
-        |(digest, e)| match digest {
-            Some(d) => Problem::at(&d, format!("{origin}: {e}")),
-            None => Problem::new(format!("{origin}: {e}")),
-        },
-    )?;
+    let refused = |e: SbomError| Problem::new(e.to_string());
+    let bytes = read_capped(&found.path).map_err(|reason| {
+        refused(SbomError::Unreadable {
+            origin: origin.clone(),
+            reason,
+        })
+    })?;
+    let summary = check_document(&bytes, &origin).map_err(refused)?;
+    let (i, subject) = bind::bind(&found.role, &summary.describes, subjects).map_err(|reason| {
+        let digest = reason.expected().cloned();
+        let e = SbomError::Unbound {
+            origin: origin.clone(),
+            reason,
+        };
+        Problem {
+            digest,
+            reason: e.to_string(),
+        }
+    })?;
     let mut sbom = verified(
         subject.digest.clone(),
         Origin::File(found.path.clone()),
@@ -375,28 +530,22 @@ fn check_file(
         summary,
         mode,
     )
-    .map_err(|e| Problem::at(&subject.digest, e))?;
+    .map_err(|e| Problem::at(&subject.digest, e.to_string()))?;
     sbom.platform = subject.platform.as_ref().map(ToString::to_string);
     Ok((i, sbom))
 }
 
 /// The whole file, refusing one larger than [`MAX_SBOM_SIZE`] before reading it.
-fn read_capped(path: &Path) -> Result<Vec<u8>, String> {
-    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-    let size = file
-        .metadata()
-        .map_err(|e| format!("cannot stat: {e}"))?
-        .len();
+fn read_capped(path: &Path) -> Result<Vec<u8>, ReadError> {
+    let file = File::open(path).map_err(ReadError::Open)?;
+    let size = file.metadata().map_err(ReadError::Stat)?.len();
     if size > MAX_SBOM_SIZE {
-        return Err(format!(
-            "{size} bytes is more than the {} MiB an SBOM may have",
-            MAX_SBOM_SIZE >> 20
-        ));
+        return Err(ReadError::TooLarge { size });
     }
     let mut bytes = Vec::with_capacity(size as usize);
     file.take(MAX_SBOM_SIZE + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read: {e}"))?;
+        .map_err(ReadError::Read)?;
     Ok(bytes)
 }
 
@@ -484,20 +633,74 @@ mod tests {
             );
         }
         assert_eq!(oci_purl_digest("pkg:apk/wolfi/busybox@1.36").unwrap(), None);
+        let e = oci_purl_digest("pkg:oci/x@sha256:abc").unwrap_err();
         assert!(
-            oci_purl_digest("pkg:oci/x@sha256:abc")
-                .unwrap_err()
-                .contains("invalid digest")
+            matches!(&e, PurlError::BadDigest { locator, .. } if locator == "pkg:oci/x@sha256:abc"),
+            "{e}"
         );
+        assert!(matches!(
+            oci_purl_digest("pkg:oci/@sha256:abc"),
+            Err(PurlError::Invalid { .. })
+        ));
+    }
+
+    /// The document error of an SBOM refused as invalid, and its message.
+    fn invalid(bytes: &[u8], origin: &str) -> (DocumentError, String) {
+        match check_document(bytes, origin) {
+            Err(e @ SbomError::Invalid { .. }) => {
+                let text = e.to_string();
+                let SbomError::Invalid { origin: o, reason } = e else {
+                    unreachable!()
+                };
+                assert_eq!(o, origin);
+                (*reason, text)
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
     fn bad_bytes_are_refused_with_their_origin() {
-        let e = check_document(b"{\"spdxVersion\": \"SPDX-2.3\", \"na", "f.json").unwrap_err();
-        assert!(e.starts_with("f.json: not valid JSON (truncated?)"), "{e}");
-        let e = check_document(b"[1, 2]", "x").unwrap_err();
-        assert!(e.contains("neither an SPDX document"), "{e}");
+        let (e, text) = invalid(b"{\"spdxVersion\": \"SPDX-2.3\", \"na", "f.json");
+        assert!(
+            matches!(
+                e,
+                DocumentError::NotJson {
+                    truncated: true,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(
+            text.starts_with("f.json: not valid JSON (truncated?): "),
+            "{text}"
+        );
+        let (e, text) = invalid(b"[1, 2]", "x");
+        assert_eq!(e, DocumentError::UnknownFormat);
+        assert_eq!(
+            text,
+            "x: neither an SPDX document (no spdxVersion) nor a CycloneDX BOM (no bomFormat)"
+        );
         let big = vec![b' '; MAX_SBOM_SIZE as usize + 1];
-        assert!(check_document(&big, "x").unwrap_err().contains("MiB"));
+        let (e, text) = invalid(&big, "x");
+        assert_eq!(
+            e,
+            DocumentError::TooLarge {
+                size: MAX_SBOM_SIZE + 1
+            }
+        );
+        assert_eq!(
+            text,
+            "x: 67108865 bytes is more than the 64 MiB an SBOM may have"
+        );
+    }
+
+    #[test]
+    fn findings_list_five_and_count_the_rest() {
+        assert_eq!(Findings(vec!["a", "b"]).to_string(), "a; b");
+        let seven = Findings((1..=7).collect::<Vec<_>>());
+        assert_eq!(seven.to_string(), "1; 2; 3; 4; 5; and 2 more");
+        assert!(findings(Vec::<String>::new()).is_ok());
     }
 }

@@ -5,6 +5,7 @@
 //! standards define, with the JSON path of each, so the format modules only add what a schema
 //! cannot say (identifier patterns, references between elements, binding to an image).
 
+use std::fmt;
 use std::sync::OnceLock;
 
 use jsonschema::{Registry, Resource, Validator};
@@ -24,6 +25,65 @@ pub enum Schema {
     CycloneDx15,
     /// CycloneDX 1.6 (draft-07).
     CycloneDx16,
+}
+
+/// Why a document does not pass its schema.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SchemaError {
+    /// The document breaks the schema: the first findings, and how many there are.
+    #[error(
+        "does not match the {}: {}{}",
+        schema.name(),
+        listed(findings),
+        more(findings.len(), *total)
+    )]
+    Mismatch {
+        /// The schema.
+        schema: Schema,
+        /// The first [`MAX_LISTED`] findings.
+        findings: Vec<SchemaFinding>,
+        /// How many findings there are in all.
+        total: usize,
+    },
+    /// The vendored schema itself does not compile (a bug in the build, not in the document).
+    #[error("internal: the vendored {} does not load: {reason}", schema.name())]
+    Unloadable {
+        /// The schema.
+        schema: Schema,
+        /// What the JSON or schema compiler said.
+        reason: String,
+    },
+}
+
+/// One place a document breaks its schema.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SchemaFinding {
+    /// The JSON pointer of the offending value (`/` for the document).
+    pub path: String,
+    /// What the schema requires there.
+    pub message: String,
+}
+
+impl fmt::Display for SchemaFinding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "at {}: {}", self.path, self.message)
+    }
+}
+
+fn listed(findings: &[SchemaFinding]) -> String {
+    findings
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn more(listed: usize, total: usize) -> String {
+    if total > listed {
+        format!("; and {} more", total - listed)
+    } else {
+        String::new()
+    }
 }
 
 const SPDX_2_3: &str = include_str!("../../../schemas/spdx-2.3.schema.json");
@@ -64,7 +124,7 @@ impl Schema {
     }
 
     /// Validate `document`; the error lists the first findings, each with its JSON path.
-    pub fn check(self, document: &Value) -> Result<(), String> {
+    pub fn check(self, document: &Value) -> Result<(), SchemaError> {
         let validator = self.validator()?;
         let mut findings = Vec::new();
         let mut total = 0usize;
@@ -72,33 +132,39 @@ impl Schema {
             total += 1;
             if findings.len() < MAX_LISTED {
                 let path = error.instance_path().to_string();
-                let at = if path.is_empty() { "/" } else { path.as_str() };
-                findings.push(format!("at {at}: {}", error.masked()));
+                findings.push(SchemaFinding {
+                    path: if path.is_empty() {
+                        "/".to_string()
+                    } else {
+                        path
+                    },
+                    message: error.masked().to_string(),
+                });
             }
         }
         if total == 0 {
             return Ok(());
         }
-        let more = if total > findings.len() {
-            format!("; and {} more", total - findings.len())
-        } else {
-            String::new()
-        };
-        Err(format!(
-            "does not match the {}: {}{more}",
-            self.name(),
-            findings.join("; ")
-        ))
+        Err(SchemaError::Mismatch {
+            schema: self,
+            findings,
+            total,
+        })
     }
 
-    fn validator(self) -> Result<&'static Validator, String> {
+    fn validator(self) -> Result<&'static Validator, SchemaError> {
+        // The compiler's reason, kept once per schema (its error types are not Clone).
         static COMPILED: [OnceLock<Result<Validator, String>>; 4] = [const { OnceLock::new() }; 4];
         COMPILED[self as usize]
             .get_or_init(|| self.compile())
             .as_ref()
-            .map_err(|e| format!("internal: the vendored {} does not load: {e}", self.name()))
+            .map_err(|reason| SchemaError::Unloadable {
+                schema: self,
+                reason: reason.clone(),
+            })
     }
 
+    /// Compile the schema; the error is what `serde_json` or `jsonschema` said.
     fn compile(self) -> Result<Validator, String> {
         let text = match self {
             Schema::Spdx23 => SPDX_2_3,
@@ -147,8 +213,23 @@ mod tests {
         let bom = json!({"bomFormat": "CycloneDX", "specVersion": "1.5",
             "components": (0..8).map(|i| json!({"type": "library", "nme": i})).collect::<Vec<_>>()});
         let e = Schema::CycloneDx15.check(&bom).unwrap_err();
-        assert!(e.contains("CycloneDX 1.5 schema"), "{e}");
-        assert!(e.contains("at /components/0"), "{e}");
-        assert!(e.contains("more"), "{e}");
+        let SchemaError::Mismatch {
+            schema,
+            findings,
+            total,
+        } = &e
+        else {
+            panic!("{e}")
+        };
+        assert_eq!(*schema, Schema::CycloneDx15);
+        assert_eq!(findings.len(), MAX_LISTED);
+        assert_eq!(findings[0].path, "/components/0");
+        assert!(*total > MAX_LISTED);
+        let text = e.to_string();
+        assert!(
+            text.starts_with("does not match the CycloneDX 1.5 schema: at /components/0: "),
+            "{text}"
+        );
+        assert!(text.ends_with(&format!("; and {} more", total - MAX_LISTED)));
     }
 }

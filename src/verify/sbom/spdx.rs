@@ -13,12 +13,168 @@ use std::collections::{BTreeSet, HashSet};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::schema::Schema;
-use super::{Checked, findings, ntia, oci_purl_digest};
+use super::schema::{Schema, SchemaError};
+use super::{Checked, Findings, PurlError, findings, ntia, oci_purl_digest};
 use crate::digest::Digest;
 
 /// The `spdxVersion`s read.
 const VERSIONS: [&str; 2] = ["SPDX-2.3", "SPDX-2.2"];
+
+/// Why a document is not a valid SPDX document.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SpdxError {
+    /// An `spdxVersion` other than those read.
+    #[error("spdxVersion {version:?} is not supported (expected {})", VERSIONS.join(" or "))]
+    Unsupported {
+        /// The version it says.
+        version: String,
+    },
+    /// It breaks the SPDX 2.3 schema.
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    /// It passes the schema but does not read as a document (a type the schema leaves open).
+    #[error("not a valid SPDX document: {reason}")]
+    Malformed {
+        /// What the parser said.
+        reason: String,
+    },
+    /// What the schema cannot say is wrong.
+    #[error("{0}")]
+    Findings(Findings<Finding>),
+}
+
+/// One thing wrong with an SPDX document that its schema cannot say.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Finding {
+    /// The document's own SPDXID is not `SPDXRef-DOCUMENT`.
+    #[error("the document's SPDXID is {found:?}, not {:?}", DOCUMENT_ID)]
+    DocumentId {
+        /// The SPDXID it has.
+        found: String,
+    },
+    /// `dataLicense` is not `CC0-1.0`.
+    #[error("dataLicense is {found:?}, not \"CC0-1.0\"")]
+    DataLicense {
+        /// The license it has.
+        found: String,
+    },
+    /// `documentNamespace` is not an absolute URI without a fragment.
+    #[error("documentNamespace {namespace:?} is not an absolute URI without '#'")]
+    Namespace {
+        /// The namespace.
+        namespace: String,
+    },
+    /// `creationInfo.created` is not a UTC time.
+    #[error("creationInfo.created {created:?} is not a UTC time like 2024-01-31T12:00:00Z")]
+    Created {
+        /// The time as written.
+        created: String,
+    },
+    /// No creators.
+    #[error("creationInfo.creators is empty")]
+    NoCreators,
+    /// A creator that is not a person, organization or tool.
+    #[error("creator {creator:?} is not \"Person: …\", \"Organization: …\" or \"Tool: …\"")]
+    Creator {
+        /// The creator as written.
+        creator: String,
+    },
+    /// An element's SPDXID is not `SPDXRef-` and an identifier.
+    #[error(
+        "{element} has SPDXID {id:?}: not \"SPDXRef-\" followed by letters, digits, '.' or '-'"
+    )]
+    ElementId {
+        /// The element: `package "<name>"`, `file` or `snippet`.
+        element: String,
+        /// Its SPDXID.
+        id: String,
+    },
+    /// Two elements share an SPDXID.
+    #[error("SPDXID {id:?} is used by more than one element")]
+    DuplicateId {
+        /// The SPDXID.
+        id: String,
+    },
+    /// An external document reference's id is not `DocumentRef-` and an identifier.
+    #[error(
+        "externalDocumentId {id:?} is not \"DocumentRef-\" followed by letters, digits, '.' or '-'"
+    )]
+    ExternalDocumentId {
+        /// The id.
+        id: String,
+    },
+    /// `documentDescribes` names an element the document does not have.
+    #[error("documentDescribes names {id:?}, which is not an element of this document")]
+    UnknownDescribed {
+        /// The SPDXID named.
+        id: String,
+    },
+    /// A relationship names an element the document does not have.
+    #[error(
+        "relationship {index} ({from} {kind} {to}): {missing:?} is not an element of this document"
+    )]
+    UnknownRelated {
+        /// The relationship's place in `relationships`.
+        index: usize,
+        /// Its `spdxElementId`.
+        from: String,
+        /// Its `relationshipType`.
+        kind: String,
+        /// Its `relatedSpdxElement`.
+        to: String,
+        /// Which of the two is missing.
+        missing: String,
+    },
+    /// A package's `hasFiles` names an element the document does not have.
+    #[error(
+        "package {package:?} ({id}) hasFiles {file:?}, which is not an element of this document"
+    )]
+    UnknownFile {
+        /// The package's name.
+        package: String,
+        /// Its SPDXID.
+        id: String,
+        /// The SPDXID named.
+        file: String,
+    },
+    /// A described package's SHA256 checksum is not a digest.
+    #[error("package {package:?} ({id}): SHA256 checksum: {reason}")]
+    Checksum {
+        /// The package's name.
+        package: String,
+        /// Its SPDXID.
+        id: String,
+        /// Why the digest was refused.
+        reason: String,
+    },
+    /// A described package's `pkg:oci` purl names no digest.
+    #[error("package {package:?} ({id}): {error}")]
+    Purl {
+        /// The package's name.
+        package: String,
+        /// Its SPDXID.
+        id: String,
+        /// What is wrong with the purl.
+        error: PurlError,
+    },
+    /// A described package's checksum and purl name different digests.
+    #[error(
+        "package {package:?} ({id}): its SHA256 checksum ({}) and its pkg:oci purl ({}) name \
+         different digests",
+        join(checksums),
+        join(purls)
+    )]
+    DigestsDisagree {
+        /// The package's name.
+        package: String,
+        /// Its SPDXID.
+        id: String,
+        /// The digests its checksums name.
+        checksums: BTreeSet<Digest>,
+        /// The digests its purls name.
+        purls: BTreeSet<Digest>,
+    },
+}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -102,27 +258,25 @@ struct Relationship {
 const DOCUMENT_ID: &str = "SPDXRef-DOCUMENT";
 
 /// Validate an SPDX JSON document (already parsed) and say what it describes.
-pub fn check(mut value: Value) -> Result<Checked, String> {
+pub fn check(mut value: Value) -> Result<Checked, SpdxError> {
     let version = value
         .get("spdxVersion")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
     if !VERSIONS.contains(&version.as_str()) {
-        return Err(format!(
-            "spdxVersion {version:?} is not supported (expected {})",
-            VERSIONS.join(" or ")
-        ));
+        return Err(SpdxError::Unsupported { version });
     }
     normalize(&mut value);
     Schema::Spdx23.check(&value)?;
-    let doc =
-        Document::deserialize(&value).map_err(|e| format!("not a valid SPDX document: {e}"))?;
+    let doc = Document::deserialize(&value).map_err(|e| SpdxError::Malformed {
+        reason: e.to_string(),
+    })?;
     let mut errors = Vec::new();
     check_document_fields(&doc, &mut errors);
     let elements = check_ids(&doc, &mut errors);
     check_references(&doc, &elements, &mut errors);
-    findings(errors)?;
+    findings(errors).map_err(SpdxError::Findings)?;
 
     let described = described(&doc);
     let mut describes = BTreeSet::new();
@@ -137,7 +291,7 @@ pub fn check(mut value: Value) -> Result<Checked, String> {
             Err(e) => errors.push(e),
         }
     }
-    findings(errors)?;
+    findings(errors).map_err(SpdxError::Findings)?;
     Ok(Checked {
         version: doc.spdx_version.clone(),
         packages: doc.packages.len(),
@@ -162,18 +316,16 @@ fn normalize(value: &mut Value) {
     }
 }
 
-fn check_document_fields(doc: &Document, errors: &mut Vec<String>) {
+fn check_document_fields(doc: &Document, errors: &mut Vec<Finding>) {
     if doc.spdx_id != DOCUMENT_ID {
-        errors.push(format!(
-            "the document's SPDXID is {:?}, not {DOCUMENT_ID:?}",
-            doc.spdx_id
-        ));
+        errors.push(Finding::DocumentId {
+            found: doc.spdx_id.clone(),
+        });
     }
     if doc.data_license != "CC0-1.0" {
-        errors.push(format!(
-            "dataLicense is {:?}, not \"CC0-1.0\"",
-            doc.data_license
-        ));
+        errors.push(Finding::DataLicense {
+            found: doc.data_license.clone(),
+        });
     }
     let ns = &doc.document_namespace;
     let scheme = ns.split_once(':').map(|(s, _)| s).unwrap_or_default();
@@ -184,27 +336,27 @@ fn check_document_fields(doc: &Document, errors: &mut Vec<String>) {
             .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
         || ns.contains('#')
     {
-        errors.push(format!(
-            "documentNamespace {ns:?} is not an absolute URI without '#'"
-        ));
+        errors.push(Finding::Namespace {
+            namespace: ns.clone(),
+        });
     }
     let created = &doc.creation_info.created;
     if !created.ends_with('Z') || created.parse::<jiff::Timestamp>().is_err() {
-        errors.push(format!(
-            "creationInfo.created {created:?} is not a UTC time like 2024-01-31T12:00:00Z"
-        ));
+        errors.push(Finding::Created {
+            created: created.clone(),
+        });
     }
     if doc.creation_info.creators.is_empty() {
-        errors.push("creationInfo.creators is empty".to_string());
+        errors.push(Finding::NoCreators);
     }
     for creator in &doc.creation_info.creators {
         if !["Person:", "Organization:", "Tool:"]
             .iter()
             .any(|p| creator.starts_with(p))
         {
-            errors.push(format!(
-                "creator {creator:?} is not \"Person: …\", \"Organization: …\" or \"Tool: …\""
-            ));
+            errors.push(Finding::Creator {
+                creator: creator.clone(),
+            });
         }
     }
 }
@@ -220,7 +372,7 @@ fn is_ref(id: &str, prefix: &str) -> bool {
 }
 
 /// Check every element's SPDXID and return the set of them (the document's included).
-fn check_ids(doc: &Document, errors: &mut Vec<String>) -> HashSet<String> {
+fn check_ids(doc: &Document, errors: &mut Vec<Finding>) -> HashSet<String> {
     let mut ids = HashSet::from([DOCUMENT_ID.to_string()]);
     let named = doc
         .packages
@@ -234,19 +386,19 @@ fn check_ids(doc: &Document, errors: &mut Vec<String>) -> HashSet<String> {
         );
     for (what, id) in named {
         if !is_ref(id, "SPDXRef-") {
-            errors.push(format!(
-                "{what} has SPDXID {id:?}: not \"SPDXRef-\" followed by letters, digits, '.' or '-'"
-            ));
+            errors.push(Finding::ElementId {
+                element: what,
+                id: id.clone(),
+            });
         } else if !ids.insert(id.clone()) {
-            errors.push(format!("SPDXID {id:?} is used by more than one element"));
+            errors.push(Finding::DuplicateId { id: id.clone() });
         }
     }
     for r in &doc.external_document_refs {
         if !is_ref(&r.external_document_id, "DocumentRef-") {
-            errors.push(format!(
-                "externalDocumentId {:?} is not \"DocumentRef-\" followed by letters, digits, '.' or '-'",
-                r.external_document_id
-            ));
+            errors.push(Finding::ExternalDocumentId {
+                id: r.external_document_id.clone(),
+            });
         }
     }
     ids
@@ -254,7 +406,7 @@ fn check_ids(doc: &Document, errors: &mut Vec<String>) -> HashSet<String> {
 
 /// `documentDescribes`, relationships and `hasFiles` must point at elements that exist (or, for
 /// relationships, at an element of a declared external document, or NONE / NOASSERTION).
-fn check_references(doc: &Document, ids: &HashSet<String>, errors: &mut Vec<String>) {
+fn check_references(doc: &Document, ids: &HashSet<String>, errors: &mut Vec<Finding>) {
     let external: HashSet<&str> = doc
         .external_document_refs
         .iter()
@@ -268,40 +420,33 @@ fn check_references(doc: &Document, ids: &HashSet<String>, errors: &mut Vec<Stri
     };
     for id in &doc.document_describes {
         if !ids.contains(id) {
-            errors.push(format!(
-                "documentDescribes names {id:?}, which is not an element of this document"
-            ));
+            errors.push(Finding::UnknownDescribed { id: id.clone() });
         }
     }
-    for (i, r) in doc.relationships.iter().enumerate() {
-        let what = || {
-            format!(
-                "relationship {i} ({} {} {})",
-                r.spdx_element_id, r.relationship_type, r.related_spdx_element
-            )
+    for (index, r) in doc.relationships.iter().enumerate() {
+        let unknown = |missing: &str| Finding::UnknownRelated {
+            index,
+            from: r.spdx_element_id.clone(),
+            kind: r.relationship_type.clone(),
+            to: r.related_spdx_element.clone(),
+            missing: missing.to_string(),
         };
         if !resolves(&r.spdx_element_id) {
-            errors.push(format!(
-                "{}: {:?} is not an element of this document",
-                what(),
-                r.spdx_element_id
-            ));
+            errors.push(unknown(&r.spdx_element_id));
         }
         let related = r.related_spdx_element.as_str();
         if !(related == "NONE" || related == "NOASSERTION" || resolves(related)) {
-            errors.push(format!(
-                "{}: {related:?} is not an element of this document",
-                what()
-            ));
+            errors.push(unknown(related));
         }
     }
     for p in &doc.packages {
         for f in &p.has_files {
             if !ids.contains(f) {
-                errors.push(format!(
-                    "package {:?} ({}) hasFiles {f:?}, which is not an element of this document",
-                    p.name, p.spdx_id
-                ));
+                errors.push(Finding::UnknownFile {
+                    package: p.name.clone(),
+                    id: p.spdx_id.clone(),
+                    file: f.clone(),
+                });
             }
         }
     }
@@ -327,13 +472,15 @@ fn described(doc: &Document) -> HashSet<String> {
 
 /// The sha256 digests a described package names: SHA256 checksums and `pkg:oci` purls. When
 /// both are present they must agree.
-fn package_digests(p: &Package) -> Result<BTreeSet<Digest>, String> {
-    let label = || format!("package {:?} ({})", p.name, p.spdx_id);
+fn package_digests(p: &Package) -> Result<BTreeSet<Digest>, Finding> {
     let mut checksums = BTreeSet::new();
     for c in p.checksums.iter().filter(|c| c.algorithm == "SHA256") {
         let hex = c.checksum_value.to_ascii_lowercase();
-        let digest = Digest::parse(&format!("sha256:{hex}"))
-            .map_err(|e| format!("{}: SHA256 checksum: {e}", label()))?;
+        let digest = Digest::parse(&format!("sha256:{hex}")).map_err(|e| Finding::Checksum {
+            package: p.name.clone(),
+            id: p.spdx_id.clone(),
+            reason: e.to_string(),
+        })?;
         checksums.insert(digest);
     }
     let mut purls = BTreeSet::new();
@@ -342,19 +489,20 @@ fn package_digests(p: &Package) -> Result<BTreeSet<Digest>, String> {
         .iter()
         .filter(|r| r.reference_type == "purl")
     {
-        if let Some(digest) =
-            oci_purl_digest(&r.reference_locator).map_err(|e| format!("{}: {e}", label()))?
-        {
-            purls.insert(digest);
-        }
+        let named = oci_purl_digest(&r.reference_locator).map_err(|error| Finding::Purl {
+            package: p.name.clone(),
+            id: p.spdx_id.clone(),
+            error,
+        })?;
+        purls.extend(named);
     }
     if !checksums.is_empty() && !purls.is_empty() && checksums != purls {
-        return Err(format!(
-            "{}: its SHA256 checksum ({}) and its pkg:oci purl ({}) name different digests",
-            label(),
-            join(&checksums),
-            join(&purls)
-        ));
+        return Err(Finding::DigestsDisagree {
+            package: p.name.clone(),
+            id: p.spdx_id.clone(),
+            checksums,
+            purls,
+        });
     }
     checksums.extend(purls);
     Ok(checksums)
@@ -413,10 +561,18 @@ mod tests {
         serde_json::from_slice(&std::fs::read(format!("{path}{name}")).unwrap()).unwrap()
     }
 
-    fn error(doc: Value) -> String {
+    fn error(doc: Value) -> SpdxError {
         match check(doc) {
             Ok(_) => panic!("accepted"),
             Err(e) => e,
+        }
+    }
+
+    /// The findings of a document refused for them.
+    fn found(doc: Value) -> Vec<Finding> {
+        match error(doc) {
+            SpdxError::Findings(Findings(all)) => all,
+            e => panic!("{e}"),
         }
     }
 
@@ -457,6 +613,17 @@ mod tests {
             .unwrap()
             .remove("downloadLocation");
         let e = error(doc);
+        assert!(
+            matches!(
+                &e,
+                SpdxError::Schema(SchemaError::Mismatch {
+                    schema: Schema::Spdx23,
+                    ..
+                })
+            ),
+            "{e}"
+        );
+        let e = e.to_string();
         assert!(e.contains("SPDX 2.3 schema"), "{e}");
         assert!(e.contains("\"creationInfo\" is a required property"), "{e}");
         assert!(
@@ -465,7 +632,12 @@ mod tests {
         );
         let mut doc = golden("sbom-index.spdx.json");
         doc["spdxVersion"] = json!("SPDX-3.0");
-        assert!(error(doc).contains("not supported"));
+        assert_eq!(
+            error(doc),
+            SpdxError::Unsupported {
+                version: "SPDX-3.0".into()
+            }
+        );
     }
 
     #[test]
@@ -478,23 +650,52 @@ mod tests {
         doc["creationInfo"]["created"] = json!("yesterday");
         doc["creationInfo"]["creators"] = json!(["apko"]);
         doc["dataLicense"] = json!("MIT");
-        let e = error(doc);
+        let all = found(doc.clone());
+        let busybox = doc["packages"][3]["name"].as_str().unwrap();
         for want in [
-            "dataLicense is \"MIT\"",
-            "creationInfo.created \"yesterday\"",
-            "creator \"apko\"",
-            "has SPDXID \"SPDXRef-apk_busybox\"",
-            "is used by more than one element",
+            Finding::DataLicense {
+                found: "MIT".into(),
+            },
+            Finding::Created {
+                created: "yesterday".into(),
+            },
+            Finding::Creator {
+                creator: "apko".into(),
+            },
+            Finding::ElementId {
+                element: format!("package {busybox:?}"),
+                id: "SPDXRef-apk_busybox".into(),
+            },
+            Finding::UnknownDescribed {
+                id: "SPDXRef-Gone".into(),
+            },
         ] {
-            assert!(e.contains(want), "{want}: {e}");
+            assert!(all.contains(&want), "{want}: {all:?}");
         }
-        assert!(e.contains("; and 5 more"), "{e}");
+        assert!(
+            all.iter().any(|f| matches!(f, Finding::DuplicateId { .. })),
+            "{all:?}"
+        );
+        assert_eq!(all.len(), 10, "{all:?}");
+        let e = error(doc).to_string();
+        assert!(e.contains("dataLicense is \"MIT\", not \"CC0-1.0\""), "{e}");
+        assert!(e.ends_with("; and 5 more"), "{e}");
         let mut doc = golden("sbom-x86_64.spdx.json");
         doc["relationships"][0]["relatedSpdxElement"] = json!("SPDXRef-Nowhere");
-        let e = error(doc);
+        let all = found(doc);
         assert!(
-            e.contains("\"SPDXRef-Nowhere\" is not an element of this document"),
-            "{e}"
+            matches!(
+                all.as_slice(),
+                [Finding::UnknownRelated { index: 0, missing, .. }] if missing == "SPDXRef-Nowhere"
+            ),
+            "{all:?}"
+        );
+        assert!(
+            all[0]
+                .to_string()
+                .ends_with(": \"SPDXRef-Nowhere\" is not an element of this document"),
+            "{}",
+            all[0]
         );
     }
 
@@ -506,8 +707,24 @@ mod tests {
             .unwrap()
             .replace(&AMD64[7..], &INDEX[7..]);
         doc["packages"][0]["externalRefs"][0]["referenceLocator"] = json!(purl);
-        let e = error(doc);
-        assert!(e.contains("name different digests"), "{e}");
+        let all = found(doc);
+        let [
+            Finding::DigestsDisagree {
+                checksums, purls, ..
+            },
+        ] = all.as_slice()
+        else {
+            panic!("{all:?}")
+        };
+        assert_eq!(
+            checksums.iter().collect::<Vec<_>>(),
+            [&Digest::parse(AMD64).unwrap()]
+        );
+        assert_eq!(
+            purls.iter().collect::<Vec<_>>(),
+            [&Digest::parse(INDEX).unwrap()]
+        );
+        assert!(all[0].to_string().contains("name different digests"));
     }
 
     #[test]
