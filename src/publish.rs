@@ -183,9 +183,19 @@ pub fn plan(
         inventory.existing.clone()
     };
     let site = site::plan(images, &existing)?;
-    let changed: Vec<String> = sync::diff(&site, inventory)
+    // Only the referrers indexes are compared here; the whole site is diffed once, in `diff`.
+    let referrers = Site {
+        objects: site
+            .objects
+            .iter()
+            .filter(|o| o.phase == Phase::Referrers)
+            .cloned()
+            .collect(),
+        tags: Vec::new(),
+    };
+    let changed: Vec<String> = sync::diff(&referrers, inventory)
         .into_iter()
-        .filter(|c| c.write && c.object.phase == Phase::Referrers)
+        .filter(|c| c.write)
         .map(|c| c.object.key)
         .filter(|key| inventory.objects.contains_key(key))
         .collect();
