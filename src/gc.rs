@@ -6,14 +6,27 @@
 //! blobs, and for every reachable manifest its referrers index (OCI 1.1:
 //! `v2/<repo>/referrers/<digest>`) and everything that index lists, recursively. Only
 //! content-addressed keys (`blobs/`, `manifests/sha256:…`, `referrers/`) are ever candidates;
-//! tags, tag lists, the catalog and unknown keys are never touched. An unreachable object is
-//! kept while younger than the grace period (a client may be mid-pull of an image whose tag
-//! just moved, a publish may be uploading it). Deletions go out in batches (DeleteObjects),
+//! tags, tag lists, the catalog and unknown keys are never touched.
+//!
+//! Collection is mark and sweep, so that it never races a publish into a dangling tag. A
+//! publish that finds an object in the bucket reuses it; had a collection deleted it between
+//! that publish's listing and its tag, the tag would name missing content. So a collection
+//! deletes nothing it sees unreachable for the first time: it marks it (an empty object under
+//! [`site::MARKS_PREFIX`], timed by the store's clock), and a later collection deletes it only
+//! when the mark is older than the grace period, the object is still unreachable, and it was
+//! not written again since (asked of the store once more just before the delete). A publish
+//! treats a marked object as absent and writes it anew; one that found it unmarked has had the
+//! whole grace period to tag it. So with a grace period longer than any publish takes, a tag
+//! never dangles. An unreachable object younger than the grace period is not even marked (a
+//! client may be mid-pull of an image whose tag just moved, a publish may be uploading it).
+//! `--grace 0s` means no protection: everything unreachable goes at once, as when no publish
+//! can be running. Deletions go out in batches (DeleteObjects),
 //! referrers indexes first, then manifests, then blobs, so a killed collection never leaves a
 //! remaining manifest without its blobs. A document that cannot be read or understood stops
 //! the collection before anything is deleted: what it references is unknown.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rayon::prelude::*;
@@ -24,7 +37,7 @@ use crate::error::Error;
 use crate::layout::MAX_DOCUMENT_SIZE;
 use crate::site::{self, Content};
 use crate::store::layer::PROBE_PREFIX;
-use crate::store::{ObjectInfo, Store, StoreError};
+use crate::store::{Attributes, Body, ObjectInfo, Store, StoreError};
 use crate::sync;
 use crate::target::{self, TargetSpec};
 
@@ -62,8 +75,14 @@ pub struct Report {
     pub unreachable: u64,
     /// Their bytes.
     pub unreachable_bytes: u64,
-    /// Unreachable objects younger than the grace period, kept.
+    /// Unreachable objects kept: younger than the grace period, or not marked as unreachable
+    /// for longer than it (see [`site::MARKS_PREFIX`]), or written again since.
     pub kept_in_grace: u64,
+    /// Unreachable objects older than the grace period marked by this run: the first run at
+    /// least a grace period later deletes them if they are still unreachable.
+    pub marked: u64,
+    /// Marks removed: of what was deleted, and of what is reachable or written again.
+    pub marks_cleared: u64,
     /// Unreachable objects old enough to delete (deleted unless a dry run), in deletion order.
     pub garbage: Vec<String>,
     /// Their bytes.
@@ -167,8 +186,15 @@ pub fn gc(options: &Options) -> Result<Report, Error> {
     let target = target::open(&options.target, options.jobs)?;
     let store = target.store;
     let pool = sync::worker_pool(options.jobs)?;
+    // Taken before anything is read: a publish that saw an object unmarked finished its tags
+    // before this moment minus the grace, so the walk below sees them.
     let started = jiff::Timestamp::now();
     let listing = store.list("v2/")?;
+    let marks: HashMap<String, ObjectInfo> = store
+        .list(&site::mark_key("v2/"))?
+        .into_iter()
+        .filter_map(|m| Some((site::parse_mark_key(&m.key)?.to_string(), m)))
+        .collect();
     let mut report = Report {
         target: store.name().to_string(),
         dry_run: options.dry_run,
@@ -181,58 +207,179 @@ pub fn gc(options: &Options) -> Result<Report, Error> {
     report.documents_read = walk.read;
     report.missing = walk.missing.into_iter().collect();
 
-    let cutoff = started
-        .checked_sub(
-            jiff::SignedDuration::try_from(options.grace).unwrap_or(jiff::SignedDuration::MAX),
-        )
-        .unwrap_or(jiff::Timestamp::MIN);
-    let old_enough = |info: &ObjectInfo| info.modified.is_some_and(|m| m <= cutoff);
-    // Referrers indexes first, then manifests, then blobs; last, probe objects a killed
-    // publish left outside `v2/` (see `store::layer::Probed`).
+    let verdicts = Verdicts::of(&listing, &walk.reachable, &marks, started, options.grace);
+    report.reachable = verdicts.reachable;
+    report.unreachable = verdicts.unreachable;
+    report.unreachable_bytes = verdicts.unreachable_bytes;
+    report.marked = verdicts.to_mark.len() as u64;
+    let sweep = if options.dry_run {
+        verdicts.sweep
+    } else {
+        still_as_marked(store.as_ref(), verdicts.sweep, &marks, &pool)?
+    };
+    report.kept_in_grace = report.unreachable - sweep.len() as u64;
+    // Referrers indexes first, then manifests, then blobs, then the marks of what went and of
+    // what is reachable again; last, probe objects a killed publish left outside `v2/` (see
+    // `store::layer::Probed`).
     let mut phases: BTreeMap<u8, Vec<&ObjectInfo>> = BTreeMap::new();
-    for info in &listing {
-        let Some((_, kind, _)) = site::parse_content_key(&info.key) else {
-            continue;
-        };
-        if walk.reachable.contains(&info.key) {
-            report.reachable += 1;
-            continue;
-        }
-        report.unreachable += 1;
-        report.unreachable_bytes += info.size;
-        if !old_enough(info) {
-            report.kept_in_grace += 1;
-            continue;
-        }
-        let order = match kind {
-            Content::Referrers => 0,
-            Content::Manifest => 1,
-            Content::Blob => 2,
+    for info in &sweep {
+        let order = match site::parse_content_key(&info.key) {
+            Some((_, Content::Referrers, _)) => 0,
+            Some((_, Content::Manifest, _)) => 1,
+            _ => 2,
         };
         phases.entry(order).or_default().push(info);
     }
+    let cutoff = cutoff(started, options.grace);
     let probes = store.list(PROBE_PREFIX)?;
-    phases
-        .entry(3)
-        .or_default()
-        .extend(probes.iter().filter(|i| old_enough(i)));
+    phases.entry(4).or_default().extend(
+        probes
+            .iter()
+            .filter(|i| i.modified.is_some_and(|m| m <= cutoff)),
+    );
     for phase in phases.values() {
         report.garbage_bytes += phase.iter().map(|i| i.size).sum::<u64>();
         report.garbage.extend(phase.iter().map(|i| i.key.clone()));
     }
+    let spent: Vec<&ObjectInfo> = sweep
+        .iter()
+        .filter_map(|i| marks.get(&i.key))
+        .chain(verdicts.stale_marks.iter().filter_map(|k| marks.get(*k)))
+        .collect();
+    report.marks_cleared = spent.len() as u64;
+    phases.insert(3, spent);
     if !options.dry_run {
         // A failure stops before the next phase.
-        for phase in phases.values() {
+        for (order, phase) in &phases {
             let keys: Vec<String> = phase.iter().map(|i| i.key.clone()).collect();
             let (deleted, failures) = sync::delete_in_batches(store.as_ref(), &keys, &pool);
-            report.deleted += deleted;
+            if *order != 3 {
+                report.deleted += deleted;
+            }
             if let Some(first) = sync::first_failure(failures) {
                 return Err(Error::Target(first));
             }
         }
+        mark(store.as_ref(), &verdicts.to_mark, &pool)?;
     }
     report.requests = target.requests.get();
     Ok(report)
+}
+
+/// `started` less the grace period.
+fn cutoff(started: jiff::Timestamp, grace: Duration) -> jiff::Timestamp {
+    let grace = jiff::SignedDuration::try_from(grace).unwrap_or(jiff::SignedDuration::MAX);
+    started.checked_sub(grace).unwrap_or(jiff::Timestamp::MIN)
+}
+
+/// What a collection decides for each content-addressed object of a listing.
+struct Verdicts<'a> {
+    reachable: u64,
+    unreachable: u64,
+    unreachable_bytes: u64,
+    /// Unreachable, marked longer ago than the grace period and not written since: deleted.
+    sweep: Vec<ObjectInfo>,
+    /// Unreachable and older than the grace period, unmarked (or written since marked):
+    /// marked now.
+    to_mark: Vec<&'a str>,
+    /// Marks on what is reachable or written again, or on keys that are gone.
+    stale_marks: Vec<&'a str>,
+}
+
+impl<'a> Verdicts<'a> {
+    /// With no grace period, everything unreachable goes at once (no mark needed). Otherwise
+    /// an object goes only once a mark made by an earlier collection, when it was already
+    /// unreachable, is older than the grace period: so a publish that found it unmarked has
+    /// had the whole grace period to tag it, and a publish that found it marked wrote it anew.
+    fn of(
+        listing: &'a [ObjectInfo],
+        reachable: &BTreeSet<String>,
+        marks: &'a HashMap<String, ObjectInfo>,
+        started: jiff::Timestamp,
+        grace: Duration,
+    ) -> Verdicts<'a> {
+        let cutoff = cutoff(started, grace);
+        let old = |t: Option<jiff::Timestamp>| t.is_some_and(|t| t <= cutoff);
+        let mut verdicts = Verdicts {
+            reachable: 0,
+            unreachable: 0,
+            unreachable_bytes: 0,
+            sweep: Vec::new(),
+            to_mark: Vec::new(),
+            stale_marks: Vec::new(),
+        };
+        let mut live_marks = BTreeSet::new();
+        for info in listing {
+            if site::parse_content_key(&info.key).is_none() {
+                continue;
+            }
+            if reachable.contains(&info.key) {
+                verdicts.reachable += 1;
+                continue;
+            }
+            verdicts.unreachable += 1;
+            verdicts.unreachable_bytes += info.size;
+            let mark = marks
+                .get(&info.key)
+                .filter(|m| m.modified.is_some() && info.modified <= m.modified);
+            if mark.is_some() {
+                live_marks.insert(info.key.as_str());
+            }
+            match mark {
+                _ if grace.is_zero() => verdicts.sweep.push(info.clone()),
+                Some(mark) if old(mark.modified) => verdicts.sweep.push(info.clone()),
+                Some(_) => {}
+                None if old(info.modified) => verdicts.to_mark.push(&info.key),
+                None => {}
+            }
+        }
+        let remarked: BTreeSet<&str> = verdicts.to_mark.iter().copied().collect();
+        verdicts.stale_marks = marks
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !live_marks.contains(k) && !remarked.contains(k))
+            .collect();
+        verdicts
+    }
+}
+
+/// The objects of `sweep` that are still as their marks found them, asked again of the store
+/// just before they are deleted: one a publish wrote anew since the listing stays.
+fn still_as_marked(
+    store: &dyn Store,
+    sweep: Vec<ObjectInfo>,
+    marks: &HashMap<String, ObjectInfo>,
+    pool: &rayon::ThreadPool,
+) -> Result<Vec<ObjectInfo>, Error> {
+    let checked: Vec<Option<ObjectInfo>> = pool.install(|| {
+        sweep
+            .into_par_iter()
+            .map(|listed| {
+                let Some(now) = store.head(&listed.key)? else {
+                    return Ok(None);
+                };
+                let mark = marks.get(&listed.key).and_then(|m| m.modified);
+                let unchanged = now.modified == listed.modified && now.size == listed.size;
+                Ok((unchanged && (mark.is_none() || now.modified <= mark)).then_some(listed))
+            })
+            .collect::<Result<_, StoreError>>()
+    })?;
+    Ok(checked.into_iter().flatten().collect())
+}
+
+/// Write an empty mark on each of `keys`.
+fn mark(store: &dyn Store, keys: &[&str], pool: &rayon::ThreadPool) -> Result<(), Error> {
+    let attributes = Attributes {
+        content_type: "application/octet-stream".to_string(),
+        cache_control: "no-store".to_string(),
+        sha256: Digest::of_bytes(b""),
+    };
+    let empty = Body::Bytes(Arc::from(&b""[..]));
+    pool.install(|| {
+        keys.par_iter()
+            .try_for_each(|key| store.put(&site::mark_key(key), &empty, &attributes))
+    })?;
+    Ok(())
 }
 
 /// The reachability walk over a listing.

@@ -93,6 +93,18 @@ pub struct Diff {
 /// [`apply`] takes.
 pub struct Hashed(Diff);
 
+impl Hashed {
+    /// Every planned object, and whether it must be written.
+    pub fn changes(&self) -> &[Change] {
+        &self.0.changes
+    }
+
+    /// What `--prune` removes.
+    pub fn removals(&self) -> &[Removal] {
+        &self.0.removals
+    }
+}
+
 /// Verify every image of `config`, blobs included.
 pub fn verify(config: &Config, mode: progress::Mode) -> Result<Vec<VerifiedImage>, Error> {
     let trust = trust_policy(config)?;
@@ -122,14 +134,14 @@ pub fn publish(config: &Config, options: &Options) -> Result<Report, Error> {
     let summary = sync::summarize(
         target.store.name(),
         &site,
-        &hashed.0.changes,
-        &hashed.0.removals,
+        hashed.changes(),
+        hashed.removals(),
     );
     let summary = if options.dry_run {
         summary
     } else {
         let summary = apply(&target, &hashed, summary, &pool, options.progress)?;
-        settle(&target, &hashed, summary, &pool)?
+        settle(&target, &inventory, &hashed, summary, &pool)?
     };
     Ok(finish(
         &target, &images, &inventory, &hashed, summary, options,
@@ -256,14 +268,29 @@ pub fn apply(
     )
 }
 
-/// Stage 5b: settle every tag list this run wrote or removed, and the catalog if it changed.
+/// Stage 5b: settle every tag list this run wrote or removed, and the catalog if it changed;
+/// then make sure what gc had marked and this run wrote anew is still there.
 pub fn settle(
     target: &Target,
+    inventory: &Inventory,
     hashed: &Hashed,
     mut summary: Summary,
     pool: &rayon::ThreadPool,
 ) -> Result<Summary, Error> {
     let Diff { changes, removals } = &hashed.0;
+    summary.marked_rewritten = changes
+        .iter()
+        .filter(|c| c.write && inventory.marked.contains(&c.object.key))
+        .count() as u64;
+    if summary.marked_rewritten > 0 {
+        sync::restore_marked(
+            target.store.as_ref(),
+            &target.uploads,
+            changes,
+            &inventory.marked,
+            pool,
+        )?;
+    }
     let mut lists = BTreeSet::new();
     let mut catalog = false;
     let written = changes.iter().filter(|c| c.write).map(|c| &c.object.key);

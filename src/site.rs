@@ -156,6 +156,24 @@ pub struct Removal {
     pub phase: Phase,
 }
 
+/// Where `gc` keeps its marks: an empty object `<MARKS_PREFIX><key>` says that a collection
+/// found the content-addressed `<key>` unreachable, at the mark's own modification time (the
+/// store's clock, not a publisher's). Outside `v2/`, so no registry client and no listing of
+/// the registry ever meets one. A later collection deletes `<key>` only once its mark is older
+/// than the grace period; a publish treats a marked object as absent and writes it anew.
+pub const MARKS_PREFIX: &str = "_regpress/gc/marked/";
+
+/// Key of the mark on the content-addressed `key`.
+pub fn mark_key(key: &str) -> String {
+    format!("{MARKS_PREFIX}{key}")
+}
+
+/// If `key` is a mark, the key it marks.
+pub fn parse_mark_key(key: &str) -> Option<&str> {
+    key.strip_prefix(MARKS_PREFIX)
+        .filter(|marked| parse_content_key(marked).is_some())
+}
+
 /// Prefix of every key of a repository.
 pub fn repository_prefix(repository: &str) -> String {
     format!("v2/{repository}/")

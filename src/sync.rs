@@ -29,13 +29,18 @@ pub struct Inventory {
     pub objects: HashMap<String, ObjectInfo>,
     /// Tags and repositories to keep.
     pub existing: Existing,
+    /// Content-addressed keys a collection has marked as unreachable (see
+    /// [`site::MARKS_PREFIX`]). They are not in `objects`: a marked object may be deleted at
+    /// any moment, so this run writes it anew rather than relying on it.
+    pub marked: BTreeSet<String>,
 }
 
 /// Read the inventory for publishing into `repositories`: the catalog (one GET), then, when
 /// `whole` is asked for (`--prune`) or this run publishes at least half the catalog's
 /// repositories, one listing of all of `v2/` (a request per 1,000 keys, whatever the number of
 /// repositories); otherwise one listing per repository prefix, in parallel on `pool`, and the
-/// two root keys.
+/// two root keys. Each prefix listed comes with a listing of gc's marks under it (one request
+/// when, as usual, there are none), and a marked object counts as absent.
 pub fn take_inventory(
     store: &dyn Store,
     repositories: &BTreeSet<String>,
@@ -74,23 +79,31 @@ pub fn take_inventory(
         );
     }
     let whole = whole || inventory.existing.repositories.len() <= 2 * repositories.len();
-    let listings: Vec<Vec<ObjectInfo>> = if whole {
-        vec![store.list("v2/")?]
+    // The prefixes to list: each with the marks of what it holds.
+    let prefixes: Vec<String> = if whole {
+        vec!["v2/".to_string()]
     } else {
-        let mut listings = pool.install(|| {
-            repositories
-                .par_iter()
-                .map(|repo| store.list(&site::repository_prefix(repo)))
-                .collect::<Result<Vec<_>, StoreError>>()
-        })?;
+        repositories
+            .iter()
+            .map(|r| site::repository_prefix(r))
+            .collect()
+    };
+    let listed: Vec<(Vec<ObjectInfo>, Vec<ObjectInfo>)> = pool.install(|| {
+        prefixes
+            .par_iter()
+            .map(|prefix| Ok((store.list(prefix)?, store.list(&site::mark_key(prefix))?)))
+            .collect::<Result<Vec<_>, StoreError>>()
+    })?;
+    let (mut listings, marks): (Vec<Vec<ObjectInfo>>, Vec<Vec<ObjectInfo>>) =
+        listed.into_iter().unzip();
+    if !whole {
         let roots = ROOT_KEYS.iter().map(|k| store.head(k));
         listings.push(
             roots
                 .filter_map(Result::transpose)
                 .collect::<Result<_, _>>()?,
         );
-        listings
-    };
+    }
     for info in listings.into_iter().flatten() {
         if let Some((repo, tag)) = site::parse_tag_key(&info.key) {
             if whole {
@@ -102,6 +115,13 @@ pub fn take_inventory(
         }
         if info.key != CATALOG_KEY {
             inventory.objects.insert(info.key.clone(), info);
+        }
+    }
+    for mark in marks.iter().flatten() {
+        if let Some(marked) = site::parse_mark_key(&mark.key)
+            && inventory.objects.remove(marked).is_some()
+        {
+            inventory.marked.insert(marked.to_string());
         }
     }
     Ok(inventory)
@@ -290,6 +310,9 @@ pub struct Summary {
     pub requests: u64,
     /// Incomplete uploads (or temporary files) of earlier, killed runs removed.
     pub stale_removed: u64,
+    /// Objects gc had marked for collection, written anew rather than reused (see
+    /// [`Inventory::marked`]).
+    pub marked_rewritten: u64,
     /// Every tag published.
     pub tags: Vec<PublishedTag>,
 }
@@ -446,6 +469,37 @@ pub fn apply(
     progress.finish();
     report.dry_run = false;
     Ok(report)
+}
+
+/// After the tags are written: every object this run wrote because gc had marked it is asked
+/// for again, and written once more if a collection deleted it meanwhile (a sweep that checked
+/// it just before this run's write and deleted it just after). Tagged now, it is reachable to
+/// every later collection. Returns how many were written again.
+pub fn restore_marked(
+    store: &dyn Store,
+    uploads: &Uploads,
+    changes: &[Change],
+    marked: &BTreeSet<String>,
+    pool: &rayon::ThreadPool,
+) -> Result<u64, StoreError> {
+    let rewritten: Vec<&Change> = changes
+        .iter()
+        .filter(|c| c.write && marked.contains(&c.object.key))
+        .collect();
+    let restored: Vec<bool> = pool.install(|| {
+        rewritten
+            .par_iter()
+            .map(|change| {
+                let object = &change.object;
+                if store.head(&object.key)?.is_some() {
+                    return Ok(false);
+                }
+                uploads.put(store, &object.key, &object.body, &object.attributes())?;
+                Ok(true)
+            })
+            .collect::<Result<_, StoreError>>()
+    })?;
+    Ok(restored.into_iter().filter(|r| *r).count() as u64)
 }
 
 /// Delete `keys` in batches of [`DELETE_BATCH`], batches in parallel on `pool`. Returns how

@@ -284,6 +284,30 @@ fn gc_deletes_exactly_the_unreachable_objects_older_than_the_grace_period() {
         .cloned()
         .collect();
 
+    // The first collection to see the old garbage old enough marks it, and deletes nothing:
+    // a publish may have found it and be about to tag it.
+    let before = snapshot(&site);
+    let (r, _) = gc("1h", false);
+    assert_eq!(r["marked"], garbage_old.len());
+    assert_eq!(r["deleted"], 0);
+    let marks = keys(&site)
+        .into_iter()
+        .filter_map(|k| {
+            k.strip_prefix(regpress::site::MARKS_PREFIX)
+                .map(str::to_string)
+        })
+        .collect::<BTreeSet<_>>();
+    assert_eq!(marks, garbage_old, "a mark on each, and only on them");
+    let mark_files = [
+        site.join("_regpress"),
+        site.join(".regpress/meta/_regpress"),
+    ];
+    let mut after = snapshot(&site);
+    after.retain(|path, _| !mark_files.iter().any(|m| path.starts_with(m)));
+    assert_eq!(after, before, "nothing else changed");
+
+    // Two hours after the marks, the marked garbage goes; the young garbage stays.
+    age_site(&site.join("_regpress"), Duration::from_secs(7200));
     let (dry, stdout) = gc("1h", true);
     let listed: BTreeSet<String> = serde_json::from_value(dry["garbage"].clone()).unwrap();
     assert_eq!(listed, garbage_old, "exactly the old unreachable objects");
@@ -291,7 +315,12 @@ fn gc_deletes_exactly_the_unreachable_objects_older_than_the_grace_period() {
     let all = keys(&site);
     let (r, _) = gc("1h", false);
     assert_eq!(r["deleted"], garbage_old.len());
+    assert_eq!(r["marks_cleared"], garbage_old.len());
     assert_eq!(r["kept_in_grace"], garbage_young.len());
+    let all: BTreeSet<String> = all
+        .into_iter()
+        .filter(|k| !k.starts_with(regpress::site::MARKS_PREFIX))
+        .collect();
     assert_eq!(
         keys(&site),
         all.difference(&garbage_old)
@@ -413,18 +442,25 @@ fn gc_keeps_the_referrers_of_reachable_manifests_and_collects_the_others() {
     let (orphaned, _) = referrer(&site, "app", &old_g.manifests[0], 3);
     age_site(&site, Duration::from_secs(3600));
 
+    // One collection marks what no tag reaches; the first one a grace period later deletes it.
+    let gc = |report: &Path| {
+        let args = [
+            "gc",
+            "--to",
+            &s(&site),
+            "--grace",
+            "10m",
+            "--report",
+            &s(report),
+            "-q",
+        ];
+        regpress(&args).ok();
+    };
     let rep = tmp.path().join("gc.json");
-    regpress(&[
-        "gc",
-        "--to",
-        &s(&site),
-        "--grace",
-        "10m",
-        "--report",
-        &s(&rep),
-        "-q",
-    ])
-    .ok();
+    gc(&rep);
+    assert_eq!(report(&rep)["deleted"], 0);
+    age_site(&site.join("_regpress"), Duration::from_secs(3600));
+    gc(&rep);
     let present = keys(&site);
     for key in signed.iter().chain(&signed_twice) {
         assert!(present.contains(key), "kept: {key}");
@@ -586,4 +622,158 @@ fn check_repair_heals_lists_a_race_left_behind() {
     );
     let out = regpress(&["check", &server.url(""), "--to", &s(&site)]);
     assert_eq!(out.code, 2, "a target without --repair: {}", out.stderr);
+}
+
+/// A publish of `cfg` into `site` run stage by stage, with `between(stage)` called after the
+/// inventory (`"inventory"`) and after the writes (`"apply"`): the points where a collection
+/// running at the same time could hurt it. Returns the publish's summary.
+fn publish_in_stages(
+    cfg: &Path,
+    site: &Path,
+    mut between: impl FnMut(&str),
+) -> regpress::sync::Summary {
+    use regpress::publish;
+    let config = regpress::config::Config::load(cfg).unwrap();
+    let spec = regpress::target::TargetSpec {
+        to: s(site),
+        ..Default::default()
+    };
+    let target = regpress::target::open(&spec, 4).unwrap();
+    let images = publish::read(&config, None).unwrap();
+    let pool = regpress::sync::worker_pool(4).unwrap();
+    let inventory = publish::inventory(&target, &images, false, &pool).unwrap();
+    between("inventory");
+    let site_plan = publish::plan(&target, &images, &inventory, false, &pool).unwrap();
+    let diff = publish::diff(&site_plan, &inventory, false);
+    let mode = regpress::progress::Mode::Quiet;
+    let hashed = publish::hash(&images, diff, mode).unwrap();
+    let summary = regpress::sync::summarize("site", &site_plan, hashed.changes(), &[]);
+    let summary = publish::apply(&target, &hashed, summary, &pool, mode).unwrap();
+    between("apply");
+    publish::settle(&target, &inventory, &hashed, summary, &pool).unwrap()
+}
+
+/// `regpress gc` of `site` with the library, as a concurrent cron would run it.
+fn collect(site: &Path, grace: Duration) -> regpress::gc::Report {
+    regpress::gc::gc(&regpress::gc::Options {
+        target: regpress::target::TargetSpec {
+            to: s(site),
+            ..Default::default()
+        },
+        grace,
+        dry_run: false,
+        jobs: 4,
+    })
+    .unwrap()
+}
+
+/// A site where `old` was published to `app:v1` and then pruned away (only `keep` is tagged),
+/// two hours ago; and a config that publishes `old` again as `app:v2`. Returns the config and
+/// the keys `app:v2` needs, which the site holds, unreachable.
+fn old_garbage_about_to_be_reused(tmp: &Path, site: &Path) -> (PathBuf, BTreeSet<String>) {
+    let (keep, old) = (tmp.join("keep"), tmp.join("old"));
+    let keep_g = image(&keep, "keep", 1, &[]);
+    let old_g = image(&old, "old", 2, &[]);
+    let cfg = tmp.join("c.toml");
+    let publish = |images: &[(&Path, &str, &[&str])], prune: bool| {
+        config(&cfg, site, images);
+        let mut args = vec!["publish", "--config", cfg.to_str().unwrap(), "-q"];
+        if prune {
+            args.push("--prune");
+        }
+        regpress(&args).ok();
+    };
+    publish(
+        &[(&keep, "app", &["stable"]), (&old, "app", &["v1"])],
+        false,
+    );
+    publish(&[(&keep, "app", &["stable"])], true);
+    age_site(site, Duration::from_secs(7200));
+    let needed: BTreeSet<String> = content_keys("app", &old_g)
+        .difference(&content_keys("app", &keep_g))
+        .cloned()
+        .collect();
+    assert!(needed.iter().all(|k| site.join(k).exists()));
+    config(
+        &cfg,
+        site,
+        &[(&keep, "app", &["stable"]), (&old, "app", &["v2"])],
+    );
+    (cfg, needed)
+}
+
+/// Every key of `needed` is in the site, and `app:v2` pulls.
+fn assert_v2_whole(tmp: &Path, site: &Path, needed: &BTreeSet<String>) {
+    let missing: Vec<&String> = needed.iter().filter(|k| !site.join(k).exists()).collect();
+    assert!(
+        missing.is_empty(),
+        "app:v2 names missing content: {missing:?}"
+    );
+    let server = Server::start(site);
+    regpress(&["check", &server.url("")]).ok();
+    pull_all(&server.image("app:v2"), &tmp.join("pull"));
+}
+
+#[test]
+fn a_collection_during_a_publish_never_deletes_what_the_publish_found_and_reuses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    let (cfg, needed) = old_garbage_about_to_be_reused(tmp.path(), &site);
+    let grace = Duration::from_secs(3600);
+    // The publish lists the site and finds old's blobs and manifests; a collection runs before
+    // it writes its tag. The garbage is two hours old, past the grace period.
+    let mut during = None;
+    let summary = publish_in_stages(&cfg, &site, |stage| {
+        if stage == "inventory" {
+            during = Some(collect(&site, grace));
+        }
+    });
+    let during = during.unwrap();
+    assert_eq!(during.deleted, 0, "{during:?}");
+    assert_eq!(during.marked, needed.len() as u64);
+    assert_eq!(summary.marked_rewritten, 0, "it found them unmarked");
+    assert_v2_whole(tmp.path(), &site, &needed);
+
+    // Two hours on, the marks are old, but app:v2 reaches everything: nothing goes, the marks
+    // are cleared.
+    age_site(&site, Duration::from_secs(7200));
+    let after = collect(&site, grace);
+    assert_eq!((after.deleted, after.unreachable), (0, 0), "{after:?}");
+    assert_eq!(after.marks_cleared, needed.len() as u64);
+    let marks: Vec<String> = keys(&site)
+        .into_iter()
+        .filter(|k| k.starts_with(regpress::site::MARKS_PREFIX))
+        .collect();
+    assert!(marks.is_empty(), "{marks:?}");
+    assert_v2_whole(tmp.path(), &site, &needed);
+}
+
+#[test]
+fn a_publish_writes_anew_what_gc_marked_so_a_sweep_meanwhile_loses_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    let (cfg, needed) = old_garbage_about_to_be_reused(tmp.path(), &site);
+    let grace = Duration::from_secs(3600);
+    let marking = collect(&site, grace);
+    assert_eq!((marking.marked, marking.deleted), (needed.len() as u64, 0));
+    age_site(&site, Duration::from_secs(7200));
+    // The publish finds everything it needs marked, and a sweep deletes it all right after
+    // the publish's listing; then, after the publish's writes, a sweep that had checked one
+    // blob just before its write deletes it just after.
+    let blob = needed
+        .iter()
+        .find(|k| k.contains("/blobs/"))
+        .unwrap()
+        .clone();
+    let summary = publish_in_stages(&cfg, &site, |stage| match stage {
+        "inventory" => {
+            let sweep = collect(&site, grace);
+            assert_eq!(sweep.deleted, needed.len() as u64, "{sweep:?}");
+            assert!(needed.iter().all(|k| !site.join(k).exists()));
+        }
+        "apply" => fs::remove_file(site.join(&blob)).unwrap(),
+        _ => {}
+    });
+    assert_eq!(summary.marked_rewritten, needed.len() as u64);
+    assert_v2_whole(tmp.path(), &site, &needed);
 }

@@ -1,4 +1,4 @@
-//! `regpress gc`: delete what no tag reaches, once older than a grace period.
+//! `regpress gc`: delete what no tag reaches, once unreachable for longer than a grace period.
 //!
 //! Its flags and the call to [`crate::gc::gc`].
 
@@ -14,15 +14,17 @@ const EXAMPLES: &str = "\
 Examples:
   # what would be deleted, as JSON; deletes nothing
   regpress gc --config regpress.toml --dry-run --json
-  # delete what no tag has reached for a week (the default grace)
+  # mark what no tag reaches; delete what an earlier run marked over a week ago (the
+  # default grace), if still unreachable: run it daily or weekly
   regpress gc --to s3://images --endpoint https://<account>.r2.cloudflarestorage.com
+  # no publish can be running: delete everything unreachable now
   regpress gc --to ./site --grace 0s";
 
 #[derive(Args, Debug)]
 #[command(after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}"))]
 #[command(mut_args(ReportArgs::help(
     "Write a JSON report: objects listed, reachable, unreachable (with the keys to delete), kept \
-     in grace, deleted, missing",
+     in grace, marked, deleted, marks cleared, missing",
     "Print that report as JSON on stdout instead of the lines",
 )))]
 pub(super) struct GcArgs {
@@ -31,8 +33,10 @@ pub(super) struct GcArgs {
     config: Option<PathBuf>,
     #[command(flatten)]
     target: TargetArgs,
-    /// Keep unreachable objects younger than this (a client may be mid-pull, a publish may be
-    /// uploading): e.g. 7d, 36h, 30m, 0s.
+    /// Delete an unreachable object only once an earlier run marked it unreachable at least
+    /// this long ago (a client may be mid-pull, a publish may have found it and be about to
+    /// tag it); objects younger than this are not even marked. Longer than any publish takes:
+    /// e.g. 7d, 36h, 30m; 0s deletes everything unreachable at once.
     #[arg(long, value_name = "DURATION", default_value = "7d")]
     grace: String,
     /// List what would be deleted; delete nothing.

@@ -169,7 +169,7 @@ pub(super) fn collected(report: &crate::gc::Report, grace: &str, output: Output)
     }
     let _ = writeln!(
         out,
-        "{}: {} objects, {} tags, {} documents read; {} reachable, {} unreachable ({}), {} younger than {} kept; {} {} ({}), {} requests{}",
+        "{}: {} objects, {} tags, {} documents read; {} reachable, {} unreachable ({}), {} kept in the {} grace ({} marked now); {} {} ({}), {} requests{}",
         report.target,
         report.objects_listed,
         report.tags,
@@ -179,6 +179,7 @@ pub(super) fn collected(report: &crate::gc::Report, grace: &str, output: Output)
         HumanBytes(report.unreachable_bytes),
         report.kept_in_grace,
         grace,
+        report.marked,
         if report.dry_run {
             report.garbage.len() as u64
         } else {
