@@ -12,9 +12,9 @@
 //! publish that finds an object in the bucket reuses it; had a collection deleted it between
 //! that publish's listing and its tag, the tag would name missing content. So a collection
 //! deletes nothing it sees unreachable for the first time: it marks it (an empty object under
-//! [`site::MARKS_PREFIX`], timed by the store's clock), and a later collection deletes it only
-//! when the mark is older than the grace period, the object is still unreachable, and it was
-//! not written again since (asked of the store once more just before the delete). A publish
+//! `v2/<repo>/_marked/`, see [`site::MARKS`], timed by the store's clock), and a later
+//! collection deletes it only when the mark is older than the grace period, the object is
+//! still unreachable, and it was not written again since (asked of the store once more just before the delete). A publish
 //! treats a marked object as absent and writes it anew; one that found it unmarked has had the
 //! whole grace period to tag it. So with a grace period longer than any publish takes, a tag
 //! never dangles. An unreachable object younger than the grace period is not even marked (a
@@ -76,7 +76,7 @@ pub struct Report {
     /// Their bytes.
     pub unreachable_bytes: u64,
     /// Unreachable objects kept: younger than the grace period, or not marked as unreachable
-    /// for longer than it (see [`site::MARKS_PREFIX`]), or written again since.
+    /// for longer than it (see [`site::MARKS`]), or written again since.
     pub kept_in_grace: u64,
     /// Unreachable objects older than the grace period marked by this run: the first run at
     /// least a grace period later deletes them if they are still unreachable.
@@ -189,11 +189,13 @@ pub fn gc(options: &Options) -> Result<Report, Error> {
     // Taken before anything is read: a publish that saw an object unmarked finished its tags
     // before this moment minus the grace, so the walk below sees them.
     let started = jiff::Timestamp::now();
-    let listing = store.list("v2/")?;
-    let marks: HashMap<String, ObjectInfo> = store
-        .list(&site::mark_key("v2/"))?
+    let (marks, listing): (Vec<ObjectInfo>, Vec<ObjectInfo>) = store
+        .list("v2/")?
         .into_iter()
-        .filter_map(|m| Some((site::parse_mark_key(&m.key)?.to_string(), m)))
+        .partition(|i| site::parse_mark_key(&i.key).is_some());
+    let marks: HashMap<String, ObjectInfo> = marks
+        .into_iter()
+        .filter_map(|m| Some((site::parse_mark_key(&m.key)?, m)))
         .collect();
     let mut report = Report {
         target: store.name().to_string(),
@@ -215,7 +217,7 @@ pub fn gc(options: &Options) -> Result<Report, Error> {
     let sweep = if options.dry_run {
         verdicts.sweep
     } else {
-        still_as_marked(store.as_ref(), verdicts.sweep, &marks, &pool)?
+        still_as_marked(store.as_ref(), verdicts.sweep, &pool)?
     };
     report.kept_in_grace = report.unreachable - sweep.len() as u64;
     // Referrers indexes first, then manifests, then blobs, then the marks of what went and of
@@ -343,12 +345,12 @@ impl<'a> Verdicts<'a> {
     }
 }
 
-/// The objects of `sweep` that are still as their marks found them, asked again of the store
-/// just before they are deleted: one a publish wrote anew since the listing stays.
+/// The objects of `sweep` that are still as the listing found them (which was before their
+/// marks), asked again of the store just before they are deleted: one a publish wrote anew
+/// since stays.
 fn still_as_marked(
     store: &dyn Store,
     sweep: Vec<ObjectInfo>,
-    marks: &HashMap<String, ObjectInfo>,
     pool: &rayon::ThreadPool,
 ) -> Result<Vec<ObjectInfo>, Error> {
     let checked: Vec<Option<ObjectInfo>> = pool.install(|| {
@@ -358,9 +360,11 @@ fn still_as_marked(
                 let Some(now) = store.head(&listed.key)? else {
                     return Ok(None);
                 };
-                let mark = marks.get(&listed.key).and_then(|m| m.modified);
-                let unchanged = now.modified == listed.modified && now.size == listed.size;
-                Ok((unchanged && (mark.is_none() || now.modified <= mark)).then_some(listed))
+                // HEAD gives whole seconds (an HTTP date), a listing milliseconds.
+                let second = |t: Option<jiff::Timestamp>| t.map(|t| t.as_second());
+                let unchanged =
+                    now.size == listed.size && second(now.modified) <= second(listed.modified);
+                Ok(unchanged.then_some(listed))
             })
             .collect::<Result<_, StoreError>>()
     })?;
@@ -377,7 +381,8 @@ fn mark(store: &dyn Store, keys: &[&str], pool: &rayon::ThreadPool) -> Result<()
     let empty = Body::Bytes(Arc::from(&b""[..]));
     pool.install(|| {
         keys.par_iter()
-            .try_for_each(|key| store.put(&site::mark_key(key), &empty, &attributes))
+            .filter_map(|key| site::mark_key(key))
+            .try_for_each(|mark| store.put(&mark, &empty, &attributes))
     })?;
     Ok(())
 }

@@ -156,22 +156,31 @@ pub struct Removal {
     pub phase: Phase,
 }
 
-/// Where `gc` keeps its marks: an empty object `<MARKS_PREFIX><key>` says that a collection
-/// found the content-addressed `<key>` unreachable, at the mark's own modification time (the
-/// store's clock, not a publisher's). Outside `v2/`, so no registry client and no listing of
-/// the registry ever meets one. A later collection deletes `<key>` only once its mark is older
-/// than the grace period; a publish treats a marked object as absent and writes it anew.
-pub const MARKS_PREFIX: &str = "_regpress/gc/marked/";
+/// The path segment under which `gc` keeps a repository's marks: an empty object
+/// `v2/<repo>/_marked/<kind>/<digest>` says that a collection found the content-addressed
+/// `v2/<repo>/<kind>/<digest>` unreachable, at the mark's own modification time (the store's
+/// clock, not a publisher's). A later collection deletes the object only once its mark is
+/// older than the grace period; a publish treats a marked object as absent and writes it anew.
+///
+/// No repository name has a component starting with `_`, so no client's request can reach a
+/// mark by a registry path, and a mark sorts before the blobs, manifests and referrers of its
+/// repository: the one listing of the repository that publish and gc make anyway sees its
+/// marks before the objects they mark, at no extra request.
+pub const MARKS: &str = "_marked";
 
-/// Key of the mark on the content-addressed `key`.
-pub fn mark_key(key: &str) -> String {
-    format!("{MARKS_PREFIX}{key}")
+/// Key of the mark on the content-addressed `key` (`None` if `key` is not one).
+pub fn mark_key(key: &str) -> Option<String> {
+    parse_content_key(key)?;
+    let (repo_path, last) = key.rsplit_once('/')?;
+    let (repo_prefix, kind) = repo_path.rsplit_once('/')?;
+    Some(format!("{repo_prefix}/{MARKS}/{kind}/{last}"))
 }
 
-/// If `key` is a mark, the key it marks.
-pub fn parse_mark_key(key: &str) -> Option<&str> {
-    key.strip_prefix(MARKS_PREFIX)
-        .filter(|marked| parse_content_key(marked).is_some())
+/// If `key` is a mark, the content-addressed key it marks.
+pub fn parse_mark_key(key: &str) -> Option<String> {
+    let (repo_prefix, rest) = key.split_once(&format!("/{MARKS}/"))?;
+    let marked = format!("{repo_prefix}/{rest}");
+    parse_content_key(&marked).is_some().then_some(marked)
 }
 
 /// Prefix of every key of a repository.

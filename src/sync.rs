@@ -30,7 +30,7 @@ pub struct Inventory {
     /// Tags and repositories to keep.
     pub existing: Existing,
     /// Content-addressed keys a collection has marked as unreachable (see
-    /// [`site::MARKS_PREFIX`]). They are not in `objects`: a marked object may be deleted at
+    /// [`site::MARKS`]). They are not in `objects`: a marked object may be deleted at
     /// any moment, so this run writes it anew rather than relying on it.
     pub marked: BTreeSet<String>,
 }
@@ -39,8 +39,8 @@ pub struct Inventory {
 /// `whole` is asked for (`--prune`) or this run publishes at least half the catalog's
 /// repositories, one listing of all of `v2/` (a request per 1,000 keys, whatever the number of
 /// repositories); otherwise one listing per repository prefix, in parallel on `pool`, and the
-/// two root keys. Each prefix listed comes with a listing of gc's marks under it (one request
-/// when, as usual, there are none), and a marked object counts as absent.
+/// two root keys. The listings hold gc's marks too ([`site::MARKS`]): a marked object counts
+/// as absent.
 pub fn take_inventory(
     store: &dyn Store,
     repositories: &BTreeSet<String>,
@@ -79,23 +79,16 @@ pub fn take_inventory(
         );
     }
     let whole = whole || inventory.existing.repositories.len() <= 2 * repositories.len();
-    // The prefixes to list: each with the marks of what it holds.
-    let prefixes: Vec<String> = if whole {
-        vec!["v2/".to_string()]
+    let mut listings: Vec<Vec<ObjectInfo>> = if whole {
+        vec![store.list("v2/")?]
     } else {
-        repositories
-            .iter()
-            .map(|r| site::repository_prefix(r))
-            .collect()
+        pool.install(|| {
+            repositories
+                .par_iter()
+                .map(|repo| store.list(&site::repository_prefix(repo)))
+                .collect::<Result<Vec<_>, StoreError>>()
+        })?
     };
-    let listed: Vec<(Vec<ObjectInfo>, Vec<ObjectInfo>)> = pool.install(|| {
-        prefixes
-            .par_iter()
-            .map(|prefix| Ok((store.list(prefix)?, store.list(&site::mark_key(prefix))?)))
-            .collect::<Result<Vec<_>, StoreError>>()
-    })?;
-    let (mut listings, marks): (Vec<Vec<ObjectInfo>>, Vec<Vec<ObjectInfo>>) =
-        listed.into_iter().unzip();
     if !whole {
         let roots = ROOT_KEYS.iter().map(|k| store.head(k));
         listings.push(
@@ -104,7 +97,12 @@ pub fn take_inventory(
                 .collect::<Result<_, _>>()?,
         );
     }
+    let mut marks = Vec::new();
     for info in listings.into_iter().flatten() {
+        if let Some(marked) = site::parse_mark_key(&info.key) {
+            marks.push(marked);
+            continue;
+        }
         if let Some((repo, tag)) = site::parse_tag_key(&info.key) {
             if whole {
                 // Every repository with a tag belongs in the catalog, listed or not.
@@ -117,11 +115,9 @@ pub fn take_inventory(
             inventory.objects.insert(info.key.clone(), info);
         }
     }
-    for mark in marks.iter().flatten() {
-        if let Some(marked) = site::parse_mark_key(&mark.key)
-            && inventory.objects.remove(marked).is_some()
-        {
-            inventory.marked.insert(marked.to_string());
+    for marked in marks {
+        if inventory.objects.remove(&marked).is_some() {
+            inventory.marked.insert(marked);
         }
     }
     Ok(inventory)

@@ -96,6 +96,27 @@ fn age_site(site: &Path, age: Duration) {
     }
 }
 
+/// Whether a file of a directory site is gc's mark (or its record).
+fn is_mark(path: &Path) -> bool {
+    path.components()
+        .any(|c| c.as_os_str() == regpress::site::MARKS)
+}
+
+/// Set back the modification time of gc's marks in `site` by `age`, as if written that long
+/// ago.
+fn age_marks(site: &Path, age: Duration) {
+    let then = SystemTime::now() - age;
+    for entry in walkdir::WalkDir::new(site)
+        .into_iter()
+        .filter_map(Result::ok)
+    {
+        if entry.file_type().is_file() && is_mark(entry.path()) {
+            let file = fs::File::options().write(true).open(entry.path()).unwrap();
+            file.set_modified(then).unwrap();
+        }
+    }
+}
+
 #[test]
 fn prune_makes_the_site_hold_exactly_the_configured_tags() {
     let tmp = tempfile::tempdir().unwrap();
@@ -291,23 +312,16 @@ fn gc_deletes_exactly_the_unreachable_objects_older_than_the_grace_period() {
     assert_eq!(r["marked"], garbage_old.len());
     assert_eq!(r["deleted"], 0);
     let marks = keys(&site)
-        .into_iter()
-        .filter_map(|k| {
-            k.strip_prefix(regpress::site::MARKS_PREFIX)
-                .map(str::to_string)
-        })
+        .iter()
+        .filter_map(|k| regpress::site::parse_mark_key(k))
         .collect::<BTreeSet<_>>();
     assert_eq!(marks, garbage_old, "a mark on each, and only on them");
-    let mark_files = [
-        site.join("_regpress"),
-        site.join(".regpress/meta/_regpress"),
-    ];
     let mut after = snapshot(&site);
-    after.retain(|path, _| !mark_files.iter().any(|m| path.starts_with(m)));
+    after.retain(|path, _| !is_mark(path));
     assert_eq!(after, before, "nothing else changed");
 
     // Two hours after the marks, the marked garbage goes; the young garbage stays.
-    age_site(&site.join("_regpress"), Duration::from_secs(7200));
+    age_marks(&site, Duration::from_secs(7200));
     let (dry, stdout) = gc("1h", true);
     let listed: BTreeSet<String> = serde_json::from_value(dry["garbage"].clone()).unwrap();
     assert_eq!(listed, garbage_old, "exactly the old unreachable objects");
@@ -319,7 +333,7 @@ fn gc_deletes_exactly_the_unreachable_objects_older_than_the_grace_period() {
     assert_eq!(r["kept_in_grace"], garbage_young.len());
     let all: BTreeSet<String> = all
         .into_iter()
-        .filter(|k| !k.starts_with(regpress::site::MARKS_PREFIX))
+        .filter(|k| regpress::site::parse_mark_key(k).is_none())
         .collect();
     assert_eq!(
         keys(&site),
@@ -459,7 +473,7 @@ fn gc_keeps_the_referrers_of_reachable_manifests_and_collects_the_others() {
     let rep = tmp.path().join("gc.json");
     gc(&rep);
     assert_eq!(report(&rep)["deleted"], 0);
-    age_site(&site.join("_regpress"), Duration::from_secs(3600));
+    age_marks(&site, Duration::from_secs(3600));
     gc(&rep);
     let present = keys(&site);
     for key in signed.iter().chain(&signed_twice) {
@@ -742,7 +756,7 @@ fn a_collection_during_a_publish_never_deletes_what_the_publish_found_and_reuses
     assert_eq!(after.marks_cleared, needed.len() as u64);
     let marks: Vec<String> = keys(&site)
         .into_iter()
-        .filter(|k| k.starts_with(regpress::site::MARKS_PREFIX))
+        .filter(|k| regpress::site::parse_mark_key(k).is_some())
         .collect();
     assert!(marks.is_empty(), "{marks:?}");
     assert_v2_whole(tmp.path(), &site, &needed);
