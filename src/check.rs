@@ -7,6 +7,7 @@
 //! or `regpress serve`.
 
 use std::collections::BTreeSet;
+use std::io::Read;
 use std::sync::Mutex;
 
 use rayon::prelude::*;
@@ -16,6 +17,13 @@ use serde::{Deserialize, Serialize};
 use crate::digest::{Digest, hash_reader};
 use crate::layout::{DocumentKind, MAX_DOCUMENT_SIZE};
 use crate::site::REFERRERS_CONTENT_TYPE;
+
+/// The most bytes of a catalog or tag list read: 100,000 repositories or tags of 300
+/// characters each.
+pub const MAX_LIST_SIZE: u64 = 32 * 1024 * 1024;
+
+/// How deep indexes (and referrers of referrers) may nest below a tag.
+pub const MAX_DEPTH: usize = 8;
 
 /// What was checked, and every problem found (`check --json`, `check --report`).
 #[derive(Debug, Default, Serialize)]
@@ -109,9 +117,12 @@ enum FaultKind {
     /// A tag list naming another repository.
     #[error("name is {name:?}, not {repository:?}")]
     TagListName { name: String, repository: String },
-    /// A manifest larger than registries accept.
-    #[error("{size} bytes, over the 4 MiB manifest limit")]
-    TooLarge { size: usize },
+    /// An answer longer than anything that may be served there: the crawl reads no further.
+    #[error("more than {limit} bytes, over the limit for {what}")]
+    TooLarge { limit: u64, what: &'static str },
+    /// Indexes nested deeper than any image.
+    #[error("indexes nested more than {MAX_DEPTH} deep")]
+    TooDeep,
     /// A manifest that is not JSON.
     #[error("not JSON: {0}")]
     NotJson(serde_json::Error),
@@ -225,7 +236,7 @@ pub fn check(base: &str, repositories: &[String], jobs: usize) -> Result<Outcome
                         blobs: &mut blobs,
                         outcome: &mut outcome,
                     };
-                    crawl.walk(&wanted, None);
+                    crawl.walk(wanted);
                 }
                 Err(e) => outcome.problems.push(e.to_string()),
             }
@@ -249,6 +260,18 @@ pub fn check(base: &str, repositories: &[String], jobs: usize) -> Result<Outcome
     Ok(outcome)
 }
 
+/// A document the crawl has yet to fetch, with how deep below its tag it is.
+enum Visit {
+    /// A manifest or index by digest; a referrer names its subject.
+    Manifest {
+        wanted: Descriptor,
+        subject: Option<String>,
+        depth: usize,
+    },
+    /// The referrers list of a manifest.
+    Referrers { digest: String, depth: usize },
+}
+
 /// The state of one repository's crawl.
 struct Crawl<'a> {
     http: &'a Client,
@@ -260,38 +283,73 @@ struct Crawl<'a> {
 }
 
 impl Crawl<'_> {
-    /// Fetch a manifest by digest, check it against `wanted` (and, for a referrer, that its
-    /// `subject` is `subject`), then its children and referrers; collect blobs.
-    fn walk(&mut self, wanted: &Descriptor, subject: Option<&str>) {
+    /// Fetch a manifest by digest, check it against `wanted`, then its children and
+    /// referrers (a referrer must name its subject as `subject`); collect blobs. Iterative,
+    /// depth first, at most [`MAX_DEPTH`] levels below `wanted`.
+    fn walk(&mut self, wanted: Descriptor) {
+        let mut next = vec![Visit::Manifest {
+            wanted,
+            subject: None,
+            depth: 0,
+        }];
+        while let Some(visit) = next.pop() {
+            match visit {
+                Visit::Manifest {
+                    wanted,
+                    subject,
+                    depth,
+                } => self.manifest(wanted, subject, depth, &mut next),
+                Visit::Referrers { digest, depth } => self.referrers(digest, depth, &mut next),
+            }
+        }
+    }
+
+    fn manifest(
+        &mut self,
+        wanted: Descriptor,
+        subject: Option<String>,
+        depth: usize,
+        next: &mut Vec<Visit>,
+    ) {
         if !self.seen.insert(wanted.digest.clone()) {
             return;
         }
         self.outcome.manifests += 1;
         let url = format!("{}/v2/{}/manifests/{}", self.base, self.repo, wanted.digest);
-        let doc = match fetch_document(self.http, &url, Some(wanted)) {
+        if depth > MAX_DEPTH {
+            return self.problem(fault(&url, FaultKind::TooDeep));
+        }
+        let doc = match fetch_document(self.http, &url, Some(&wanted)) {
             Ok((_, _, doc)) => doc,
             Err(e) => return self.problem(e),
         };
         if let Some(subject) = subject
-            && doc.subject.as_ref().map(|s| s.digest.as_str()) != Some(subject)
+            && doc.subject.as_ref().map(|s| s.digest.as_str()) != Some(subject.as_str())
         {
-            let kind = FaultKind::NotAReferrer {
-                subject: subject.to_string(),
-            };
-            self.problem(fault(&url, kind));
+            self.problem(fault(&url, FaultKind::NotAReferrer { subject }));
         }
-        for child in &doc.manifests {
-            self.walk(child, None);
-        }
+        next.push(Visit::Referrers {
+            digest: wanted.digest,
+            depth,
+        });
+        next.extend(
+            doc.manifests
+                .into_iter()
+                .rev()
+                .map(|child| Visit::Manifest {
+                    wanted: child,
+                    subject: None,
+                    depth: depth + 1,
+                }),
+        );
         for blob in doc.config.into_iter().chain(doc.layers) {
             self.blobs.insert((self.repo.to_string(), blob));
         }
-        self.referrers(&wanted.digest);
     }
 
     /// The referrers list of `digest`, when the registry has one: an OCI index whose entries
     /// exist by digest and name `digest` as their subject. A 404 is no referrers.
-    fn referrers(&mut self, digest: &str) {
+    fn referrers(&mut self, digest: String, depth: usize, next: &mut Vec<Visit>) {
         let url = format!("{}/v2/{}/referrers/{digest}", self.base, self.repo);
         let response = match self.http.get(&url).send() {
             Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => return,
@@ -304,17 +362,24 @@ impl Crawl<'_> {
         if content_type != REFERRERS_CONTENT_TYPE {
             return self.problem(fault(&url, FaultKind::ReferrersType(content_type)));
         }
-        let list: Document = match response
-            .bytes()
-            .map_err(|e| e.to_string())
-            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
-        {
-            Ok(list) => list,
-            Err(e) => return self.problem(fault(&url, FaultKind::NotAnIndex(e))),
+        let bytes = match read_capped(response, MAX_DOCUMENT_SIZE, "a referrers index") {
+            Ok(bytes) => bytes,
+            Err(kind) => return self.problem(fault(&url, kind)),
         };
-        for entry in &list.manifests {
-            self.walk(entry, Some(digest));
-        }
+        let list: Document = match serde_json::from_slice(&bytes) {
+            Ok(list) => list,
+            Err(e) => return self.problem(fault(&url, FaultKind::NotAnIndex(e.to_string()))),
+        };
+        next.extend(
+            list.manifests
+                .into_iter()
+                .rev()
+                .map(|entry| Visit::Manifest {
+                    wanted: entry,
+                    subject: Some(digest.clone()),
+                    depth: depth + 1,
+                }),
+        );
     }
 
     fn problem(&mut self, problem: Fault) {
@@ -338,10 +403,7 @@ fn fetch_document(
         return Err(at(FaultKind::Status(response.status())));
     }
     let content_type = content_type(&response);
-    let bytes = response.bytes().map_err(|e| at(FaultKind::Request(e)))?;
-    if bytes.len() as u64 > MAX_DOCUMENT_SIZE {
-        return Err(at(FaultKind::TooLarge { size: bytes.len() }));
-    }
+    let bytes = read_capped(response, MAX_DOCUMENT_SIZE, "a manifest").map_err(at)?;
     let digest = Digest::of_bytes(&bytes);
     let doc: Document = serde_json::from_slice(&bytes).map_err(|e| at(FaultKind::NotJson(e)))?;
     let media_type = doc
@@ -402,7 +464,15 @@ fn check_blob(http: &Client, base: &str, repo: &str, desc: &Descriptor) -> Resul
     if !response.status().is_success() {
         return Err(at(FaultKind::Status(response.status())));
     }
-    let (digest, size) = hash_reader(response, |_| {}).map_err(|e| at(FaultKind::Body(e)))?;
+    // One byte more than the descriptor says is enough to know the size is wrong.
+    let (digest, size) =
+        hash_reader(response.take(desc.size + 1), |_| {}).map_err(|e| at(FaultKind::Body(e)))?;
+    if size > desc.size {
+        return Err(at(FaultKind::TooLarge {
+            limit: desc.size,
+            what: "the blob its descriptor describes",
+        }));
+    }
     if size != desc.size {
         return Err(at(FaultKind::Size {
             size,
@@ -427,8 +497,26 @@ fn get_json<T: serde::de::DeserializeOwned>(http: &Client, url: &str) -> Result<
     if !response.status().is_success() {
         return Err(at(FaultKind::Status(response.status())));
     }
-    let bytes = response.bytes().map_err(|e| at(FaultKind::Request(e)))?;
+    let bytes = read_capped(response, MAX_LIST_SIZE, "a catalog or tag list").map_err(at)?;
     serde_json::from_slice(&bytes).map_err(|e| at(FaultKind::Json(e)))
+}
+
+/// The body of `response`, refused past `limit` bytes (`what` names the document): a server
+/// cannot make the crawl hold more than that.
+fn read_capped(
+    response: reqwest::blocking::Response,
+    limit: u64,
+    what: &'static str,
+) -> Result<Vec<u8>, FaultKind> {
+    let mut bytes = Vec::new();
+    response
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(FaultKind::Body)?;
+    if bytes.len() as u64 > limit {
+        return Err(FaultKind::TooLarge { limit, what });
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -196,7 +196,8 @@ fn every_workflow_uses_the_action_as_it_is_declared() {
         [
             "workflows/nightly.yml",
             "workflows/publish.yml",
-            "workflows/release.yml"
+            "workflows/release.yml",
+            "workflows/sharded.yml"
         ],
         "a new workflow example? add it here"
     );

@@ -19,7 +19,8 @@ use tempfile::NamedTempFile;
 use walkdir::WalkDir;
 
 use super::{
-    Attributes, Body, Condition, Fetched, LIST_PAGE, ObjectInfo, Page, Store, StoreError, Support,
+    Attributes, Body, Condition, Fetched, LIST_PAGE, MAX_GET, ObjectInfo, Page, Store, StoreError,
+    Support,
 };
 use crate::digest::{Digest, copy_and_hash};
 
@@ -300,7 +301,16 @@ impl Store for DirStore {
         let Some(rel) = key_path(key) else {
             return Ok(None);
         };
-        match fs::read(self.root.join(rel)) {
+        let path = self.root.join(rel);
+        match fs::metadata(&path) {
+            Ok(stat) if stat.len() > MAX_GET => {
+                let why = format!("{} bytes, over the {MAX_GET}-byte read limit", stat.len());
+                return Err(self.error(Some(key), why));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            _ => {}
+        }
+        match fs::read(&path) {
             Ok(bytes) => Ok(Some(Fetched {
                 etag: Some(Digest::of_bytes(&bytes).hex().to_string()),
                 bytes,

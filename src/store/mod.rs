@@ -27,6 +27,10 @@ use crate::digest::Digest;
 pub const DELETE_BATCH: usize = 1000;
 /// Most keys one listing page holds (the S3 ListObjectsV2 limit).
 pub const LIST_PAGE: usize = 1000;
+/// Most bytes one answer of a store may hold ([`Store::get`] of a document, a listing page):
+/// regpress reads catalogs, tag lists, manifests and referrers indexes this way, never
+/// blobs, so anything longer is refused, naming this limit, before it fills memory.
+pub const MAX_GET: u64 = 64 * 1024 * 1024;
 
 /// Where an object's bytes come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -245,7 +249,8 @@ pub trait Store: Send + Sync {
     /// What is known about one object, or `None` if it is absent.
     fn head(&self, key: &str) -> Result<Option<ObjectInfo>, StoreError>;
 
-    /// One (small) object's bytes and ETag, or `None` if it is absent.
+    /// One (small) object's bytes and ETag, or `None` if it is absent; an error (naming
+    /// [`MAX_GET`]) for one longer than that.
     fn get(&self, key: &str) -> Result<Option<Fetched>, StoreError>;
 
     /// Write one object atomically: a reader sees the old object or the whole new one. Its

@@ -4,18 +4,22 @@
 //! `reqwest`'s async client on a small runtime the worker threads block on. Each operation is
 //! one request, sent once; its failure says whether trying again may help ([`Recovery`]), and
 //! the retry layer ([`super::layer`]) decides. Bodies stream from disk. Each PUT carries
-//! `x-amz-checksum-sha256`, so the store itself checks every byte against the digest we
-//! already know, and the digest is kept in `x-amz-meta-digest` for an edge rule to surface as
+//! `x-amz-checksum-sha256`, so a store that checks it refuses any byte that is not the
+//! digest's; and since not all do, the MD5 of what was sent is compared with the ETag the store
+//! answers ([`Sent`]): bytes changed on the way are removed and sent again. The digest is kept in `x-amz-meta-digest` for an edge rule to surface as
 //! `Docker-Content-Digest`. Multipart uploads are the trait's own calls, driven by
 //! [`super::upload`]; keys are the bucket's own (a prefix is [`super::layer::Prefixed`]).
 
 use std::borrow::Cow;
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use futures_util::StreamExt as _;
+use md5::{Digest as _, Md5};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_LENGTH, HeaderMap};
@@ -29,8 +33,8 @@ use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 use tokio_util::io::ReaderStream;
 
 use super::{
-    Attributes, Body, Condition, Fetched, ObjectInfo, Page, Part, Recovery, Store, StoreError,
-    Support,
+    Attributes, Body, Condition, Fetched, MAX_GET, ObjectInfo, Page, Part, Recovery, Store,
+    StoreError, Support,
 };
 use crate::digest::Digest;
 
@@ -139,8 +143,12 @@ impl S3Store {
         let timeout = self.timeout + Duration::from_secs(bytes / MIN_BYTES_PER_SEC);
         let request = request.map_err(|e| self.error(key, e))?.timeout(timeout);
         match self.runtime.block_on(Reply::receive(request)) {
-            Ok(r) if r.status().is_success() || pass.contains(&r.status()) => Ok(r),
-            Ok(r) => {
+            Ok((_, true)) => Err(self.error(
+                key,
+                format!("answer longer than {MAX_GET} bytes, the most regpress reads of one"),
+            )),
+            Ok((r, _)) if r.status().is_success() || pass.contains(&r.status()) => Ok(r),
+            Ok((r, _)) => {
                 let status = r.status();
                 let after = r
                     .headers()
@@ -149,6 +157,11 @@ impl S3Store {
                     .and_then(|v| v.trim().parse::<u64>().ok())
                     .map(Duration::from_secs);
                 let recovery = match after {
+                    // The bytes did not match their checksum: changed on the way, so sending
+                    // them again may well work.
+                    _ if status == StatusCode::BAD_REQUEST && refused_checksum(&r.text()) => {
+                        Recovery::Transient
+                    }
                     _ if !status.is_server_error() && status != StatusCode::TOO_MANY_REQUESTS => {
                         Recovery::Permanent
                     }
@@ -195,8 +208,28 @@ impl S3Store {
         for (name, value) in &headers {
             request = request.header(*name, value);
         }
-        let request = body_of(body).map(|b| request.header(CONTENT_LENGTH, body.len()).body(b));
-        self.send_passing(Some(key), body.len(), &passing, request)
+        let (request, sent) = match body_of(body) {
+            Ok((b, sent)) => (
+                Ok(request.header(CONTENT_LENGTH, body.len()).body(b)),
+                Some(sent),
+            ),
+            Err(e) => (Err(e), None),
+        };
+        let reply = self.send_passing(Some(key), body.len(), &passing, request)?;
+        let etag = reply.headers().get("etag").and_then(|v| v.to_str().ok());
+        let wrong = sent.and_then(|s| s.contradicted_by(etag));
+        if let (true, Some(reason)) = (reply.status().is_success(), wrong) {
+            // Nothing may name what the store holds under `key` now: remove it, and let the
+            // retry layer send it again.
+            let removed = match self.delete_many(&[key.to_string()]) {
+                Ok(()) => "removed it",
+                Err(_) => "could not remove it",
+            };
+            return Err(self
+                .error(Some(key), format!("{reason}; {removed}"))
+                .recovering(Recovery::Transient));
+        }
+        Ok(reply)
     }
 
     /// Incomplete multipart uploads under `prefix` (ListMultipartUploads, which rusty-s3 has
@@ -518,16 +551,17 @@ impl Store for S3Store {
             .headers_mut()
             .insert("x-amz-checksum-sha256", checksum.clone());
         let url = action.sign(SIGN_FOR);
-        let request = body_of(body).map(|b| {
-            self.http
-                .put(url)
-                .header("x-amz-checksum-sha256", checksum)
-                .header(CONTENT_LENGTH, body.len())
-                .body(b)
-        });
-        let response = self.send(Some(key), body.len(), request)?;
+        let len = body.len();
+        let (body, sent) = body_of(body).map_err(|e| self.error(Some(key), e))?;
+        let request = self
+            .http
+            .put(url)
+            .header("x-amz-checksum-sha256", checksum)
+            .header(CONTENT_LENGTH, len)
+            .body(body);
+        let response = self.send(Some(key), len, Ok(request))?;
         let response = self.expect_found(response, Some(key))?;
-        response
+        let etag = response
             .headers()
             .get("etag")
             .and_then(|v| v.to_str().ok())
@@ -535,7 +569,14 @@ impl Store for S3Store {
             .ok_or_else(|| {
                 self.error(Some(key), format!("part {number}: no ETag in answer"))
                     .recovering(Recovery::Transient)
-            })
+            })?;
+        // A part the store got wrong is sent again under the same number, which replaces it.
+        match sent.contradicted_by(Some(&etag)) {
+            Some(reason) => Err(self
+                .error(Some(key), format!("part {number}: {reason}"))
+                .recovering(Recovery::Transient)),
+            None => Ok(etag),
+        }
     }
 
     fn complete_multipart(
@@ -629,18 +670,80 @@ fn checksum_of(digest: &Digest) -> String {
 }
 
 /// A request body: small documents from memory, files streamed in large chunks.
-fn body_of(body: &Body) -> Result<reqwest::Body, String> {
+fn body_of(body: &Body) -> Result<(reqwest::Body, Sent), String> {
+    let sent = Sent::default();
     Ok(match body {
-        Body::Bytes(bytes) => reqwest::Body::from(bytes.to_vec()),
+        Body::Bytes(bytes) => {
+            sent.add(bytes);
+            (reqwest::Body::from(bytes.to_vec()), sent)
+        }
         Body::File { path, offset, len } => {
             let mut file =
                 File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
             file.seek(SeekFrom::Start(*offset))
                 .map_err(|e| format!("cannot seek in {}: {e}", path.display()))?;
             let section = tokio::io::AsyncReadExt::take(tokio::fs::File::from_std(file), *len);
-            reqwest::Body::wrap_stream(ReaderStream::with_capacity(section, BODY_CHUNK))
+            let seen = sent.clone();
+            let stream = ReaderStream::with_capacity(section, BODY_CHUNK).inspect(move |chunk| {
+                if let Ok(chunk) = chunk {
+                    seen.add(chunk);
+                }
+            });
+            (reqwest::Body::wrap_stream(stream), sent)
         }
     })
+}
+
+/// Whether an error answer says the body did not match a checksum header (AWS: BadDigest,
+/// InvalidDigest, XAmzContentChecksumMismatch; other stores say it in words).
+fn refused_checksum(answer: &str) -> bool {
+    let answer = answer.to_ascii_lowercase();
+    [
+        "baddigest",
+        "invaliddigest",
+        "checksummismatch",
+        "checksum mismatch",
+    ]
+    .iter()
+    .any(|code| answer.contains(code))
+        || (answer.contains("checksum") && answer.contains("match"))
+}
+
+/// The MD5 of the bytes a request body actually sent, taken as they go out.
+///
+/// The `x-amz-checksum-sha256` each write carries lets a store refuse bytes that are not
+/// the digest's, but not every S3-compatible store checks it. Every one of them answers a
+/// single-part PUT and an UploadPart with the MD5 of what it received as the ETag, so the
+/// two are compared after each write: a byte changed on the way is found whatever the store.
+#[derive(Clone, Default)]
+struct Sent(Arc<Mutex<Md5>>);
+
+impl Sent {
+    fn add(&self, bytes: &[u8]) {
+        if let Ok(mut md5) = self.0.lock() {
+            md5.update(bytes);
+        }
+    }
+
+    /// Hex MD5 of everything sent.
+    fn md5(&self) -> String {
+        let md5 = self.0.lock().map(|m| m.clone()).unwrap_or_default();
+        hex::encode(md5.finalize())
+    }
+
+    /// Whether the store's `etag` says it received other bytes. An ETag that is not a plain
+    /// MD5 (AWS with SSE-KMS, say) proves nothing either way; the checksum header stands.
+    fn contradicted_by(&self, etag: Option<&str>) -> Option<String> {
+        let etag = etag?.trim_matches('"');
+        let is_md5 = etag.len() == 32 && etag.bytes().all(|b| b.is_ascii_hexdigit());
+        let sent = self.md5();
+        (is_md5 && !etag.eq_ignore_ascii_case(&sent)).then(|| {
+            format!(
+                "the store received other bytes than were sent (its ETag {etag}, the MD5 of \
+                 the bytes sent {sent})"
+            )
+        })
+    }
 }
 
 /// A whole answer: status, headers and (small) body, read inside the runtime.
@@ -651,16 +754,30 @@ struct Reply {
 }
 
 impl Reply {
-    async fn receive(request: RequestBuilder) -> Result<Reply, reqwest::Error> {
-        let response = request.send().await?;
+    /// Send and read the whole answer, but never more than [`MAX_GET`] bytes of it: `None`
+    /// for the body of a longer answer.
+    async fn receive(request: RequestBuilder) -> Result<(Reply, bool), reqwest::Error> {
+        let mut response = request.send().await?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response.bytes().await?;
-        Ok(Reply {
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            if (body.len() + chunk.len()) as u64 > MAX_GET {
+                let reply = Reply {
+                    status,
+                    headers,
+                    body: bytes::Bytes::new(),
+                };
+                return Ok((reply, true));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let reply = Reply {
             status,
             headers,
-            body,
-        })
+            body: body.into(),
+        };
+        Ok((reply, false))
     }
 
     fn status(&self) -> StatusCode {

@@ -42,6 +42,12 @@ pub enum Fault {
     /// Forward, then send only half the answer's body and reset (an answer without a body:
     /// reset after the store has done the work).
     Truncate,
+    /// Forward the request with one byte of its body changed (the middle one, one bit
+    /// flipped): same length, same headers, other bytes.
+    FlipByte,
+    /// Forward, then answer with another ETag than the store's (the MD5 of other bytes), as
+    /// a store that received changed bytes and checks no checksum would.
+    WrongEtag,
 }
 
 /// One request as the proxy saw it.
@@ -253,11 +259,36 @@ async fn handle(
             let _ = body.frame().await;
             return Err(reset());
         }
-        Some(Fault::Truncate) | None => {}
+        Some(Fault::FlipByte) => {
+            let (parts, body) = req.into_parts();
+            let mut bytes = body
+                .collect()
+                .await
+                .map_err(std::io::Error::other)?
+                .to_bytes()
+                .to_vec();
+            let middle = bytes.len() / 2;
+            if let Some(byte) = bytes.get_mut(middle) {
+                *byte ^= 0x01;
+            }
+            let changed = Request::from_parts(parts, Full::new(Bytes::from(bytes)));
+            let response = forward(&state, changed).await?;
+            return Ok(response.map(|b| b.map_err(std::io::Error::other).boxed()));
+        }
+        Some(Fault::Truncate | Fault::WrongEtag) | None => {}
     }
     let response = forward(&state, req).await?;
     if kill_now(true).await {
         return Err(reset());
+    }
+    if seen.fault == Some(Fault::WrongEtag) {
+        let (mut parts, body) = response.into_parts();
+        let other = "\"0123456789abcdef0123456789abcdef\"";
+        parts.headers.insert("etag", other.parse().unwrap());
+        return Ok(Response::from_parts(
+            parts,
+            body.map_err(std::io::Error::other).boxed(),
+        ));
     }
     if seen.fault != Some(Fault::Truncate) {
         return Ok(response.map(|b| b.map_err(std::io::Error::other).boxed()));
@@ -281,10 +312,12 @@ async fn handle(
 }
 
 /// Send `req` to the upstream on a fresh connection, Host header and body as received.
-async fn forward(
-    state: &State,
-    req: Request<Incoming>,
-) -> Result<Response<Incoming>, std::io::Error> {
+async fn forward<B>(state: &State, req: Request<B>) -> Result<Response<Incoming>, std::io::Error>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let stream = tokio::net::TcpStream::connect(state.upstream).await?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
