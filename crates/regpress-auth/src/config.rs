@@ -339,6 +339,19 @@ claim_pattern = { repository = "acme/app" }
     }
 
     #[test]
+    fn debug_never_shows_the_signing_key() {
+        let pem = crate::token::generate_key().unwrap();
+        let c = AuthConfig::parse(GOOD, Path::new("."), |_| Some(pem.clone())).unwrap();
+        let shown = format!("{c:?} {c:#?}");
+        let body = pem.lines().nth(1).unwrap();
+        assert!(
+            !shown.contains(body) && !shown.contains("PRIVATE KEY"),
+            "{shown}"
+        );
+        assert!(shown.contains("cr.example.com"), "{shown}");
+    }
+
+    #[test]
     fn loopback_http_is_allowed_for_issuers() {
         assert!(check_url("x", "http://127.0.0.1:8080").is_ok());
         assert!(check_url("x", "http://localhost:8080/").is_ok());
