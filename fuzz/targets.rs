@@ -246,7 +246,13 @@ struct IdTokens {
 
 impl IdTokens {
     fn start() -> Option<IdTokens> {
-        let signer = Signer::new(FUZZ_KEY, "https://auth.fuzz.example/token", ID_TOKEN_AUDIENCE, Duration::from_secs(300)).ok()?;
+        let signer = Signer::new(
+            FUZZ_KEY,
+            "https://auth.fuzz.example/token",
+            ID_TOKEN_AUDIENCE,
+            Duration::from_secs(300),
+        )
+        .ok()?;
         let jwks = signer.jwks();
         let kid = jwks["keys"][0]["kid"].as_str()?.to_string();
         let issuer = IssuerConfig {

@@ -371,7 +371,10 @@ fn configured_timeouts_close_idle_slow_and_kept_alive_connections_and_cap_header
         match kept.read(&mut buf) {
             Ok(0) => break answered.elapsed(),
             Ok(_) => continue,
-            Err(e) => panic!("kept-alive connection not closed after {:?}: {e}", answered.elapsed()),
+            Err(e) => panic!(
+                "kept-alive connection not closed after {:?}: {e}",
+                answered.elapsed()
+            ),
         }
     };
     assert!(
@@ -405,7 +408,10 @@ fn configured_timeouts_close_idle_slow_and_kept_alive_connections_and_cap_header
         answer.starts_with("HTTP/1.1 408"),
         "a slow body got {answer:?} after {cut:?}"
     );
-    assert!(cut < Duration::from_secs(5), "a slow body was read for {cut:?}");
+    assert!(
+        cut < Duration::from_secs(5),
+        "a slow body was read for {cut:?}"
+    );
 
     // Request heads above the cap (32 KiB by default) get a 431; a large Authorization header
     // (a maximal ID token in Basic) still fits.
@@ -450,7 +456,10 @@ fn the_connection_cap_bounds_descriptors_and_makes_room_by_closing_idle_connecti
     let (connected, lived) = hostile.settle(fates, Duration::from_millis(100));
     assert_eq!(connected, 400);
     let closed = lived.iter().filter(|l| l.is_some()).count();
-    assert!(closed >= 300, "only {closed} of 400 idle connections were closed to make room");
+    assert!(
+        closed >= 300,
+        "only {closed} of 400 idle connections were closed to make room"
+    );
 }
 
 /// `text` with `from` replaced by `to`, insisting that `from` occurs.
@@ -555,7 +564,14 @@ fn clients_see_no_upstream_urls_or_statuses_and_the_log_escapes_control_characte
     let message = body["errors"][0]["message"].as_str().unwrap_or_default();
     assert!(message.starts_with("issuer unavailable"), "{body}");
     let port = t.issuer.url.rsplit(':').next().unwrap();
-    for internal in ["502", "Bad Gateway", "jwks", "openid-configuration", "http", port] {
+    for internal in [
+        "502",
+        "Bad Gateway",
+        "jwks",
+        "openid-configuration",
+        "http",
+        port,
+    ] {
         assert!(
             !body.to_string().contains(internal),
             "{internal:?} in the client's answer: {body}"

@@ -242,7 +242,11 @@ impl AuthConfig {
                 "",
             )?,
             idle_timeout: seconds("idle_timeout", file.idle_timeout, DEFAULT_IDLE_TIMEOUT)?,
-            header_timeout: seconds("header_timeout", file.header_timeout, DEFAULT_HEADER_TIMEOUT)?,
+            header_timeout: seconds(
+                "header_timeout",
+                file.header_timeout,
+                DEFAULT_HEADER_TIMEOUT,
+            )?,
             request_timeout: seconds(
                 "request_timeout",
                 file.request_timeout,
@@ -424,8 +428,14 @@ claim_pattern = { repository = "acme/app" }
                 "not one of the [[issuer]] urls",
             ),
             (format!("token_lifetime = 5\n{GOOD}"), "between 10 and 3600"),
-            (format!("idle_timeout = 0\n{GOOD}"), "idle_timeout 0: must be between 1 s and 3600 s"),
-            (format!("max_connections = 0\n{GOOD}"), "max_connections 0: must be between 1 and 1000000"),
+            (
+                format!("idle_timeout = 0\n{GOOD}"),
+                "idle_timeout 0: must be between 1 s and 3600 s",
+            ),
+            (
+                format!("max_connections = 0\n{GOOD}"),
+                "max_connections 0: must be between 1 and 1000000",
+            ),
             (
                 format!("max_header_bytes = 1024\n{GOOD}"),
                 "max_header_bytes 1024: must be between 4096 bytes and 1048576 bytes",

@@ -31,7 +31,8 @@ pub fn escape(text: &str) -> Cow<'_, str> {
 }
 
 fn needs_escape(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 #[cfg(test)]
@@ -40,7 +41,10 @@ mod tests {
 
     #[test]
     fn control_characters_are_escaped_and_the_rest_kept() {
-        assert!(matches!(escape("repository:acme/app:pull \"ü\""), Cow::Borrowed(_)));
+        assert!(matches!(
+            escape("repository:acme/app:pull \"ü\""),
+            Cow::Borrowed(_)
+        ));
         assert_eq!(
             escape("a\nregpress auth: x\u{1b}[2J\r\t\u{7f}\u{202e}b"),
             "a\\nregpress auth: x\\u{1b}[2J\\r\\t\\u{7f}\\u{202e}b"

@@ -200,7 +200,8 @@ impl Verifier {
                 header.alg
             )));
         }
-        let key = DecodingKey::from_jwk(&jwk).map_err(|_| invalid(format!("key {kid:?} cannot be used")))?;
+        let key = DecodingKey::from_jwk(&jwk)
+            .map_err(|_| invalid(format!("key {kid:?} cannot be used")))?;
         if key.family() != header.alg.family() {
             return Err(invalid(format!("key {kid} does not fit {:?}", header.alg)));
         }
@@ -273,8 +274,12 @@ impl Issuer {
             let cache = self.cache();
             (
                 cache.keys.get(kid).cloned(),
-                cache.fetched.is_none_or(|t| now.duration_since(t) > JWKS_MAX_AGE),
-                cache.attempted.is_none_or(|t| now.duration_since(t) >= self.cooldown),
+                cache
+                    .fetched
+                    .is_none_or(|t| now.duration_since(t) > JWKS_MAX_AGE),
+                cache
+                    .attempted
+                    .is_none_or(|t| now.duration_since(t) >= self.cooldown),
                 cache.attempts,
             )
         };
@@ -421,7 +426,13 @@ mod tests {
     #[test]
     fn a_discovered_jwks_uri_must_share_scheme_host_and_port() {
         let issuer = "https://token.actions.githubusercontent.com";
-        assert!(same_origin(issuer, "https://token.actions.githubusercontent.com/.well-known/jwks").is_ok());
+        assert!(
+            same_origin(
+                issuer,
+                "https://token.actions.githubusercontent.com/.well-known/jwks"
+            )
+            .is_ok()
+        );
         assert!(same_origin("http://127.0.0.1:8080", "http://127.0.0.1:8080/jwks").is_ok());
         for elsewhere in [
             "https://evil.example/jwks",

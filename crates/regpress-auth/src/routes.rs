@@ -415,9 +415,7 @@ async fn check(State(h): State<Arc<Handler>>, headers: HeaderMap) -> Response {
             None => h.challenge(None, None),
             Some(Ok(_)) => StatusCode::OK.into_response(),
             Some(Err(why)) => {
-                log::line(format_args!(
-                    "check {method} {uri:?}: invalid token: {why}"
-                ));
+                log::line(format_args!("check {method} {uri:?}: invalid token: {why}"));
                 h.challenge(None, Some("invalid_token"))
             }
         },
@@ -443,9 +441,7 @@ async fn check(State(h): State<Arc<Handler>>, headers: HeaderMap) -> Response {
                 }
                 Some(Ok(_)) => h.challenge(Some(&scope), Some("insufficient_scope")),
                 Some(Err(why)) => {
-                    log::line(format_args!(
-                        "check {method} {uri:?}: invalid token: {why}"
-                    ));
+                    log::line(format_args!("check {method} {uri:?}: invalid token: {why}"));
                     h.challenge(Some(&scope), Some("invalid_token"))
                 }
             }

@@ -180,26 +180,26 @@ async fn serve_connection(
         .max_header_size(limits.max_header_bytes)
         .serve_connection(io, service);
     {
-    tokio::pin!(connection);
-    let mut draining = false;
-    loop {
-        let deadline = conn.activity().deadline(&limits);
-        tokio::select! {
-            _ = connection.as_mut() => break,
-            () = tokio::time::sleep_until(deadline) => {
-                if conn.activity().expired(&limits) {
-                    break;
+        tokio::pin!(connection);
+        let mut draining = false;
+        loop {
+            let deadline = conn.activity().deadline(&limits);
+            tokio::select! {
+                _ = connection.as_mut() => break,
+                () = tokio::time::sleep_until(deadline) => {
+                    if conn.activity().expired(&limits) {
+                        break;
+                    }
+                }
+                () = conn.changed.notified() => {}
+                () = conn.evict.notified() => break,
+                _ = stopped.changed(), if !draining => {
+                    draining = true;
+                    connection.as_mut().graceful_shutdown();
                 }
             }
-            () = conn.changed.notified() => {}
-            () = conn.evict.notified() => break,
-            _ = stopped.changed(), if !draining => {
-                draining = true;
-                connection.as_mut().graceful_shutdown();
-            }
         }
-    }
-    // Leaving the block drops the connection: the socket is closed before it leaves the table.
+        // Leaving the block drops the connection: the socket is closed before it leaves the table.
     }
     table.remove(&conn);
 }
@@ -210,9 +210,10 @@ fn timed_out(limit: Duration) -> Response<Body> {
         limit.as_secs()
     )));
     *response.status_mut() = StatusCode::REQUEST_TIMEOUT;
-    response
-        .headers_mut()
-        .insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+    response.headers_mut().insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
     response
 }
 
@@ -451,7 +452,10 @@ mod tests {
 
     #[test]
     fn the_cap_leaves_room_for_the_reserved_descriptors() {
-        assert_eq!(connection_cap(4096, Some(1024)), 1024 - RESERVED_FILES as usize);
+        assert_eq!(
+            connection_cap(4096, Some(1024)),
+            1024 - RESERVED_FILES as usize
+        );
         assert_eq!(connection_cap(4096, Some(1 << 20)), 4096);
         assert_eq!(connection_cap(4096, None), 4096);
         assert_eq!(connection_cap(4096, Some(10)), 1);
