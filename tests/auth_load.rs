@@ -234,9 +234,10 @@ impl Hostile {
         let mut connected = 0;
         let mut lifetimes = Vec::new();
         for fate in fates {
+            // The timer is made inside the runtime: outside it, tokio has no clock to arm.
             match self
                 .runtime
-                .block_on(tokio::time::timeout_at(deadline, fate))
+                .block_on(async { tokio::time::timeout_at(deadline, fate).await })
             {
                 Ok(Ok(None)) => {}
                 Ok(Ok(Some(lived))) => {
