@@ -6,9 +6,13 @@
 //! check that the seeds reach the deep code (a valid seed is accepted) and not just the first
 //! error path. Nothing here may panic on any input: that is what the fuzzers look for.
 
+use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
+
+use base64::Engine;
+use jsonwebtoken::{Algorithm, EncodingKey};
 
 use regpress::auth::config::IssuerConfig;
 use regpress::auth::oidc::Verifier;
@@ -197,30 +201,109 @@ pub fn registry_token(data: &[u8]) -> bool {
     signer.verify(&text).is_ok()
 }
 
-/// An OIDC ID token as `/token` receives it (the Basic password): size cap, header, issuer
-/// allowlist, algorithm pinning, claims. The one allowed issuer's keys live at a closed port, so
-/// a token naming it is refused as unavailable without leaving the machine.
+/// The issuer the `id_token` target trusts, as in tokens' `iss`.
+pub const ID_TOKEN_ISSUER: &str = "https://token.actions.githubusercontent.com";
+/// The audience the `id_token` target accepts.
+pub const ID_TOKEN_AUDIENCE: &str = "fuzz.example";
+/// In a signed `id_token` input, stands for the `kid` of the fuzzers' key.
+pub const KID_PLACEHOLDER: &[u8] = b"@KID@";
+
+/// An OIDC ID token as `/token` receives it (the Basic password), verified completely by the
+/// handler's [`Verifier`] against one allowed issuer whose key is the fuzzers' (ES256), its
+/// JWKS served in process from a loopback port, so nothing leaves the machine.
+///
+/// Two shapes of input. A token as sent (three base64url parts) exercises the size cap, header
+/// parsing, the issuer allowlist, algorithm pinning and the signature check. A header and
+/// claims as JSON on two lines (the first byte `{`) are signed here with the fuzzers' key
+/// first, so that every mutation passes the signature and reaches the checks past it: `iss`,
+/// `aud`, `exp`, `nbf`, `iat`, `sub`, `crit`, the header's `alg` and `kid` (`@KID@` in the
+/// header stands for the key's `kid`).
 pub fn id_token(data: &[u8]) -> bool {
-    static VERIFIER: OnceLock<Option<(Verifier, tokio::runtime::Runtime)>> = OnceLock::new();
-    let Some((verifier, runtime)) = VERIFIER.get_or_init(|| {
-        let issuer = IssuerConfig {
-            url: "https://token.actions.githubusercontent.com".to_string(),
-            audience: vec!["fuzz.example".to_string()],
-            algorithms: vec!["RS256".to_string(), "ES256".to_string()],
-            jwks_uri: Some("http://127.0.0.1:9/jwks".to_string()),
-            jwks_cooldown: 3600,
-        };
-        let verifier = Verifier::new(&[issuer]).ok()?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .ok()?;
-        Some((verifier, runtime))
-    }) else {
+    static FIXTURE: OnceLock<Option<IdTokens>> = OnceLock::new();
+    let Some(fixture) = FIXTURE.get_or_init(IdTokens::start) else {
         return false;
     };
-    let text = String::from_utf8_lossy(data);
-    runtime.block_on(verifier.verify(&text)).is_ok()
+    let token = match data.first() {
+        Some(b'{') => match fixture.sign(data) {
+            Some(token) => token,
+            None => return false,
+        },
+        _ => String::from_utf8_lossy(data).into_owned(),
+    };
+    fixture
+        .runtime
+        .block_on(fixture.verifier.verify(&token))
+        .is_ok()
+}
+
+/// What the `id_token` target verifies with: the verifier, its runtime, and the fuzzers' key.
+struct IdTokens {
+    verifier: Verifier,
+    runtime: tokio::runtime::Runtime,
+    key: EncodingKey,
+    kid: String,
+}
+
+impl IdTokens {
+    fn start() -> Option<IdTokens> {
+        let signer = Signer::new(
+            FUZZ_KEY,
+            "https://auth.fuzz.example/token",
+            ID_TOKEN_AUDIENCE,
+            Duration::from_secs(300),
+        )
+        .ok()?;
+        let jwks = signer.jwks();
+        let kid = jwks["keys"][0]["kid"].as_str()?.to_string();
+        let issuer = IssuerConfig {
+            url: ID_TOKEN_ISSUER.to_string(),
+            audience: vec![ID_TOKEN_AUDIENCE.to_string()],
+            algorithms: vec!["RS256".to_string(), "ES256".to_string()],
+            jwks_uri: Some(serve_in_process(jwks.to_string())?),
+            // One fetch per fuzzer process: unknown kids are refused without another.
+            jwks_cooldown: 3600,
+        };
+        Some(IdTokens {
+            verifier: Verifier::new(&[issuer]).ok()?,
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?,
+            key: EncodingKey::from_ec_pem(FUZZ_KEY.as_bytes()).ok()?,
+            kid,
+        })
+    }
+
+    /// `header\nclaims` (JSON, `@KID@` in the header replaced) as a token signed with ES256.
+    fn sign(&self, data: &[u8]) -> Option<String> {
+        let at = data.iter().position(|&b| b == b'\n')?;
+        let header = replace(&data[..at], KID_PLACEHOLDER, self.kid.as_bytes());
+        let claims = &data[at + 1..];
+        let b64 = |part: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(part);
+        let message = format!("{}.{}", b64(&header), b64(claims));
+        let signature =
+            jsonwebtoken::crypto::sign(message.as_bytes(), &self.key, Algorithm::ES256).ok()?;
+        Some(format!("{message}.{signature}"))
+    }
+}
+
+/// Answer every HTTP request on a loopback port with `body` (JSON); return the URL.
+fn serve_in_process(body: String) -> Option<String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").ok()?;
+    let url = format!("http://{}/jwks", listener.local_addr().ok()?);
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    Some(url)
 }
 
 /// A fuzz target: takes any bytes, says whether they were accepted.
@@ -236,7 +319,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("id_token", id_token),
 ];
 
-/// Whether a seed file is meant to be accepted (`ok-*`) or refused (anything else).
+/// Whether a seed or regression input is meant to be accepted (`ok-*`) or refused (anything
+/// else).
 pub fn expects_acceptance(path: &Path) -> bool {
     path.file_name()
         .and_then(|n| n.to_str())

@@ -1,7 +1,8 @@
 //! Replays the fuzzers' seeds and regression inputs (`fuzz/seeds/<target>/`,
 //! `fuzz/regressions/<target>/`) through the same target functions cargo fuzz runs, on every
-//! test run: no input may panic, every `ok-*` seed must be accepted (so the seeds reach the
-//! deep code, not the first error) and every other seed refused.
+//! test run: no input may panic, every `ok-*` input must be accepted (so the seeds reach the
+//! deep code, not the first error) and every other one refused, and every target has seeds and
+//! regression inputs.
 
 #[path = "../fuzz/targets.rs"]
 mod targets;
@@ -25,27 +26,24 @@ fn inputs(dir: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
-fn every_seed_is_judged_as_named_and_no_input_panics() {
+fn every_seed_and_regression_input_is_judged_as_named_and_none_panics() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     let mut wrong = Vec::new();
     for (name, target) in targets::TARGETS {
-        let seeds = inputs(&root.join("seeds").join(name));
-        assert!(!seeds.is_empty(), "fuzz/seeds/{name} has no seeds");
-        for seed in &seeds {
-            let data = std::fs::read(seed).expect("read seed");
-            let expected = targets::expects_acceptance(seed);
-            if target(&data) != expected {
-                wrong.push(format!(
-                    "{}: expected {}",
-                    seed.display(),
-                    if expected { "accepted" } else { "refused" }
-                ));
+        for kind in ["seeds", "regressions"] {
+            let found = inputs(&root.join(kind).join(name));
+            assert!(!found.is_empty(), "fuzz/{kind}/{name} has no inputs");
+            for input in &found {
+                let data = std::fs::read(input).expect("read input");
+                let expected = targets::expects_acceptance(input);
+                if target(&data) != expected {
+                    wrong.push(format!(
+                        "{}: expected {}",
+                        input.display(),
+                        if expected { "accepted" } else { "refused" }
+                    ));
+                }
             }
-        }
-        for input in inputs(&root.join("regressions").join(name)) {
-            let data = std::fs::read(&input).expect("read regression input");
-            // A former crash: it must come back with an answer, whichever.
-            target(&data);
         }
     }
     assert!(
@@ -81,6 +79,41 @@ fn a_fresh_registry_token_passes_the_token_target() {
     let last = forged.len() - 2;
     forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
     assert!(!targets::registry_token(&forged));
+}
+
+#[test]
+fn a_token_signed_by_the_fuzz_issuer_passes_the_id_token_target() {
+    // The token shape, signed here (signatures are not stored as seeds: they would pin a key
+    // format), then the same token with its signature or its claims touched.
+    let now = jsonwebtoken::get_current_timestamp();
+    let claims = serde_json::json!({
+        "iss": targets::ID_TOKEN_ISSUER, "aud": targets::ID_TOKEN_AUDIENCE,
+        "sub": "repo:acme/app:ref:refs/heads/main", "iat": now, "nbf": now, "exp": now + 300,
+    });
+    let kid = Signer::new(targets::FUZZ_KEY, "i", "s", Duration::from_secs(60))
+        .expect("fuzz key loads")
+        .jwks()["keys"][0]["kid"]
+        .as_str()
+        .expect("kid")
+        .to_string();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some(kid);
+    let key = jsonwebtoken::EncodingKey::from_ec_pem(targets::FUZZ_KEY.as_bytes()).expect("key");
+    let token = jsonwebtoken::encode(&header, &claims, &key).expect("sign");
+    assert!(targets::id_token(token.as_bytes()));
+    let mut forged = token.clone().into_bytes();
+    let last = forged.len() - 2;
+    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+    assert!(!targets::id_token(&forged));
+    // The signed shape reaches the claim checks: the same claims for another audience fail
+    // there, past a good signature.
+    let signed = |claims: &serde_json::Value| {
+        format!("{{\"alg\":\"ES256\",\"kid\":\"@KID@\"}}\n{claims}").into_bytes()
+    };
+    assert!(targets::id_token(&signed(&claims)));
+    let mut elsewhere = claims.clone();
+    elsewhere["aud"] = "other.example".into();
+    assert!(!targets::id_token(&signed(&elsewhere)));
 }
 
 #[test]

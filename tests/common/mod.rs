@@ -95,8 +95,16 @@ impl Server {
     /// Run `regpress ARGS` and wait for the line ending in `http://host:port/` it prints once
     /// listening.
     pub fn spawn(args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_regpress"))
-            .args(args)
+        let mut command = Command::new(env!("CARGO_BIN_EXE_regpress"));
+        command.args(args);
+        Server::spawn_command(command, args)
+    }
+
+    /// Run `command` (which runs `regpress ARGS`, perhaps under a shell that sets limits first)
+    /// and wait for its banner as [`Server::spawn`] does; stdout is taken over, the rest is the
+    /// caller's.
+    pub fn spawn_command(mut command: Command, args: &[&str]) -> Server {
+        let mut child = command
             .stdout(Stdio::piped())
             .spawn()
             .expect("start regpress");
@@ -114,6 +122,11 @@ impl Server {
             .trim_end_matches('/')
             .to_string();
         Server { child, addr }
+    }
+
+    /// The server's process id (for `/proc/<pid>/…`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn url(&self, path: &str) -> String {

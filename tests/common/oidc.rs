@@ -1,9 +1,11 @@
 //! A test OIDC issuer on loopback: publishes discovery and a JWKS like GitHub Actions' issuer,
 //! mints GitHub-Actions-shaped ID tokens with an RSA key generated here (or an ES256 one), and
 //! counts every request (so tests can prove that JWKS refreshes are rate-limited and that `jku`
-//! URLs or unlisted issuers are never contacted, not even for discovery).
+//! URLs or unlisted issuers are never contacted, not even for discovery). Its JWKS endpoint can
+//! be made to hang or fail, and its discovery to name a `jwks_uri` elsewhere, as a broken or
+//! hostile issuer would.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::encoding::AsDer;
@@ -83,6 +85,12 @@ struct Shared {
     discovery_hits: AtomicUsize,
     jwks_hits: AtomicUsize,
     other_hits: AtomicUsize,
+    /// The JWKS endpoint never answers while set.
+    jwks_hangs: AtomicBool,
+    /// The JWKS endpoint answers this status (and no keys) while non-zero.
+    jwks_status: AtomicU16,
+    /// The `jwks_uri` discovery names instead of its own `/jwks`.
+    jwks_uri: Mutex<Option<String>>,
 }
 
 /// A running issuer, stopped on drop.
@@ -108,6 +116,9 @@ impl TestIssuer {
             discovery_hits: AtomicUsize::new(0),
             jwks_hits: AtomicUsize::new(0),
             other_hits: AtomicUsize::new(0),
+            jwks_hangs: AtomicBool::new(false),
+            jwks_status: AtomicU16::new(0),
+            jwks_uri: Mutex::new(None),
         });
         let app = axum::Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
@@ -141,6 +152,21 @@ impl TestIssuer {
     /// Add a key to the published JWKS (a rotation).
     pub fn publish(&self, key: &SigningKey) {
         self.shared.keys.lock().unwrap().push(key.jwk.clone());
+    }
+
+    /// From now on, JWKS requests are counted and then never answered (`false` ends that).
+    pub fn hang_jwks(&self, hang: bool) {
+        self.shared.jwks_hangs.store(hang, Ordering::SeqCst);
+    }
+
+    /// From now on, JWKS requests get `status` and no keys (0 ends that).
+    pub fn fail_jwks(&self, status: u16) {
+        self.shared.jwks_status.store(status, Ordering::SeqCst);
+    }
+
+    /// Discovery names `uri` as the `jwks_uri` instead of this issuer's own `/jwks`.
+    pub fn announce_jwks_uri(&self, uri: &str) {
+        *self.shared.jwks_uri.lock().unwrap() = Some(uri.to_string());
     }
 
     /// How many times the discovery document was fetched.
@@ -217,16 +243,25 @@ async fn discovery(State(s): State<Arc<Shared>>) -> Json<Value> {
     s.discovery_hits.fetch_add(1, Ordering::SeqCst);
     Json(json!({
         "issuer": s.url,
-        "jwks_uri": format!("{}/jwks", s.url),
+        "jwks_uri": s.jwks_uri.lock().unwrap().clone().unwrap_or_else(|| format!("{}/jwks", s.url)),
         "response_types_supported": ["id_token"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256", "ES256"],
     }))
 }
 
-async fn jwks(State(s): State<Arc<Shared>>) -> Json<Value> {
+async fn jwks(State(s): State<Arc<Shared>>) -> axum::response::Response {
+    use axum::response::IntoResponse;
     s.jwks_hits.fetch_add(1, Ordering::SeqCst);
-    Json(json!({ "keys": *s.keys.lock().unwrap() }))
+    if s.jwks_hangs.load(Ordering::SeqCst) {
+        std::future::pending::<()>().await;
+    }
+    match s.jwks_status.load(Ordering::SeqCst) {
+        0 => Json(json!({ "keys": *s.keys.lock().unwrap() })).into_response(),
+        status => axum::http::StatusCode::from_u16(status)
+            .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR)
+            .into_response(),
+    }
 }
 
 async fn other(State(s): State<Arc<Shared>>) -> axum::http::StatusCode {

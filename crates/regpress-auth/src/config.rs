@@ -4,6 +4,7 @@
 //! are errors) and checked as a whole before the server listens: a typo must stop the start,
 //! not silently grant or refuse pulls. Compiling the trust rules and issuers into matchers is
 //! left to [`crate::policy`] and [`crate::oidc`]; this module only reads and checks the shape.
+//! The signing key is held as a [`Secret`], so no `Debug` of the config ever shows it.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -23,6 +24,68 @@ pub const DEFAULT_JWKS_COOLDOWN: u64 = 30;
 /// The shortest `jwks_cooldown` accepted: below it a flood of made-up `kid`s turns the handler
 /// into a steady stream of requests to the issuer.
 pub const MIN_JWKS_COOLDOWN: u64 = 5;
+/// Most connections open at once when the file does not say (fewer if the descriptor limit
+/// leaves less room).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Seconds a connection may stay open without sending a byte when no request is in flight.
+pub const DEFAULT_IDLE_TIMEOUT: u64 = 30;
+/// Seconds a request head may take from its first byte to its last.
+pub const DEFAULT_HEADER_TIMEOUT: u64 = 10;
+/// Seconds reading a request's body and answering it may take (room for discovery and a JWKS
+/// fetch of 10 s each).
+pub const DEFAULT_REQUEST_TIMEOUT: u64 = 30;
+/// Largest request head (request line and headers) read: a maximal ID token in a Basic
+/// `Authorization` header is about 11 KiB, a registry token and nginx's forwarded URI 8 KiB each.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// A value that must never be printed: its `Debug` says `Secret(<redacted>)`.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Hold `value`.
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+
+    /// The value itself, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// How the server treats connections (see [`crate::server`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// A connection with no request in flight is closed after this long without a byte.
+    pub idle_timeout: Duration,
+    /// A request head must arrive whole within this long of its first byte.
+    pub header_timeout: Duration,
+    /// Reading a request's body and answering it must end within this long (408 otherwise).
+    pub request_timeout: Duration,
+    /// Largest request head read (431 above it).
+    pub max_header_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT),
+            header_timeout: Duration::from_secs(DEFAULT_HEADER_TIMEOUT),
+            request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT),
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+        }
+    }
+}
 
 /// The whole configuration, checked.
 #[derive(Debug, Clone)]
@@ -34,7 +97,7 @@ pub struct AuthConfig {
     /// The token endpoint's public URL, sent in every challenge (and the `iss` of its tokens).
     pub realm: String,
     /// The P-256 private key (PKCS#8 PEM) that signs registry tokens.
-    pub signing_key_pem: String,
+    pub signing_key_pem: Secret,
     /// How long a registry token is valid.
     pub token_lifetime: Duration,
     /// Repository patterns anyone may pull without a token.
@@ -43,6 +106,8 @@ pub struct AuthConfig {
     pub issuers: Vec<IssuerConfig>,
     /// Who may pull (or push) which private repositories.
     pub trust: Vec<TrustConfig>,
+    /// Connection cap, timeouts and head size.
+    pub limits: Limits,
 }
 
 /// One allowed OIDC issuer.
@@ -57,7 +122,8 @@ pub struct IssuerConfig {
     /// Signature algorithms accepted from it [default: RS256].
     #[serde(default = "default_algorithms")]
     pub algorithms: Vec<String>,
-    /// The JWKS URL; default: `jwks_uri` from `<url>/.well-known/openid-configuration`.
+    /// The JWKS URL; default: `jwks_uri` from `<url>/.well-known/openid-configuration`, which
+    /// must then be on the issuer's origin (scheme, host and port).
     pub jwks_uri: Option<String>,
     /// Seconds between JWKS refreshes triggered by an unknown `kid` [default: 30, at least 5].
     #[serde(default = "default_cooldown")]
@@ -113,6 +179,11 @@ struct AuthFile {
     issuers: Vec<IssuerConfig>,
     #[serde(default)]
     trust: Vec<TrustConfig>,
+    max_connections: Option<usize>,
+    idle_timeout: Option<u64>,
+    header_timeout: Option<u64>,
+    request_timeout: Option<u64>,
+    max_header_bytes: Option<usize>,
 }
 
 impl AuthConfig {
@@ -162,6 +233,33 @@ impl AuthConfig {
                 "token_lifetime {lifetime}: must be between 10 and 3600 seconds"
             ));
         }
+        let limits = Limits {
+            max_connections: within(
+                "max_connections",
+                file.max_connections,
+                DEFAULT_MAX_CONNECTIONS,
+                1..=1_000_000,
+                "",
+            )?,
+            idle_timeout: seconds("idle_timeout", file.idle_timeout, DEFAULT_IDLE_TIMEOUT)?,
+            header_timeout: seconds(
+                "header_timeout",
+                file.header_timeout,
+                DEFAULT_HEADER_TIMEOUT,
+            )?,
+            request_timeout: seconds(
+                "request_timeout",
+                file.request_timeout,
+                DEFAULT_REQUEST_TIMEOUT,
+            )?,
+            max_header_bytes: within(
+                "max_header_bytes",
+                file.max_header_bytes,
+                DEFAULT_MAX_HEADER_BYTES,
+                4096..=1024 * 1024,
+                " bytes",
+            )?,
+        };
         let mut issuers = file.issuers;
         for issuer in &mut issuers {
             check_url("issuer url", &issuer.url)?;
@@ -193,13 +291,42 @@ impl AuthConfig {
                 .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("static address")),
             service: file.service,
             realm: file.realm,
-            signing_key_pem,
+            signing_key_pem: Secret::new(signing_key_pem),
             token_lifetime: Duration::from_secs(lifetime),
             public: file.public,
             issuers,
             trust: file.trust,
+            limits,
         })
     }
+}
+
+/// `value` (or `default`), refused outside `range` with the key's name; `unit` follows numbers.
+fn within<T>(
+    key: &str,
+    value: Option<T>,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+    unit: &str,
+) -> Result<T, String>
+where
+    T: PartialOrd + std::fmt::Display + Copy,
+{
+    let value = value.unwrap_or(default);
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{key} {value}: must be between {}{unit} and {}{unit}",
+            range.start(),
+            range.end()
+        ))
+    }
+}
+
+/// A timeout key in seconds: 1 to 3600.
+fn seconds(key: &str, value: Option<u64>, default: u64) -> Result<Duration, String> {
+    within(key, value, default, 1..=3600, " s").map(Duration::from_secs)
 }
 
 /// `service` and `realm` are quoted into every `WWW-Authenticate` challenge: refuse what would
@@ -271,7 +398,10 @@ claim_pattern = { repository = "acme/app" }
         assert_eq!(c.issuers[0].audience, vec!["cr.example.com"]);
         assert_eq!(c.issuers[0].algorithms, vec!["RS256"]);
         assert_eq!(c.trust[0].actions, vec!["pull"]);
-        assert_eq!(c.signing_key_pem, "pem");
+        assert_eq!(c.signing_key_pem.expose(), "pem");
+        assert_eq!(c.limits, Limits::default());
+        assert!(c.limits.idle_timeout <= Duration::from_secs(60));
+        assert!(c.limits.header_timeout <= Duration::from_secs(60));
     }
 
     #[test]
@@ -298,6 +428,18 @@ claim_pattern = { repository = "acme/app" }
                 "not one of the [[issuer]] urls",
             ),
             (format!("token_lifetime = 5\n{GOOD}"), "between 10 and 3600"),
+            (
+                format!("idle_timeout = 0\n{GOOD}"),
+                "idle_timeout 0: must be between 1 s and 3600 s",
+            ),
+            (
+                format!("max_connections = 0\n{GOOD}"),
+                "max_connections 0: must be between 1 and 1000000",
+            ),
+            (
+                format!("max_header_bytes = 1024\n{GOOD}"),
+                "max_header_bytes 1024: must be between 4096 bytes and 1048576 bytes",
+            ),
             (
                 GOOD.replace(
                     "url = \"https://token.actions.githubusercontent.com\"",
@@ -336,6 +478,19 @@ claim_pattern = { repository = "acme/app" }
             let err = parse(&text).unwrap_err();
             assert!(err.contains(want), "{want:?} not in {err:?}");
         }
+    }
+
+    #[test]
+    fn debug_never_shows_the_signing_key() {
+        let pem = crate::token::generate_key().unwrap();
+        let c = AuthConfig::parse(GOOD, Path::new("."), |_| Some(pem.clone())).unwrap();
+        let shown = format!("{c:?} {c:#?}");
+        let body = pem.lines().nth(1).unwrap();
+        assert!(
+            !shown.contains(body) && !shown.contains("PRIVATE KEY"),
+            "{shown}"
+        );
+        assert!(shown.contains("cr.example.com"), "{shown}");
     }
 
     #[test]

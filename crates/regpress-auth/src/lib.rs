@@ -15,14 +15,18 @@
 //!
 //! One module per job: [`config`] reads `auth.toml`, [`oidc`] verifies ID tokens, [`policy`]
 //! decides what an identity gets, [`scope`] parses what a client asks for, [`token`] mints and
-//! checks registry tokens, [`routes`] is the HTTP surface; [`error`] is how starting fails.
+//! checks registry tokens, [`routes`] is the HTTP surface, [`server`] holds its sockets under
+//! hostile load (descriptor limit, connection cap, timeouts), [`log`] writes what happened;
+//! [`error`] is how starting fails.
 
 pub mod config;
 pub mod error;
+pub mod log;
 pub mod oidc;
 pub mod policy;
 pub mod routes;
 pub mod scope;
+pub mod server;
 pub mod token;
 
 use std::net::SocketAddr;
@@ -50,7 +54,7 @@ fn run(config_path: &Path, listen: Option<SocketAddr>) -> Result<(), Error> {
         verifier: oidc::Verifier::new(&config.issuers).map_err(usage)?,
         policy: policy::Policy::new(&config.public, &config.trust).map_err(usage)?,
         signer: token::Signer::new(
-            &config.signing_key_pem,
+            config.signing_key_pem.expose(),
             &config.realm,
             &config.service,
             config.token_lifetime,
@@ -60,6 +64,15 @@ fn run(config_path: &Path, listen: Option<SocketAddr>) -> Result<(), Error> {
         realm: config.realm.clone(),
     };
     let listen = listen.unwrap_or(config.listen);
+    let open_files = server::raise_open_files_limit();
+    let cap = server::connection_cap(config.limits.max_connections, open_files);
+    if cap < config.limits.max_connections {
+        log::line(format_args!(
+            "max_connections {} does not fit the open files limit of {}: at most {cap} connections",
+            config.limits.max_connections,
+            open_files.unwrap_or_default()
+        ));
+    }
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| Error::Internal(format!("cannot start runtime: {e}")))?;
     runtime.block_on(async move {
@@ -76,11 +89,16 @@ fn run(config_path: &Path, listen: Option<SocketAddr>) -> Result<(), Error> {
             "regpress auth for {} (realm {}) at http://{addr}/",
             config.service, config.realm
         );
-        axum::serve(listener, routes::router(Arc::new(handler)))
-            .with_graceful_shutdown(async {
+        server::serve(
+            listener,
+            routes::router(Arc::new(handler)),
+            config.limits.clone(),
+            cap,
+            async {
                 let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
-            .map_err(|e| Error::Internal(format!("server failed: {e}")))
+            },
+        )
+        .await;
+        Ok(())
     })
 }

@@ -2,13 +2,18 @@
 //!
 //! The token names its issuer, but the handler only ever contacts issuers from the config: an
 //! `iss` outside the allowlist is refused without a request. For each allowed issuer the keys
-//! come from OIDC discovery (or a configured `jwks_uri`), are cached for an hour, and are
-//! re-fetched early when a token names an unknown `kid`, at most once per cooldown. Algorithms
+//! come from OIDC discovery (or a configured `jwks_uri`; a discovered one must be on the
+//! issuer's origin), are cached for an hour, and are re-fetched early when a token names an
+//! unknown `kid`, at most once per cooldown. A refresh is single-flight per issuer and never
+//! holds up a token whose key is cached: past the hour the cached keys keep being served while
+//! one refresh runs in the background, and a failed refresh keeps them. Only tokens with an
+//! unknown `kid` wait for a refresh, and only one refresh runs for all of them. Algorithms
 //! are pinned per issuer (never `none`, never HMAC); `jwk`, `jku` and `x5u` headers are never
 //! read; `iss`, `sub`, `aud`, `exp` and `iat` are required, `nbf` is honoured, with 60 s leeway;
 //! and a token larger than [`MAX_TOKEN_BYTES`] is refused before any parsing.
 
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse};
@@ -19,6 +24,7 @@ use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
 use crate::config::{IssuerConfig, check_url};
+use crate::log;
 
 /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
 pub const LEEWAY: u64 = 60;
@@ -51,15 +57,19 @@ pub struct Identity {
 pub enum Refusal {
     /// The token is bad: forged, expired, for someone else, from an unknown issuer…
     Invalid(String),
-    /// The issuer's keys could not be fetched; the token may be fine.
-    Unavailable(String),
+    /// The issuer's keys could not be fetched; the token may be fine. Why is logged, not told:
+    /// upstream URLs and statuses are the operator's business.
+    Unavailable,
 }
 
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Refusal::Invalid(why) => write!(f, "invalid ID token: {why}"),
-            Refusal::Unavailable(why) => write!(f, "issuer unavailable: {why}"),
+            Refusal::Unavailable => write!(
+                f,
+                "issuer unavailable: its signing keys cannot be fetched now; try again later"
+            ),
         }
     }
 }
@@ -70,7 +80,7 @@ fn invalid(why: impl Into<String>) -> Refusal {
 
 /// The allowed issuers and their cached keys.
 pub struct Verifier {
-    issuers: HashMap<String, Issuer>,
+    issuers: HashMap<String, Arc<Issuer>>,
     http: reqwest::Client,
 }
 
@@ -80,15 +90,21 @@ struct Issuer {
     algorithms: Vec<Algorithm>,
     jwks_uri: Option<String>,
     cooldown: Duration,
-    keys: Mutex<KeyCache>,
+    /// Read by every token; written only when a fetch ends. Never held across an await.
+    keys: RwLock<KeyCache>,
+    /// Held by the one refresh in flight (single flight).
+    refresh: Mutex<()>,
 }
 
 #[derive(Default)]
 struct KeyCache {
     keys: HashMap<String, Jwk>,
+    /// When the keys held were fetched; `None` until a fetch succeeds.
     fetched: Option<Instant>,
+    /// When the last fetch started.
     attempted: Option<Instant>,
-    last_error: Option<String>,
+    /// Fetches ended (either way): a waiter that sees it move knows a refresh happened.
+    attempts: u64,
 }
 
 /// Parse an algorithm name from the config, refusing anything symmetric.
@@ -129,9 +145,10 @@ impl Verifier {
                 algorithms,
                 jwks_uri: c.jwks_uri.clone(),
                 cooldown: Duration::from_secs(c.jwks_cooldown),
-                keys: Mutex::new(KeyCache::default()),
+                keys: RwLock::new(KeyCache::default()),
+                refresh: Mutex::new(()),
             };
-            if by_url.insert(c.url.clone(), issuer).is_some() {
+            if by_url.insert(c.url.clone(), Arc::new(issuer)).is_some() {
                 return Err(format!("issuer {} is listed twice", c.url));
             }
         }
@@ -183,7 +200,8 @@ impl Verifier {
                 header.alg
             )));
         }
-        let key = DecodingKey::from_jwk(&jwk).map_err(|e| invalid(format!("key {kid}: {e}")))?;
+        let key = DecodingKey::from_jwk(&jwk)
+            .map_err(|_| invalid(format!("key {kid:?} cannot be used")))?;
         if key.family() != header.alg.family() {
             return Err(invalid(format!("key {kid} does not fit {:?}", header.alg)));
         }
@@ -242,43 +260,79 @@ fn describe(e: &jsonwebtoken::errors::Error) -> String {
 }
 
 impl Issuer {
-    /// The key named `kid`, fetching the issuer's JWKS when it is stale, or when `kid` is
-    /// unknown and the last fetch is older than the cooldown.
-    async fn key(&self, http: &reqwest::Client, kid: &str) -> Result<Jwk, Refusal> {
-        let mut cache = self.keys.lock().await;
+    fn cache(&self) -> std::sync::RwLockReadGuard<'_, KeyCache> {
+        // Plain data: a panic elsewhere leaves it usable.
+        self.keys.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The key named `kid`. A cached key is returned at once (and, past [`JWKS_MAX_AGE`], a
+    /// refresh is started in the background); an unknown `kid` waits for a refresh, at most one
+    /// per cooldown and one at a time.
+    async fn key(self: &Arc<Self>, http: &reqwest::Client, kid: &str) -> Result<Jwk, Refusal> {
         let now = Instant::now();
-        let stale = cache
-            .fetched
-            .is_none_or(|t| now.duration_since(t) > JWKS_MAX_AGE);
-        let may_fetch = cache
-            .attempted
-            .is_none_or(|t| now.duration_since(t) >= self.cooldown);
-        if (stale || !cache.keys.contains_key(kid)) && may_fetch {
-            cache.attempted = Some(now);
-            match self.fetch_keys(http).await {
-                Ok(keys) => {
-                    cache.keys = keys;
-                    cache.fetched = Some(now);
-                    cache.last_error = None;
-                }
-                Err(e) => {
-                    eprintln!("regpress auth: cannot refresh keys of {}: {e}", self.url);
-                    cache.last_error = Some(e);
-                }
+        let (cached, stale, may_fetch, attempts) = {
+            let cache = self.cache();
+            (
+                cache.keys.get(kid).cloned(),
+                cache
+                    .fetched
+                    .is_none_or(|t| now.duration_since(t) > JWKS_MAX_AGE),
+                cache
+                    .attempted
+                    .is_none_or(|t| now.duration_since(t) >= self.cooldown),
+                cache.attempts,
+            )
+        };
+        if let Some(jwk) = cached {
+            if stale && may_fetch {
+                let issuer = self.clone();
+                let http = http.clone();
+                tokio::spawn(async move { issuer.refresh(&http, attempts).await });
             }
+            return Ok(jwk);
         }
+        // Unknown: wait for a refresh, ours if the cooldown allows, or the one in flight.
+        if may_fetch || self.refresh.try_lock().is_err() {
+            self.refresh(http, attempts).await;
+        }
+        let cache = self.cache();
         if cache.fetched.is_none() {
-            let why = cache.last_error.clone().unwrap_or_default();
-            return Err(Refusal::Unavailable(format!(
-                "keys of {} not fetched: {why}",
-                self.url
-            )));
+            return Err(Refusal::Unavailable);
         }
         cache
             .keys
             .get(kid)
             .cloned()
-            .ok_or_else(|| invalid(format!("unknown kid {kid:?} for issuer {}", self.url)))
+            .ok_or_else(|| invalid(format!("unknown kid {kid:?}")))
+    }
+
+    /// Fetch the keys, unless a fetch ended since the caller saw `seen` attempts (then that one
+    /// was the refresh it wanted) or the cooldown forbids. One at a time per issuer.
+    async fn refresh(&self, http: &reqwest::Client, seen: u64) {
+        let _one = self.refresh.lock().await;
+        {
+            let mut cache = self.keys.write().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            if cache.attempts != seen
+                || cache
+                    .attempted
+                    .is_some_and(|t| now.duration_since(t) < self.cooldown)
+            {
+                return;
+            }
+            cache.attempted = Some(now);
+        }
+        let fetched = self.fetch_keys(http).await;
+        let mut cache = self.keys.write().unwrap_or_else(|e| e.into_inner());
+        cache.attempts += 1;
+        match fetched {
+            Ok(keys) => {
+                cache.keys = keys;
+                cache.fetched = Some(Instant::now());
+            }
+            // The keys held stay: better a key an hour old than none.
+            Err(e) => log::line(format_args!("cannot refresh keys of {}: {e}", self.url)),
+        }
     }
 
     /// Discovery (unless `jwks_uri` is configured), then the JWKS: signing keys with a `kid`.
@@ -303,6 +357,7 @@ impl Issuer {
                     ));
                 }
                 check_url("jwks_uri", &d.jwks_uri)?;
+                same_origin(&self.url, &d.jwks_uri).map_err(|why| format!("{url}: {why}"))?;
                 d.jwks_uri
             }
         };
@@ -315,6 +370,27 @@ impl Issuer {
             .filter(|k| DecodingKey::from_jwk(k).is_ok_and(|d| d.family() != AlgorithmFamily::Hmac))
             .filter_map(|k| Some((k.common.key_id.clone()?, k)))
             .collect())
+    }
+}
+
+/// A discovered `jwks_uri` must be on the issuer's origin: whoever can change the discovery
+/// document (a compromised path, a misconfigured CDN) must not be able to send the handler to
+/// keys held elsewhere. An issuer whose keys really live elsewhere is configured with
+/// `jwks_uri`.
+fn same_origin(issuer: &str, jwks_uri: &str) -> Result<(), String> {
+    let origin = |url: &str| {
+        reqwest::Url::parse(url)
+            .map(|u| u.origin())
+            .map_err(|e| format!("{url:?}: {e}"))
+    };
+    let (theirs, ours) = (origin(jwks_uri)?, origin(issuer)?);
+    if theirs == ours {
+        Ok(())
+    } else {
+        Err(format!(
+            "jwks_uri {jwks_uri:?} is not on the issuer's origin {}; set jwks_uri in auth.toml to trust it",
+            ours.ascii_serialization()
+        ))
     }
 }
 
@@ -341,4 +417,31 @@ async fn get_json<T: DeserializeOwned>(http: &reqwest::Client, url: &str) -> Res
         body.extend_from_slice(&chunk);
     }
     serde_json::from_slice(&body).map_err(|e| format!("GET {url}: not the expected JSON: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_discovered_jwks_uri_must_share_scheme_host_and_port() {
+        let issuer = "https://token.actions.githubusercontent.com";
+        assert!(
+            same_origin(
+                issuer,
+                "https://token.actions.githubusercontent.com/.well-known/jwks"
+            )
+            .is_ok()
+        );
+        assert!(same_origin("http://127.0.0.1:8080", "http://127.0.0.1:8080/jwks").is_ok());
+        for elsewhere in [
+            "https://evil.example/jwks",
+            "http://token.actions.githubusercontent.com/jwks",
+            "https://token.actions.githubusercontent.com:8443/jwks",
+            "https://token.actions.githubusercontent.com.evil.example/jwks",
+        ] {
+            let why = same_origin(issuer, elsewhere).unwrap_err();
+            assert!(why.contains("not on the issuer's origin"), "{why}");
+        }
+    }
 }

@@ -4,8 +4,9 @@
 //! Each endpoint turns HTTP into calls on [`Verifier`], [`Policy`] and [`Signer`] and back;
 //! the decisions live in those modules. `/check` takes the original request from the proxy's
 //! headers and refuses (400) rather than chooses when they are missing, unreadable or disagree:
-//! see [`original`]. Refusals are logged to stderr with their reason (the
-//! client only sees a status and a challenge), never with the token itself.
+//! see [`original`]. Refusals are logged with their reason through [`crate::log`] (control
+//! characters escaped), never with the token itself; a client sees a status, a challenge and a
+//! reason about its own request, never an upstream URL or status.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use base64::Engine;
 use bytes::Bytes;
 use serde_json::json;
 
+use crate::log;
 use crate::oidc::{Identity, MAX_TOKEN_BYTES, Refusal, Verifier};
 use crate::policy::Policy;
 use crate::scope::{PULL, PUSH, Scope, Target, parse_request};
@@ -233,10 +235,10 @@ impl Handler {
         let identity = match id_token {
             None => None,
             Some(t) => Some(self.verifier.verify(t).await.map_err(|r| {
-                eprintln!("regpress auth: token refused: {r}");
+                log::line(format_args!("token refused: {r}"));
                 let (status, oauth_code) = match r {
                     Refusal::Invalid(_) => (StatusCode::UNAUTHORIZED, "invalid_grant"),
-                    Refusal::Unavailable(_) => {
+                    Refusal::Unavailable => {
                         (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
                     }
                 };
@@ -251,8 +253,8 @@ impl Handler {
         let subject = identity
             .as_ref()
             .map_or("anonymous", |i| i.subject.as_str());
-        eprintln!(
-            "regpress auth: token for {subject:?}{}: asked [{}], granted [{}]",
+        log::line(format_args!(
+            "token for {subject:?}{}: asked [{}], granted [{}]",
             identity
                 .as_ref()
                 .map(|i| format!(" from {}", i.issuer))
@@ -263,11 +265,14 @@ impl Handler {
                 .map(|a| format!("repository:{}:{}", a.name, a.actions.join(",")))
                 .collect::<Vec<_>>()
                 .join(" ")
-        );
-        let minted = self.signer.mint(subject, access).map_err(|e| TokenError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            oauth_code: "server_error",
-            message: e,
+        ));
+        let minted = self.signer.mint(subject, access).map_err(|e| {
+            log::line(format_args!("cannot mint a token: {e}"));
+            TokenError {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                oauth_code: "server_error",
+                message: "cannot issue a token now; try again later".to_string(),
+            }
         })?;
         Ok(json!({
             "token": minted.token,
@@ -392,14 +397,14 @@ async fn check(State(h): State<Arc<Handler>>, headers: HeaderMap) -> Response {
     let (method, uri) = match original_request(&headers) {
         Ok(request) => request,
         Err(why) => {
-            eprintln!("regpress auth: check refused: {why}");
+            log::line(format_args!("check refused: {why}"));
             return (StatusCode::BAD_REQUEST, format!("{why}\n")).into_response();
         }
     };
     let target = match parse_request(method, uri) {
         Ok(t) => t,
         Err(why) => {
-            eprintln!("regpress auth: check refused {method} {uri:?}: {why}");
+            log::line(format_args!("check refused {method} {uri:?}: {why}"));
             return (StatusCode::FORBIDDEN, format!("refused: {why}\n")).into_response();
         }
     };
@@ -410,7 +415,7 @@ async fn check(State(h): State<Arc<Handler>>, headers: HeaderMap) -> Response {
             None => h.challenge(None, None),
             Some(Ok(_)) => StatusCode::OK.into_response(),
             Some(Err(why)) => {
-                eprintln!("regpress auth: check {method} {uri:?}: invalid token: {why}");
+                log::line(format_args!("check {method} {uri:?}: invalid token: {why}"));
                 h.challenge(None, Some("invalid_token"))
             }
         },
@@ -436,7 +441,7 @@ async fn check(State(h): State<Arc<Handler>>, headers: HeaderMap) -> Response {
                 }
                 Some(Ok(_)) => h.challenge(Some(&scope), Some("insufficient_scope")),
                 Some(Err(why)) => {
-                    eprintln!("regpress auth: check {method} {uri:?}: invalid token: {why}");
+                    log::line(format_args!("check {method} {uri:?}: invalid token: {why}"));
                     h.challenge(Some(&scope), Some("invalid_token"))
                 }
             }
