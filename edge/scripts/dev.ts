@@ -12,7 +12,7 @@
 
 import { createHash } from "node:crypto";
 import { readFileSync, readdirSync, statSync } from "node:fs";
-import { join, relative, sep } from "node:path";
+import { dirname, join, relative, sep } from "node:path";
 import { Miniflare } from "miniflare";
 
 const USAGE =
@@ -165,6 +165,7 @@ async function main(): Promise<void> {
   const mf = new Miniflare({
     modules: true,
     scriptPath: options.worker,
+    modulesRoot: dirname(options.worker),
     compatibilityDate: "2026-04-26",
     r2Buckets: ["BUCKET"],
     bindings,
@@ -176,7 +177,8 @@ async function main(): Promise<void> {
   const prefix = options.prefix === "" ? "" : `${options.prefix}/`;
   let count = 0;
   for (const { key, body, meta } of objects(options.site)) {
-    await bucket.put(`${prefix}${key}`, body, {
+    // A copy in an ArrayBuffer of its own: Miniflare's proxy refuses views into Node's pool.
+    await bucket.put(`${prefix}${key}`, new Uint8Array(body).buffer, {
       httpMetadata: { contentType: meta.content_type, cacheControl: meta.cache_control },
       sha256: meta.sha256.slice("sha256:".length),
       customMetadata: { digest: meta.sha256 },
@@ -195,6 +197,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  console.error(`edge/dev.sh: ${String(e)}`);
+  console.error(`edge/dev.sh: ${e instanceof Error && e.stack !== undefined ? e.stack : String(e)}`);
   process.exit(1);
 });
