@@ -249,7 +249,10 @@ fn a_client_cannot_name_the_uri_that_nginx_asks_about() {
     assert!(public.ends_with(&golden), "{public}");
     // With the digest the bucket stores, as examples/nginx.conf adds it; not on tag lists.
     assert!(
-        public.contains(&format!("Docker-Content-Digest: {}\r\n", common::golden_digest())),
+        public.contains(&format!(
+            "Docker-Content-Digest: {}\r\n",
+            common::golden_digest()
+        )),
         "{public}"
     );
     let (status, list) = r.nginx.raw_get("/v2/public/base/tags/list");
