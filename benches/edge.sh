@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Edge benchmark: manifest HEAD and blob GET through the edge Worker in workerd (edge/dev.sh),
+# Edge benchmark: manifest GET and blob GET through the edge Worker in workerd (edge/dev.sh),
 # public and private, against `regpress serve` straight and nginx + auth_request to
 # `regpress auth /check`. Installs wrk and nginx from Debian when missing, runs npm ci in edge/,
 # builds the release binary, then runs benches/edge_bench.py.
