@@ -247,6 +247,17 @@ fn a_client_cannot_name_the_uri_that_nginx_asks_about() {
     assert_eq!(status, 200, "{public}");
     let golden = fs::read_to_string(fixture("apko/golden").join("index.json")).unwrap();
     assert!(public.ends_with(&golden), "{public}");
+    // With the digest the bucket stores, as examples/nginx.conf adds it; not on tag lists.
+    assert!(
+        public.contains(&format!(
+            "Docker-Content-Digest: {}\r\n",
+            common::golden_digest()
+        )),
+        "{public}"
+    );
+    let (status, list) = r.nginx.raw_get("/v2/public/base/tags/list");
+    assert_eq!(status, 200, "{list}");
+    assert!(!list.contains("Docker-Content-Digest"), "{list}");
     // The client's own X-Forwarded-Uri names the public image (and X-Original-URI, and
     // X-Original-Method GET). With a UTF-8 byte in the query, nginx's X-Original-URI
     // ($request_uri, sent as is) is not ASCII: once, /check skipped it for the client's
