@@ -331,13 +331,15 @@ pub struct VerifiedProvenance {
 
 /// One accepted value: exact, or an anchored glob.
 struct Pattern {
+    /// As the policy writes it.
     text: String,
     re: Regex,
 }
 
 impl Pattern {
-    fn new(text: &str) -> Pattern {
-        let body: Vec<String> = text.split('*').map(regex::escape).collect();
+    /// `text` as written, matching as `normalized` says.
+    fn new(text: &str, normalized: &str) -> Pattern {
+        let body: Vec<String> = normalized.split('*').map(regex::escape).collect();
         let re = Regex::new(&format!("^{}$", body.join(".*")))
             .unwrap_or_else(|_| Regex::new("$^").expect("a regex that matches nothing"));
         Pattern {
@@ -347,28 +349,37 @@ impl Pattern {
     }
 }
 
-/// Accepted values of one field.
-struct Accepted(Vec<Pattern>);
+/// Accepted values of one field, and how values of it compare (patterns and values alike).
+struct Accepted {
+    patterns: Vec<Pattern>,
+    normalize: fn(&str) -> &str,
+}
 
 impl Accepted {
     fn of(patterns: &Patterns, normalize: fn(&str) -> &str) -> Accepted {
-        Accepted(
-            patterns
+        Accepted {
+            patterns: patterns
                 .0
                 .iter()
-                .map(|p| Pattern::new(normalize(p)))
+                .map(|p| Pattern::new(p, normalize(p)))
                 .collect(),
-        )
+            normalize,
+        }
     }
 
     fn matches(&self, value: &str) -> bool {
-        self.0.iter().any(|p| p.re.is_match(value))
+        let value = (self.normalize)(value);
+        self.patterns.iter().any(|p| p.re.is_match(value))
     }
 }
 
 impl fmt::Display for Accepted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let quoted: Vec<String> = self.0.iter().map(|p| format!("{:?}", p.text)).collect();
+        let quoted: Vec<String> = self
+            .patterns
+            .iter()
+            .map(|p| format!("{:?}", p.text))
+            .collect();
         match quoted.as_slice() {
             [] => f.write_str("nothing"),
             [one] => f.write_str(one),
@@ -437,7 +448,7 @@ impl Policy {
         }
         if let Some(p) = &spec.source_repository {
             fields.push(("source_repository", Accepted::of(p, repository), |c| {
-                c.source_repository.as_deref().map(repository)
+                c.source_repository.as_deref()
             }));
         }
         if let Some(p) = &spec.source_ref {
