@@ -25,8 +25,9 @@ const SLSA_V02: &str = "https://slsa.dev/provenance/v0.2";
 const REPO: &str = "https://github.com/acme/images";
 const MAIN: &str = "refs/heads/main";
 const COMMIT: &str = "5b1c7a0d6f1e2c3b4a5968778695a4b3c2d1e0f9";
-/// GitHub's build type for `actions/attest-build-provenance`.
-const BUILD_TYPE: &str = "https://actions.github.io/buildtypes/workflow/v1";
+/// GitHub's build type and builder for `actions/attest-build-provenance`.
+const BUILD_TYPE: &str = "https://slsa-framework.github.io/github-actions-buildtypes/workflow/v1";
+const GITHUB_HOSTED: &str = "https://github.com/actions/runner/github-hosted";
 const GENERATOR: &str = "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_container_slsa3.yml@refs/tags/v2.0.0";
 
 /// A small two-platform apko-shaped layout in `dir`.
@@ -57,7 +58,7 @@ struct Build<'a> {
 }
 
 const RELEASE: Build = Build {
-    builder: IDENTITY,
+    builder: GITHUB_HOSTED,
     repo: REPO,
     git_ref: MAIN,
     workflow: ".github/workflows/release.yml",
@@ -189,7 +190,7 @@ const POLICY: [&str; 11] = [
     ISSUER,
     "--require-provenance",
     "--builder-id",
-    IDENTITY,
+    GITHUB_HOSTED,
     "--source-repository",
     "git+https://github.com/acme/images",
     "--source-ref",
@@ -258,7 +259,7 @@ fn a_provenance_naming_the_configured_builder_source_and_ref_publishes_and_is_re
     let published = report(&report_path);
     let p = &published["images"][0]["provenance"][0];
     assert_eq!(p["predicate_type"], SLSA_V1, "{published}");
-    assert_eq!(p["builder_id"], IDENTITY);
+    assert_eq!(p["builder_id"], GITHUB_HOSTED);
     assert_eq!(p["build_type"], BUILD_TYPE);
     assert_eq!(p["source_repository"], "git+https://github.com/acme/images");
     assert_eq!(p["source_ref"], MAIN);
@@ -284,13 +285,14 @@ fn a_provenance_naming_the_configured_builder_source_and_ref_publishes_and_is_re
     assert_eq!(event["data"]["provenance"]["verified"], true, "{event}");
     assert_eq!(
         event["data"]["provenance"]["statements"][0]["builder_id"],
-        IDENTITY
+        GITHUB_HOSTED
     );
 
     // So does the Action's job summary.
     let summary = regpress(&["summarize", "--report", &report_arg]);
     summary.ok();
-    let cell = format!("| ✅ git+https://github.com/acme/images@refs/heads/main by {IDENTITY} |");
+    let cell =
+        format!("| ✅ git+https://github.com/acme/images@refs/heads/main by {GITHUB_HOSTED} |");
     assert!(summary.stdout.contains(&cell), "{}", summary.stdout);
 
     // And verify, on the human lines and in its report.
@@ -308,7 +310,7 @@ fn a_provenance_naming_the_configured_builder_source_and_ref_publishes_and_is_re
     verified.ok();
     let line = format!(
         "  provenance git+https://github.com/acme/images@refs/heads/main ({COMMIT}) built by \
-         {IDENTITY}, signed by identity {IDENTITY}"
+         {GITHUB_HOSTED}, signed by identity {IDENTITY}"
     );
     assert!(verified.stdout.contains(&line), "{}", verified.stdout);
     assert_eq!(
@@ -346,7 +348,6 @@ fn v02_sidecars_and_legacy_att_images_publish_under_the_config_and_per_image_pol
     // acme/b: SLSA v1 from the release workflow on a tag, as a legacy cosign `.att` image.
     let b = layout(&w.path("b"), 3);
     let tagged = Build {
-        builder: "https://github.com/acme/images/.github/workflows/release.yml@refs/tags/v1.2.0",
         git_ref: "refs/tags/v1.2.0",
         ..RELEASE
     };
@@ -367,7 +368,7 @@ key = "cosign.pub"
 [provenance]
 require = true
 builder_id = ["https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_container_slsa3.yml@refs/tags/v*",
-              "https://github.com/acme/images/.github/workflows/release.yml@refs/*"]
+              "https://github.com/actions/runner/github-hosted"]
 source_repository = "https://github.com/acme/images"
 source_ref = "refs/heads/main"
 [[image]]
@@ -540,8 +541,9 @@ fn every_provenance_that_does_not_match_is_refused_naming_the_field_and_nothing_
         repo: "https://github.com/evil/images",
         ..RELEASE
     };
+    let self_hosted = "https://github.com/actions/runner/self-hosted";
     let evil_builder = Build {
-        builder: evil_workflow,
+        builder: self_hosted,
         ..RELEASE
     };
     let other_workflow = Build {
@@ -555,8 +557,8 @@ fn every_provenance_that_does_not_match_is_refused_naming_the_field_and_nothing_
             vec![],
             vec![
                 format!(
-                    "provenance of {{index}}: builder_id: the provenance says \"{evil_workflow}\", \
-                     the policy wants \"{IDENTITY}\""
+                    "provenance of {{index}}: builder_id: the provenance says \"{self_hosted}\", \
+                     the policy wants \"{GITHUB_HOSTED}\""
                 ),
                 signed_by.clone(),
             ],
@@ -648,7 +650,8 @@ fn every_provenance_that_does_not_match_is_refused_naming_the_field_and_nothing_
             }),
             vec![],
             vec![format!(
-                "builder_id: the provenance says \"{GENERATOR}\", the policy wants \"{IDENTITY}\""
+                "builder_id: the provenance says \"{GENERATOR}\", the policy wants \
+                 \"{GITHUB_HOSTED}\""
             )],
         ),
         (
@@ -691,8 +694,8 @@ fn every_provenance_that_does_not_match_is_refused_naming_the_field_and_nothing_
             }),
             vec!["--bundle", "SIDECAR"],
             vec![format!(
-                "builder_id: the provenance says \"{evil_workflow}\", the policy wants \
-                 \"{IDENTITY}\""
+                "builder_id: the provenance says \"{self_hosted}\", the policy wants \
+                 \"{GITHUB_HOSTED}\""
             )],
         ),
     ];
