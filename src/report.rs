@@ -309,16 +309,17 @@ pub fn sbom_line(s: &SbomReport) -> String {
 /// The human line for one provenance: `provenance <source>@<ref> (<revision>) built by
 /// <builder>, signed by <signer>`.
 pub fn provenance_line(p: &VerifiedProvenance) -> String {
-    let source = p
+    let c = &p.claim;
+    let source = c
         .source_repository
         .as_deref()
         .unwrap_or("an unnamed source");
-    let at = p
+    let at = c
         .source_ref
         .as_deref()
         .map(|r| format!("@{r}"))
         .unwrap_or_default();
-    let revision = p
+    let revision = c
         .revision
         .as_deref()
         .map(|r| format!(" ({r})"))
@@ -329,7 +330,7 @@ pub fn provenance_line(p: &VerifiedProvenance) -> String {
         .unwrap_or("nobody verified (no signers in the policy)");
     format!(
         "  provenance {source}{at}{revision} built by {}, signed by {signer}",
-        p.builder_id
+        c.builder_id
     )
 }
 

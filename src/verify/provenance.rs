@@ -139,11 +139,12 @@ pub fn check_signers(specs: &[ImageSpec], has_signers: bool) -> Result<(), Needs
 }
 
 /// What a provenance statement says, in SLSA v1's terms.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Claim {
     /// `https://slsa.dev/provenance/v1` or `…/v0.2`.
     pub predicate_type: String,
-    /// The statement's sha256 subjects.
+    /// The statement's sha256 subjects (the report lists those of the image).
+    #[serde(skip)]
     pub subjects: Vec<Digest>,
     /// The builder.
     pub builder_id: String,
@@ -307,22 +308,9 @@ pub struct VerifiedProvenance {
     pub attachment: Digest,
     /// The image's digests it names (its index, platform manifests).
     pub subjects: Vec<Digest>,
-    /// `https://slsa.dev/provenance/v1` or `…/v0.2`.
-    pub predicate_type: String,
-    /// The builder.
-    pub builder_id: String,
-    /// The build type.
-    pub build_type: Option<String>,
-    /// The source repository.
-    pub source_repository: Option<String>,
-    /// The source ref.
-    pub source_ref: Option<String>,
-    /// The source revision.
-    pub revision: Option<String>,
-    /// The build's invocation id.
-    pub invocation_id: Option<String>,
-    /// The external parameters.
-    pub external_parameters: Value,
+    /// What it says.
+    #[serde(flatten)]
+    pub claim: Claim,
     /// Who signed it (None: not verified, no signers in the policy).
     pub signer: Option<String>,
     /// Whether a provenance policy judged it (it passed: refused ones are errors).
@@ -430,17 +418,20 @@ pub enum Mismatch {
     Unverified,
 }
 
+/// A constrained field: its name in the policy, the values accepted, and where the claim has it.
+type Field = (&'static str, Accepted, fn(&Claim) -> Option<&str>);
+
 /// The compiled policy of one image.
 struct Policy {
     require: bool,
     per_platform: bool,
-    fields: Vec<(&'static str, Accepted, fn(&Claim) -> Option<&str>)>,
+    fields: Vec<Field>,
     external: Vec<(String, Accepted)>,
 }
 
 impl Policy {
     fn of(spec: &ProvenanceSpec) -> Policy {
-        let mut fields: Vec<(&'static str, Accepted, fn(&Claim) -> Option<&str>)> = Vec::new();
+        let mut fields: Vec<Field> = Vec::new();
         if let Some(p) = &spec.builder_id {
             fields.push(("builder_id", Accepted::of(p, same), |c| {
                 Some(c.builder_id.as_str())
@@ -626,28 +617,10 @@ pub fn judge(
         if f.signer.is_some() {
             covered.extend(names.iter().cloned());
         }
-        let Claim {
-            predicate_type,
-            builder_id,
-            build_type,
-            source_repository,
-            source_ref,
-            revision,
-            invocation_id,
-            external_parameters,
-            ..
-        } = f.claim;
         out.push(VerifiedProvenance {
             attachment: f.attachment,
             subjects: names,
-            predicate_type,
-            builder_id,
-            build_type,
-            source_repository,
-            source_ref,
-            revision,
-            invocation_id,
-            external_parameters,
+            claim: f.claim,
             signer: f.signer,
             policy: active,
         });

@@ -1164,15 +1164,36 @@ impl Checker<'_> {
         if summaries.is_empty() {
             return Err(LegacyError::NoPayload.into());
         }
-        signed.blobs.extend(manifest_blobs(self.layout, manifest)?);
+        self.legacy_attachment(
+            candidate,
+            "sig",
+            AttachmentKind::Signature,
+            &summaries,
+            signed,
+        )
+    }
+
+    /// Publish a verified legacy cosign image under its `sha256-<hex>.<suffix>` tag, with its
+    /// blobs.
+    fn legacy_attachment(
+        &self,
+        candidate: &Candidate,
+        suffix: &str,
+        kind: AttachmentKind,
+        summaries: &[String],
+        signed: &mut Signed,
+    ) -> Result<(), Refused> {
+        signed
+            .blobs
+            .extend(manifest_blobs(self.layout, &candidate.manifest)?);
         signed.attachments.push(Attachment {
             subject: candidate.subject.clone(),
             document: candidate.document.clone(),
             artifact_type: None,
             annotations: BTreeMap::new(),
-            tag: Some(format!("sha256-{}.sig", candidate.subject.hex())),
+            tag: Some(format!("sha256-{}.{suffix}", candidate.subject.hex())),
             inline_blobs: Vec::new(),
-            kind: AttachmentKind::Signature,
+            kind,
             summary: summaries.join("; "),
         });
         Ok(())
@@ -1225,18 +1246,7 @@ impl Checker<'_> {
                 signed,
             )?;
         }
-        signed.blobs.extend(manifest_blobs(self.layout, manifest)?);
-        signed.attachments.push(Attachment {
-            subject: candidate.subject.clone(),
-            document: candidate.document.clone(),
-            artifact_type: None,
-            annotations: BTreeMap::new(),
-            tag: Some(format!("sha256-{}.att", candidate.subject.hex())),
-            inline_blobs: Vec::new(),
-            kind,
-            summary: summaries.join("; "),
-        });
-        Ok(())
+        self.legacy_attachment(candidate, "att", kind, &summaries, signed)
     }
 
     /// Verify a legacy payload's signature, over the payload's exact bytes, if the policy has

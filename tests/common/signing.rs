@@ -555,14 +555,30 @@ pub fn attach_legacy_attestation(
     envelope: &[u8],
     annotations: &BTreeMap<String, String>,
 ) -> String {
-    let layer = write_blob(dir, envelope);
+    legacy_image(
+        dir,
+        "application/vnd.dsse.envelope.v1+json",
+        envelope,
+        annotations,
+    )
+}
+
+/// A legacy cosign image (`.sig`, `.att`): cosign's empty image config and one `media_type`
+/// layer of `bytes` with `annotations`. Returns the manifest's digest.
+fn legacy_image(
+    dir: &Path,
+    media_type: &str,
+    bytes: &[u8],
+    annotations: &BTreeMap<String, String>,
+) -> String {
+    let layer = write_blob(dir, bytes);
     let config = br#"{"architecture":"","created":"0001-01-01T00:00:00Z","history":[{"created":"0001-01-01T00:00:00Z"}],"os":"","rootfs":{"type":"layers","diff_ids":[]},"config":{}}"#;
     let config_digest = write_blob(dir, config);
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.dsse.envelope.v1+json", "digest": layer, "size": envelope.len(), "annotations": annotations}],
+        "layers": [{"mediaType": media_type, "digest": layer, "size": bytes.len(), "annotations": annotations}],
     });
     write_blob(dir, manifest.to_string().as_bytes())
 }
@@ -633,14 +649,5 @@ pub fn attach_artifact(dir: &Path, subject: &Value, artifact: &Artifact) -> Stri
 /// Attach a legacy cosign signature image (one simple-signing layer) to the layout in `dir`.
 /// Returns the `.sig` manifest's digest.
 pub fn attach_legacy(dir: &Path, payload: &[u8], annotations: &BTreeMap<String, String>) -> String {
-    let payload_digest = write_blob(dir, payload);
-    let config = br#"{"architecture":"","created":"0001-01-01T00:00:00Z","history":[{"created":"0001-01-01T00:00:00Z"}],"os":"","rootfs":{"type":"layers","diff_ids":[]},"config":{}}"#;
-    let config_digest = write_blob(dir, config);
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
-        "layers": [{"mediaType": SIMPLE_SIGNING, "digest": payload_digest, "size": payload.len(), "annotations": annotations}],
-    });
-    write_blob(dir, manifest.to_string().as_bytes())
+    legacy_image(dir, SIMPLE_SIGNING, payload, annotations)
 }
