@@ -17,6 +17,7 @@ use crate::target::TargetSpec;
 /// mostly a list of them).
 pub use crate::verify::ImageSpec;
 use crate::verify::policy::{Policy, SbomPolicy};
+use crate::verify::provenance::ProvenanceSpec;
 use crate::verify::trust::PolicySpec;
 
 /// A whole run's request.
@@ -122,6 +123,8 @@ struct ConfigFile {
     sbom: SbomPolicy,
     #[serde(default)]
     events: EventsSpec,
+    #[serde(default)]
+    provenance: ProvenanceSpec,
 }
 
 #[derive(Deserialize)]
@@ -136,6 +139,9 @@ struct ImageFile {
     #[serde(default)]
     bundles: Vec<PathBuf>,
     sboms: Option<PathBuf>,
+    /// Overrides `[provenance]` field by field for this image.
+    #[serde(default)]
+    provenance: ProvenanceSpec,
 }
 
 impl Config {
@@ -161,6 +167,7 @@ impl Config {
                 ref_name: i.ref_name,
                 bundles: i.bundles.into_iter().map(|b| base.join(b)).collect(),
                 sboms: i.sboms.map(|d| base.join(d)),
+                provenance: i.provenance.over(&file.provenance),
             })
             .collect();
         let target = TargetConfig {
@@ -338,6 +345,44 @@ mod tests {
             [PathBuf::from("/etc/rp/index.json.sigstore.json")]
         );
         let unknown = "[signatures]\nrequired = true\n[[image]]\nlayout='x'\nrepository='a'";
+        assert!(
+            Config::parse(unknown, Path::new("."))
+                .unwrap_err()
+                .contains("unknown field")
+        );
+    }
+
+    #[test]
+    fn reads_the_provenance_policy_and_per_image_overrides() {
+        let c = Config::parse(
+            r#"
+            [provenance]
+            require = true
+            builder_id = "https://github.com/acme/images/.github/workflows/release.yml@refs/heads/main"
+            source_ref = "refs/heads/main"
+            [[image]]
+            layout = "a"
+            repository = "a"
+            [[image]]
+            layout = "b"
+            repository = "b"
+            [image.provenance]
+            source_ref = ["refs/tags/v*"]
+            per_platform = true
+            "#,
+            Path::new("."),
+        )
+        .unwrap();
+        let (a, b) = (&c.images[0].provenance, &c.images[1].provenance);
+        assert_eq!(a.require, Some(true));
+        assert_eq!(a.source_ref.as_ref().unwrap().0, ["refs/heads/main"]);
+        assert_eq!(b.source_ref.as_ref().unwrap().0, ["refs/tags/v*"]);
+        assert_eq!(
+            b.builder_id, a.builder_id,
+            "not overridden: the global value"
+        );
+        assert_eq!((a.per_platform, b.per_platform), (None, Some(true)));
+        let unknown = "[provenance]\nbuilder='x'\n[[image]]\nlayout='x'\nrepository='a'";
         assert!(
             Config::parse(unknown, Path::new("."))
                 .unwrap_err()

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::digest::Digest;
 use crate::report::{PublishedImage, SbomReport};
 use crate::retry::{Attempt, Retry};
+use crate::verify::provenance::VerifiedProvenance;
 
 /// `type` of the event for a tag created or moved.
 pub const TAG_PUBLISHED: &str = "dev.regpress.tag.published";
@@ -70,6 +71,17 @@ pub struct TagPublished {
     pub signature: SignatureResult,
     /// SBOM verification.
     pub sbom: SbomResult,
+    /// SLSA provenance verification.
+    pub provenance: ProvenanceResult,
+}
+
+/// The SLSA provenance of an image, each statement verified and judged by the policy.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProvenanceResult {
+    /// At least one provenance names the tagged digest, signed by an accepted signer.
+    pub verified: bool,
+    /// Each provenance as the report describes it.
+    pub statements: Vec<VerifiedProvenance>,
 }
 
 /// Signature verification of a tagged digest.
@@ -147,6 +159,13 @@ pub fn published(source: &str, images: &[PublishedImage]) -> Result<Vec<Event>, 
                 sbom: SbomResult {
                     verified: !image.sboms.is_empty(),
                     documents: image.sboms.clone(),
+                },
+                provenance: ProvenanceResult {
+                    verified: image
+                        .provenance
+                        .iter()
+                        .any(|p| p.signer.is_some() && p.subjects.contains(&image.digest)),
+                    statements: image.provenance.clone(),
                 },
             };
             events.push(event(

@@ -111,8 +111,12 @@ pub fn verify(config: &Config, mode: progress::Mode) -> Result<Vec<VerifiedImage
     verify::verify_all(&config.images, &config.policy, trust.as_ref(), mode).map_err(Error::Verify)
 }
 
-/// The config's signature trust policy, loaded when it asks for anything.
+/// The config's signature trust policy, loaded when it asks for anything. A provenance policy
+/// needs signers to verify provenance by.
 fn trust_policy(config: &Config) -> Result<Option<TrustPolicy>, Error> {
+    let signers = !config.signatures.signers.is_empty();
+    verify::provenance::check_signers(&config.images, signers)
+        .map_err(|e| Error::Usage(format!("provenance policy: {e}")))?;
     if !config.signatures.is_active() {
         return Ok(None);
     }

@@ -1,6 +1,7 @@
 //! What a run tells its user about the images it verified: per image, its digest, platforms,
-//! contents and signers and, per SBOM, what it describes, its packages and its NTIA result with
-//! the elements missing where. One shape for the JSON of `verify --report`, the `images` and
+//! contents, signers and SLSA provenance (builder, source, ref, revision, build type,
+//! invocation) and, per SBOM, what it describes, its packages and its NTIA result with the
+//! elements missing where. One shape for the JSON of `verify --report`, the `images` and
 //! `sboms` of publish's report, publish events and the human lines, so all of them say the same
 //! thing.
 
@@ -15,6 +16,7 @@ use crate::layout::DocumentKind;
 use crate::site;
 use crate::sync::Change;
 use crate::verify::policy::SbomPolicy;
+use crate::verify::provenance::VerifiedProvenance;
 use crate::verify::sbom::{Format, Missing, NtiaOutcome, VerifiedSbom, bind, ntia};
 use crate::verify::{AttachmentKind, VerifiedImage};
 
@@ -62,6 +64,8 @@ pub struct ImageReport {
     pub attachments: Vec<AttachmentReport>,
     /// Its SBOMs.
     pub sboms: Vec<SbomReport>,
+    /// Its SLSA provenance: who built it from what, and who signed that.
+    pub provenance: Vec<VerifiedProvenance>,
 }
 
 /// One signature, attestation or other artifact attached to an image.
@@ -150,6 +154,7 @@ fn image(i: &VerifiedImage) -> ImageReport {
             })
             .collect(),
         sboms: i.sboms.iter().map(|s| sbom(&i.name(), s)).collect(),
+        provenance: i.provenance.clone(),
     }
 }
 
@@ -298,6 +303,34 @@ pub fn sbom_line(s: &SbomReport) -> String {
     format!(
         "  sbom {what}: {} ({}, {} packages, {ntia})",
         s.origin, s.version, s.packages
+    )
+}
+
+/// The human line for one provenance: `provenance <source>@<ref> (<revision>) built by
+/// <builder>, signed by <signer>`.
+pub fn provenance_line(p: &VerifiedProvenance) -> String {
+    let c = &p.claim;
+    let source = c
+        .source_repository
+        .as_deref()
+        .unwrap_or("an unnamed source");
+    let at = c
+        .source_ref
+        .as_deref()
+        .map(|r| format!("@{r}"))
+        .unwrap_or_default();
+    let revision = c
+        .revision
+        .as_deref()
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default();
+    let signer = p
+        .signer
+        .as_deref()
+        .unwrap_or("nobody verified (no signers in the policy)");
+    format!(
+        "  provenance {source}{at}{revision} built by {}, signed by {signer}",
+        c.builder_id
     )
 }
 

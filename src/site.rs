@@ -637,6 +637,7 @@ mod tests {
             attachments: Vec::new(),
             signers: Vec::new(),
             sboms: Vec::new(),
+            provenance: Vec::new(),
         }
     }
 

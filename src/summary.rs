@@ -2,7 +2,8 @@
 //!
 //! The GitHub Action's steps stay thin shell: `publish --report FILE` writes the JSON, and this
 //! turns it into a Markdown table for `$GITHUB_STEP_SUMMARY` (per image: tags, digest,
-//! platforms, size, signature and SBOM verification, objects written and unchanged) and the
+//! platforms, size, signature, SBOM and provenance verification, objects written and
+//! unchanged) and the
 //! `digests` and `report` outputs for `$GITHUB_OUTPUT`. It reads only the report's documented
 //! fields, so any report — a dry run's plan too — summarises, and it is tested without a runner.
 
@@ -47,6 +48,8 @@ struct Image {
     attachments: Vec<serde_json::Value>,
     #[serde(default)]
     sboms: Vec<Sbom>,
+    #[serde(default)]
+    provenance: Vec<Provenance>,
     objects_to_write: u64,
     objects_unchanged: u64,
 }
@@ -55,6 +58,14 @@ struct Image {
 struct Sbom {
     version: String,
     ntia: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Provenance {
+    builder_id: String,
+    source_repository: Option<String>,
+    source_ref: Option<String>,
+    signer: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -103,9 +114,12 @@ impl PublishReport {
         };
         let _ = writeln!(
             md,
-            "| image | tags | digest | platforms | size | signature | SBOM | {written} |"
+            "| image | tags | digest | platforms | size | signature | SBOM | provenance | {written} |"
         );
-        let _ = writeln!(md, "| --- | --- | --- | --- | ---: | --- | --- | ---: |");
+        let _ = writeln!(
+            md,
+            "| --- | --- | --- | --- | ---: | --- | --- | --- | ---: |"
+        );
         for i in &self.images {
             let tags: Vec<String> = i.tags.iter().map(|t| format!("`{}`", cell(t))).collect();
             let platforms = if i.platforms.is_empty() {
@@ -115,13 +129,14 @@ impl PublishReport {
             };
             let _ = writeln!(
                 md,
-                "| `{}` | {} | `{}` | {platforms} | {} | {} | {} | {} / {} |",
+                "| `{}` | {} | `{}` | {platforms} | {} | {} | {} | {} | {} / {} |",
                 cell(&i.repository),
                 tags.join(", "),
                 i.digest,
                 HumanBytes(i.blob_bytes + i.manifest_bytes),
                 cell(&i.signature()),
                 cell(&i.sbom()),
+                cell(&i.provenance()),
                 i.objects_to_write,
                 i.objects_unchanged
             );
@@ -189,6 +204,32 @@ impl Image {
         } else {
             "none".to_string()
         }
+    }
+
+    /// `✅ <source>@<ref> by <builder>` per verified provenance.
+    fn provenance(&self) -> String {
+        if self.provenance.is_empty() {
+            return "none".to_string();
+        }
+        let each: Vec<String> = self
+            .provenance
+            .iter()
+            .map(|p| {
+                let mark = if p.signer.is_some() {
+                    "✅"
+                } else {
+                    "⚠️ not verified:"
+                };
+                let source = p.source_repository.as_deref().unwrap_or("?");
+                let at = p
+                    .source_ref
+                    .as_deref()
+                    .map(|r| format!("@{r}"))
+                    .unwrap_or_default();
+                format!("{mark} {source}{at} by {}", p.builder_id)
+            })
+            .collect();
+        each.join("; ")
     }
 
     fn sbom(&self) -> String {
@@ -268,6 +309,9 @@ mod tests {
                 "manifest_bytes": 24, "signers": ["key sha256:k|x"], "attachments": [{"kind": "signature"}],
                 "sboms": [{"version": "SPDX-2.3", "ntia": "pass"},
                           {"version": "SPDX-2.3", "ntia": "warn"}],
+                "provenance": [{"builder_id": "https://github.com/acme/b/.github/workflows/r.yml@refs/heads/main",
+                                "source_repository": "git+https://github.com/acme/b",
+                                "source_ref": "refs/heads/main", "signer": "identity x"}],
                 "objects_to_write": 9, "objects_unchanged": 1
             }, {
                 "repository": "acme/bare", "tags": ["v1"], "digest": "sha256:cd",
@@ -288,10 +332,14 @@ mod tests {
         );
         assert!(md.contains(
             "| `acme/base` | `latest`, `1.0` | `sha256:ab` | linux/amd64, linux/arm64 | 1.00 KiB \
-             | ✅ key sha256:k\\|x | ✅ 2× SPDX-2.3, NTIA incomplete | 9 / 1 |"
+             | ✅ key sha256:k\\|x | ✅ 2× SPDX-2.3, NTIA incomplete | ✅ \
+             git+https://github.com/acme/b@refs/heads/main by \
+             https://github.com/acme/b/.github/workflows/r.yml@refs/heads/main | 9 / 1 |"
         ), "{md}");
         assert!(
-            md.contains("| `acme/bare` | `v1` | `sha256:cd` | — | 5 B | none | none | 0 / 4 |"),
+            md.contains(
+                "| `acme/bare` | `v1` | `sha256:cd` | — | 5 B | none | none | none | 0 / 4 |"
+            ),
             "{md}"
         );
         assert!(md.contains("**Total:** 12 objects written (2.00 KiB), 1 unchanged"));

@@ -70,7 +70,8 @@ fn publishes_a_layout_to_garage_with_a_summary_and_outputs() {
     assert!(written > 0, "{report}");
     assert_eq!(report["images"][0]["digest"], digest.as_str());
 
-    // The summary: one row with the digest, platforms, size, signature, SBOMs and counts.
+    // The summary: one row with the digest, platforms, size, signature, SBOMs, provenance and
+    // counts.
     let summary = &first.summary;
     assert!(
         summary.starts_with(&format!("### regpress published → `{target}`")),
@@ -79,7 +80,7 @@ fn publishes_a_layout_to_garage_with_a_summary_and_outputs() {
     let image_objects = report["images"][0]["objects_to_write"].as_u64().unwrap();
     let row = format!(
         "| `apko/golden` | `latest`, `1.0` | `{digest}` | linux/amd64, linux/arm64 | 9.13 KiB \
-         | none | ✅ 3× SPDX-2.3 | {image_objects} / 0 |"
+         | none | ✅ 3× SPDX-2.3 | none | {image_objects} / 0 |"
     );
     assert!(summary.contains(&row), "no row {row} in\n{summary}");
     assert!(

@@ -1,6 +1,6 @@
 //! The flag groups several commands share, each defined once and used with
 //! `#[command(flatten)]`, and how each lays its flags over the config: targets, images,
-//! signatures, SBOMs, reports and publish events.
+//! signatures, provenance, SBOMs, reports and publish events.
 //!
 //! Flags win over the config everywhere; where a group adds to the config instead (signers,
 //! `--require-signature`) its doc says so. This module uses nothing else of the command line:
@@ -22,6 +22,7 @@ use crate::events;
 use crate::publish;
 use crate::target::TargetSpec;
 use crate::verify::policy::{NtiaMode, Requirement, SbomPolicy};
+use crate::verify::provenance::{Patterns, ProvenanceSpec};
 use crate::verify::trust::{PolicySpec, SignerSpec};
 
 /// Where the target is: flags, or a config's `[target]` (flags win).
@@ -109,6 +110,8 @@ pub(super) struct ImageArgs {
     bundles: Vec<PathBuf>,
     #[command(flatten)]
     signatures: SignatureArgs,
+    #[command(flatten)]
+    provenance: ProvenanceArgs,
 }
 
 /// The signature trust policy, as flags (added to the config's `[signatures]`).
@@ -177,6 +180,70 @@ impl SignatureArgs {
             _ => {}
         }
         Ok(())
+    }
+}
+
+/// The provenance policy, as flags: each given field overrides the config's (`[provenance]`
+/// and every `[image.provenance]`). Patterns are exact, or globs where `*` is any run of
+/// characters.
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Provenance (SLSA)")]
+pub(super) struct ProvenanceArgs {
+    /// Refuse any image without a verified SLSA provenance (v1 or v0.2) naming its digest,
+    /// signed by an accepted signer.
+    #[arg(long)]
+    require_provenance: bool,
+    /// Every platform manifest must be named by a verified provenance, not only the index.
+    #[arg(long)]
+    provenance_per_platform: bool,
+    /// Accept provenance from this builder (repeatable), e.g.
+    /// https://github.com/acme/images/.github/workflows/release.yml@refs/heads/main.
+    #[arg(long = "builder-id", value_name = "PATTERN")]
+    builder_ids: Vec<String>,
+    /// Accept provenance of builds from this source repository (repeatable), e.g.
+    /// git+https://github.com/acme/images.
+    #[arg(long = "source-repository", value_name = "PATTERN")]
+    source_repositories: Vec<String>,
+    /// Accept provenance of builds from this ref (repeatable), e.g. refs/heads/main or
+    /// 'refs/tags/v*'.
+    #[arg(long = "source-ref", value_name = "PATTERN")]
+    source_refs: Vec<String>,
+    /// Accept provenance of this build type (repeatable).
+    #[arg(long = "build-type", value_name = "PATTERN")]
+    build_types: Vec<String>,
+    /// Require an external parameter (dotted path) to match (repeatable), e.g.
+    /// workflow.path=.github/workflows/release.yml.
+    #[arg(long = "external-parameter", value_name = "PATH=PATTERN")]
+    external_parameters: Vec<String>,
+}
+
+impl ProvenanceArgs {
+    /// These flags as a provenance table, to lay over each image's.
+    fn spec(&self) -> Result<ProvenanceSpec, Error> {
+        let list = |v: &Vec<String>| (!v.is_empty()).then(|| Patterns(v.clone()));
+        let mut external = std::collections::BTreeMap::<String, Patterns>::new();
+        for given in &self.external_parameters {
+            let Some((path, pattern)) = given.split_once('=').filter(|(p, _)| !p.is_empty()) else {
+                return Err(Error::Usage(format!(
+                    "--external-parameter {given:?}: expected PATH=PATTERN, e.g. \
+                     workflow.path=.github/workflows/release.yml"
+                )));
+            };
+            external
+                .entry(path.to_string())
+                .or_default()
+                .0
+                .push(pattern.to_string());
+        }
+        Ok(ProvenanceSpec {
+            require: self.require_provenance.then_some(true),
+            per_platform: self.provenance_per_platform.then_some(true),
+            builder_id: list(&self.builder_ids),
+            source_repository: list(&self.source_repositories),
+            source_ref: list(&self.source_refs),
+            build_type: list(&self.build_types),
+            external_parameters: (!external.is_empty()).then_some(external),
+        })
     }
 }
 
@@ -376,6 +443,7 @@ pub(super) fn load_config(
                     ref_name: args.ref_name.clone(),
                     sboms: sbom.sboms.clone(),
                     bundles: args.bundles.clone(),
+                    provenance: ProvenanceSpec::default(),
                 })
                 .collect(),
             policy: Default::default(),
@@ -387,5 +455,9 @@ pub(super) fn load_config(
     };
     sbom.apply(&mut config.policy.sbom);
     args.signatures.apply(&mut config.signatures)?;
+    let provenance = args.provenance.spec()?;
+    for image in &mut config.images {
+        image.provenance = provenance.clone().over(&image.provenance);
+    }
     Ok(config)
 }

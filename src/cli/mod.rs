@@ -68,7 +68,7 @@ enum Command {
     /// referrers indexes it holds are kept. See docs/publishing.md.
     Publish(Box<publish::PublishArgs>),
     /// Verify images (digests, signatures, SBOMs) without publishing anything.
-    Verify(verify::VerifyArgs),
+    Verify(Box<verify::VerifyArgs>),
     /// Serve a local-directory site as a bucket's website endpoint would, for previews and pulls.
     Serve(serve::ServeArgs),
     /// Crawl a served registry as clients do and verify every digest, size and Content-Type.
@@ -96,7 +96,7 @@ pub fn run() -> Result<(), Error> {
     let output = Output::new(cli.quiet, cli.verbose);
     match cli.command {
         Command::Publish(args) => publish::run(*args, output),
-        Command::Verify(args) => verify::run(args, output),
+        Command::Verify(args) => verify::run(*args, output),
         Command::Check(args) => check::run(args, output),
         Command::Summarize(args) => summarize::run(args),
         Command::Completions(args) => completions::run(args, Cli::command()),

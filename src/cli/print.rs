@@ -119,7 +119,7 @@ pub(super) fn verified(report: &VerifyReport, output: Output) {
 }
 
 /// The lines for one verified image: what it is, then (verbose) its platforms, its signers,
-/// attachments and SBOMs.
+/// attachments, SBOMs and provenance.
 fn image_lines(image: &ImageReport, output: Output) {
     println!(
         "ok {} ({}) {} {}: {} manifests, {} blobs, {}, {} SBOMs",
@@ -146,6 +146,9 @@ fn image_lines(image: &ImageReport, output: Output) {
     }
     for sbom in &image.sboms {
         println!("{}", report::sbom_line(sbom));
+    }
+    for provenance in &image.provenance {
+        println!("{}", report::provenance_line(provenance));
     }
 }
 

@@ -4,11 +4,13 @@
 //! manifest and index is read (size-capped), hashed, parsed as its media type says and checked to
 //! agree with its descriptor; every config and layer blob is checked for presence, size and
 //! sha256 (streamed, in parallel, see [`digest`]). Each image's SBOMs are found, validated and
-//! bound to its digests, and the [`policy`] applied (see [`sbom`]). All failures are collected,
+//! bound to its digests, and the [`policy`] applied (see [`sbom`]); its SLSA provenance is held
+//! to the image's provenance policy (see [`provenance`]). All failures are collected,
 //! so one run tells the user everything that is wrong.
 
 pub mod digest;
 pub mod policy;
+pub mod provenance;
 pub mod referrer;
 pub mod sbom;
 pub mod signature;
@@ -26,6 +28,7 @@ use crate::error::{Problem, VerifyError};
 use crate::layout::{DocumentKind, Layout, Root, media};
 use crate::progress;
 use policy::Policy;
+use provenance::{ProvenanceSpec, VerifiedProvenance};
 use sbom::VerifiedSbom;
 use trust::TrustPolicy;
 
@@ -71,6 +74,9 @@ pub struct ImageSpec {
     pub bundles: Vec<PathBuf>,
     /// The directory holding its SBOMs (`sboms`); `None` looks beside the layout.
     pub sboms: Option<PathBuf>,
+    /// Its provenance policy: `[provenance]`, its own `[image.provenance]` and the flags, laid
+    /// over each other.
+    pub provenance: ProvenanceSpec,
 }
 
 /// A manifest published next to an image: an OCI 1.1 referrer of `subject` (a signature,
@@ -133,6 +139,8 @@ pub struct VerifiedImage {
     /// Its SBOMs, each bound to the index or platform manifest it describes: files, SBOM
     /// attestations and SBOM artifacts found in the layout alike.
     pub sboms: Vec<VerifiedSbom>,
+    /// Its SLSA provenance, verified and judged by its provenance policy.
+    pub provenance: Vec<VerifiedProvenance>,
 }
 
 impl VerifiedImage {
@@ -214,7 +222,7 @@ pub fn read_all(
                     blobs.extend(signed.blobs);
                     blobs.sort_by(|a, b| a.digest.cmp(&b.digest));
                     blobs.dedup_by(|a, b| a.digest == b.digest);
-                    images.push(VerifiedImage {
+                    let mut image = VerifiedImage {
                         layout: spec.layout.clone(),
                         repository: spec.repository.clone(),
                         tags: sel.tags,
@@ -225,7 +233,17 @@ pub fn read_all(
                         attachments: signed.attachments,
                         signers: signed.signers,
                         sboms: signed.sboms,
-                    })
+                        provenance: Vec::new(),
+                    };
+                    match provenance::judge(&image, &spec.provenance, signed.provenances) {
+                        Ok(found) => image.provenance = found,
+                        Err(problems) => errors.extend(
+                            problems
+                                .into_iter()
+                                .map(|p| p.in_image(&spec.layout, &name)),
+                        ),
+                    }
+                    images.push(image)
                 }
                 Err(p) => errors.push(p.in_image(&spec.layout, &name)),
             }
@@ -518,6 +536,7 @@ mod tests {
             ref_name: None,
             bundles: Vec::new(),
             sboms: None,
+            provenance: ProvenanceSpec::default(),
         }]
     }
 

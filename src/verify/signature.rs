@@ -9,6 +9,9 @@
 //! - legacy cosign `sha256-<hex>.sig` images: simple-signing payloads whose
 //!   `docker-manifest-digest` is the image, with the signature, certificate and Rekor bundle in
 //!   layer annotations; they are rebuilt as Sigstore v0.1 bundles and verified the same way;
+//! - legacy cosign `sha256-<hex>.att` images (`cosign attest` before v3): DSSE envelope layers
+//!   whose in-toto statement names the image, the certificate and Rekor bundle in annotations;
+//!   rebuilt as v0.1 DSSE bundles likewise;
 //! - sidecar bundle files named in the config (`cosign sign-blob --bundle` over `index.json`).
 //!
 //! Verification itself is [`super::trust::TrustPolicy`], i.e. `sigstore-verify`, given what
@@ -32,8 +35,9 @@ use serde_json::json;
 use sigstore_verify::types::{Artifact, Bundle, Sha256Hash, SignatureContent};
 
 use super::policy::NtiaMode;
+use super::provenance::{self, Claim, ClaimError};
 use super::sbom::{Format, Origin, SbomError, SbomSummary, VerifiedSbom};
-use super::trust::{Rejected, TrustPolicy};
+use super::trust::{Rejected, TrustPolicy, Verified};
 use super::{Attachment, AttachmentKind, Blob, Document, referrer, sbom};
 use crate::digest::Digest;
 use crate::error::Problem;
@@ -47,6 +51,8 @@ pub const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 const BUNDLE_PREFIX: &str = "application/vnd.dev.sigstore.bundle";
 /// Layer media type of legacy cosign signatures.
 const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// Layer media type of legacy cosign attestations (`.att`): a DSSE envelope.
+const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
 /// The in-toto predicate of cosign v3 image signatures (anything else is an attestation).
 const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
 const ANN_SIGNATURE: &str = "dev.cosignproject.cosign/signature";
@@ -275,6 +281,21 @@ enum StatementError {
     /// An SBOM predicate that is not a valid SBOM of the attachment's subject.
     #[error(transparent)]
     Sbom(#[from] SbomError),
+    /// A provenance about another digest than the one it is attached to.
+    #[error(
+        "subject: the provenance names {}, the policy wants {subject} (the published digest it \
+         is attached to)",
+        if names.is_empty() { "no sha256 digest".to_string() } else { names.join(", ") }
+    )]
+    ProvenanceSubject {
+        /// The sha256 digests its statement names.
+        names: Vec<String>,
+        /// The digest it had to name.
+        subject: Digest,
+    },
+    /// A provenance predicate that cannot be read.
+    #[error(transparent)]
+    Provenance(#[from] ClaimError),
     /// An SBOM predicate of another format than its predicate type says.
     #[error(
         "SBOM attestation: predicate type {predicate} is {}, but the predicate is a {} \
@@ -367,6 +388,14 @@ enum LegacyError {
     /// No payload layer at all.
     #[error("a cosign signature image with no simple-signing payload")]
     NoPayload,
+    /// An attestation layer that is not a DSSE envelope.
+    #[error("attestation layer {digest} is not a DSSE envelope: {reason}")]
+    Envelope {
+        /// The layer.
+        digest: String,
+        /// What the JSON parser said.
+        reason: String,
+    },
     /// No signature annotation.
     #[error("no {} annotation", ANN_SIGNATURE)]
     NoSignature,
@@ -422,8 +451,10 @@ enum LegacyError {
 enum Kind {
     /// A signature of the image (cosign sign): counts toward "signed".
     Signature,
-    /// An in-toto attestation about the image (provenance, scan results…).
+    /// An in-toto attestation about the image (scan results, VEX…).
     Attestation,
+    /// An SLSA provenance attestation: what it says of the build.
+    Provenance(Box<Claim>),
     /// An SBOM attestation (SPDX or CycloneDX predicate): its document, validated and
     /// describing the subject.
     Sbom(Box<AttestedSbom>),
@@ -477,10 +508,21 @@ struct Candidate {
     document: Document,
     manifest: ImageManifest,
     subject: Digest,
-    /// Legacy cosign `.sig` image (no OCI `subject`; the payload names the image).
-    legacy: bool,
+    /// How it refers to its subject.
+    form: Form,
     /// What its bytes hash to, when that is not the digest naming it: it cannot be trusted.
     corrupt: Option<Digest>,
+}
+
+/// How a candidate refers to its subject.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// An OCI 1.1 referrer (`subject`).
+    Referrer,
+    /// A legacy cosign `.sig` image (its simple-signing payload names the image).
+    Signature,
+    /// A legacy cosign `.att` image (its in-toto statement names the image).
+    Attestation,
 }
 
 /// The manifests of one layout that refer to other manifests, found once per layout.
@@ -564,22 +606,41 @@ fn classify(layout: &Layout, digest: Digest, bytes: Vec<u8>) -> Option<Candidate
             document,
             manifest,
             subject,
-            legacy: false,
+            form: Form::Referrer,
             corrupt: None,
         });
     }
-    let payload = manifest
-        .layers()
-        .iter()
-        .find(|l| l.media_type().to_string() == SIMPLE_SIGNING)?;
-    let subject = legacy_subject(layout, payload)?;
+    let layer = |media_type: &str| {
+        manifest
+            .layers()
+            .iter()
+            .find(|l| l.media_type().to_string() == media_type)
+    };
+    let (subject, form) = match layer(SIMPLE_SIGNING) {
+        Some(payload) => (legacy_subject(layout, payload)?, Form::Signature),
+        None => (
+            attestation_subject(layout, layer(DSSE_ENVELOPE)?)?,
+            Form::Attestation,
+        ),
+    };
     Some(Candidate {
         document,
         manifest,
         subject,
-        legacy: true,
+        form,
         corrupt: None,
     })
+}
+
+/// The first sha256 subject of the in-toto statement in a DSSE envelope layer (what cosign's
+/// `.att` images are about), if it names one.
+fn attestation_subject(layout: &Layout, envelope: &Descriptor) -> Option<Digest> {
+    let bytes = read_blob(layout, envelope).ok()?;
+    let json: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let payload = BASE64.decode(json["payload"].as_str()?).ok()?;
+    let statement: serde_json::Value = serde_json::from_slice(&payload).ok()?;
+    let hex = statement["subject"].get(0)?["digest"]["sha256"].as_str()?;
+    Digest::parse(&format!("sha256:{hex}")).ok()
 }
 
 /// The `critical.image.docker-manifest-digest` of a simple-signing payload, if it names one
@@ -622,6 +683,8 @@ pub struct Signed {
     pub signers: Vec<String>,
     /// SBOMs among the attachments (attestations, SBOM artifacts), validated and judged.
     pub sboms: Vec<VerifiedSbom>,
+    /// SLSA provenance attestations among them, read (judged later, by the provenance policy).
+    pub provenances: Vec<provenance::Found>,
 }
 
 /// What [`check`] looks at, for one image.
@@ -668,18 +731,21 @@ pub fn check(
         let Some(subject) = subjects.get(&candidate.subject) else {
             continue;
         };
-        let what = if candidate.legacy {
-            "cosign signature image"
-        } else {
-            "referrer"
+        let what = match candidate.form {
+            Form::Signature => "cosign signature image",
+            Form::Attestation => "cosign attestation image",
+            Form::Referrer => "referrer",
         };
-        let outcome = match (&candidate.corrupt, candidate.legacy) {
+        let outcome = match (&candidate.corrupt, candidate.form) {
             (Some(actual), _) => Err(Refused::from(Refusal::Corrupt {
                 named: candidate.document.digest.clone(),
                 actual: actual.clone(),
             })),
-            (None, true) => checker.legacy(candidate, &mut signed),
-            (None, false) => checker.referrer(candidate, subject, &mut signed),
+            (None, Form::Signature) => checker.legacy(candidate, &mut signed),
+            (None, Form::Attestation) => {
+                checker.legacy_attestation(candidate, subject, &mut signed)
+            }
+            (None, Form::Referrer) => checker.referrer(candidate, subject, &mut signed),
         };
         if let Err(refused) = outcome {
             problems.push(Problem::at(
@@ -758,13 +824,14 @@ fn kind_of(bundle: &Bundle, subject: &Digest) -> Result<(Kind, Option<String>), 
         .as_str()
         .ok_or(StatementError::NoPredicateType)?
         .to_string();
-    let names_subject = statement["subject"]
-        .as_array()
-        .is_some_and(|s| s.iter().any(|s| s["digest"]["sha256"] == subject.hex()));
-    if !names_subject {
+    if !names(&statement, subject) {
         return Err(StatementError::OtherSubject {
             subject: subject.clone(),
         });
+    }
+    if provenance::is_provenance(&predicate) {
+        let claim = provenance::read(&statement)?;
+        return Ok((Kind::Provenance(Box::new(claim)), Some(predicate)));
     }
     if predicate == COSIGN_SIGN_PREDICATE {
         return Ok((Kind::Signature, Some(predicate)));
@@ -791,6 +858,40 @@ fn kind_of(bundle: &Bundle, subject: &Digest) -> Result<(Kind, Option<String>), 
     Ok((Kind::Attestation, Some(predicate)))
 }
 
+/// Whether an in-toto statement names `subject` among its subjects.
+fn names(statement: &serde_json::Value, subject: &Digest) -> bool {
+    statement["subject"]
+        .as_array()
+        .is_some_and(|s| s.iter().any(|s| s["digest"]["sha256"] == subject.hex()))
+}
+
+/// A provenance statement that does not name `subject`, refused before its signature is
+/// checked so that the refusal says what it names (sigstore-verify would only say that the
+/// digest is not among them). Anything else passes on to verification.
+fn provenance_about_other(bundle: &Bundle, subject: &Digest) -> Result<(), StatementError> {
+    let SignatureContent::DsseEnvelope(envelope) = &bundle.content else {
+        return Ok(());
+    };
+    let Ok(statement) = serde_json::from_slice::<serde_json::Value>(envelope.payload.as_bytes())
+    else {
+        return Ok(());
+    };
+    let is_provenance = statement["predicateType"]
+        .as_str()
+        .is_some_and(provenance::is_provenance);
+    if !is_provenance || names(&statement, subject) {
+        return Ok(());
+    }
+    let named = statement["subject"].as_array().into_iter().flatten();
+    Err(StatementError::ProvenanceSubject {
+        names: named
+            .filter_map(|s| s["digest"]["sha256"].as_str())
+            .map(|hex| format!("sha256:{hex}"))
+            .collect(),
+        subject: subject.clone(),
+    })
+}
+
 /// Note who signed (a verified signature over the root), and describe the attachment.
 fn record(
     signed: &mut Signed,
@@ -801,6 +902,14 @@ fn record(
     let (attachment, what) = match kind {
         Kind::Signature => (AttachmentKind::Signature, "signature".to_string()),
         Kind::Attestation => (AttachmentKind::Attestation, "attestation".to_string()),
+        Kind::Provenance(claim) => (
+            AttachmentKind::Attestation,
+            format!(
+                "SLSA provenance {} (builder {})",
+                claim.predicate_type.rsplit('/').next().unwrap_or_default(),
+                claim.builder_id
+            ),
+        ),
         Kind::Sbom(sbom) => (
             AttachmentKind::Sbom,
             format!(
@@ -838,33 +947,53 @@ impl Checker<'_> {
         &self,
         bundle: &Bundle,
         subject: &Document,
-    ) -> Result<(Kind, Option<String>, Option<String>), Refused> {
-        let who = match self.policy.filter(|p| p.has_signers()) {
+    ) -> Result<(Kind, Option<String>, Option<Verified>), Refused> {
+        provenance_about_other(bundle, &subject.digest).map_err(Refusal::Statement)?;
+        let verified = match self.policy.filter(|p| p.has_signers()) {
             Some(policy) => {
                 let artifact = artifact(bundle, &subject.bytes, &subject.digest)?;
-                Some(policy.verify(bundle, artifact).map_err(Refused::judged)?)
+                Some(
+                    policy
+                        .verify_signer(bundle, artifact)
+                        .map_err(Refused::judged)?,
+                )
             }
             None => None,
         };
-        let (kind, predicate) = kind_of(bundle, &subject.digest).map_err(|reason| match &who {
-            Some(who) => Refused::judged(Refusal::SignedBy {
-                reason: Box::new(reason),
-                who: who.clone(),
-            }),
-            None => Refused::from(Refusal::Statement(reason)),
-        })?;
-        Ok((kind, predicate, who))
+        let (kind, predicate) =
+            kind_of(bundle, &subject.digest).map_err(|reason| match &verified {
+                Some(v) => Refused::judged(Refusal::SignedBy {
+                    reason: Box::new(reason),
+                    who: v.who.clone(),
+                }),
+                None => Refused::from(Refusal::Statement(reason)),
+            })?;
+        Ok((kind, predicate, verified))
     }
 
-    /// Record the SBOM an attestation `kind` carries, published as the attachment `manifest`.
+    /// Record the SBOM or provenance an attestation `kind` carries, published as the
+    /// attachment `manifest` and verified as `verified` says.
     fn attested(
         &self,
         kind: Kind,
         subject: &Digest,
         manifest: &Digest,
+        verified: Option<Verified>,
         signed: &mut Signed,
     ) -> Result<(), Refused> {
-        if let Kind::Sbom(sbom) = kind {
+        if let Kind::Provenance(claim) = kind {
+            let (signer, certificate) = match verified {
+                Some(v) => (Some(v.who), v.claims),
+                None => (None, None),
+            };
+            signed.provenances.push(provenance::Found {
+                attachment: manifest.clone(),
+                attached_to: subject.clone(),
+                claim: *claim,
+                signer,
+                certificate,
+            });
+        } else if let Kind::Sbom(sbom) = kind {
             let origin = Origin::Attestation(manifest.clone());
             let record =
                 sbom::verified(subject.clone(), origin, sbom.bytes, sbom.summary, self.ntia)
@@ -898,9 +1027,10 @@ impl Checker<'_> {
             let bytes = read_blob(self.layout, layer)?;
             let text = std::str::from_utf8(&bytes).map_err(|_| BundleError::NotUtf8)?;
             let bundle = parse_bundle(text)?;
-            let (what, _, who) = self.bundle(&bundle, subject)?;
+            let (what, _, verified) = self.bundle(&bundle, subject)?;
+            let who = verified.as_ref().map(|v| v.who.clone());
             (kind, summary) = record(signed, &what, candidate.subject == *self.root, who);
-            attested = Some(what);
+            attested = Some((what, verified));
         } else if artifact_type == sbom::SPDX_MEDIA_TYPE
             || artifact_type == sbom::CYCLONEDX_MEDIA_TYPE
         {
@@ -915,8 +1045,9 @@ impl Checker<'_> {
             signed.sboms.push(found);
         }
         let blobs = manifest_blobs(self.layout, manifest)?;
-        if let Some(what) = attested {
-            self.attested(what, &candidate.subject, &candidate.document.digest, signed)?;
+        if let Some((what, verified)) = attested {
+            let manifest = &candidate.document.digest;
+            self.attested(what, &candidate.subject, manifest, verified, signed)?;
         }
         signed.blobs.extend(blobs);
         signed.attachments.push(Attachment {
@@ -1033,18 +1164,89 @@ impl Checker<'_> {
         if summaries.is_empty() {
             return Err(LegacyError::NoPayload.into());
         }
-        signed.blobs.extend(manifest_blobs(self.layout, manifest)?);
+        self.legacy_attachment(
+            candidate,
+            "sig",
+            AttachmentKind::Signature,
+            &summaries,
+            signed,
+        )
+    }
+
+    /// Publish a verified legacy cosign image under its `sha256-<hex>.<suffix>` tag, with its
+    /// blobs.
+    fn legacy_attachment(
+        &self,
+        candidate: &Candidate,
+        suffix: &str,
+        kind: AttachmentKind,
+        summaries: &[String],
+        signed: &mut Signed,
+    ) -> Result<(), Refused> {
+        signed
+            .blobs
+            .extend(manifest_blobs(self.layout, &candidate.manifest)?);
         signed.attachments.push(Attachment {
             subject: candidate.subject.clone(),
             document: candidate.document.clone(),
             artifact_type: None,
             annotations: BTreeMap::new(),
-            tag: Some(format!("sha256-{}.sig", candidate.subject.hex())),
+            tag: Some(format!("sha256-{}.{suffix}", candidate.subject.hex())),
             inline_blobs: Vec::new(),
-            kind: AttachmentKind::Signature,
+            kind,
             summary: summaries.join("; "),
         });
         Ok(())
+    }
+
+    /// A legacy cosign `.att` image: each DSSE envelope layer, rebuilt as a v0.1 bundle from its
+    /// annotations, verified over `subject` and read like any attestation bundle; the image is
+    /// published under its `sha256-<hex>.att` tag.
+    fn legacy_attestation(
+        &self,
+        candidate: &Candidate,
+        subject: &Document,
+        signed: &mut Signed,
+    ) -> Result<(), Refused> {
+        let manifest = &candidate.manifest;
+        let mut summaries = Vec::new();
+        let mut kind = AttachmentKind::Attestation;
+        for layer in manifest.layers() {
+            if layer.media_type().to_string() != DSSE_ENVELOPE {
+                continue;
+            }
+            let in_layer = |reason: Refusal| Refusal::Payload {
+                digest: layer.digest().to_string(),
+                reason: Box::new(reason),
+            };
+            let envelope = read_blob(self.layout, layer)?;
+            let envelope: serde_json::Value =
+                serde_json::from_slice(&envelope).map_err(|e| LegacyError::Envelope {
+                    digest: layer.digest().to_string(),
+                    reason: e.to_string(),
+                })?;
+            let annotations = layer.annotations().clone().unwrap_or_default();
+            let bundle = legacy_dsse_bundle(&annotations, envelope)
+                .map_err(|e| Refused::from(in_layer(Refusal::Legacy(e))))?;
+            let (what, _, verified) = self.bundle(&bundle, subject).map_err(|r| Refused {
+                reason: in_layer(r.reason),
+                ..r
+            })?;
+            let who = verified.as_ref().map(|v| v.who.clone());
+            let (k, summary) = record(signed, &what, candidate.subject == *self.root, who);
+            if summaries.is_empty() {
+                kind = k;
+            }
+            summaries.push(summary);
+            self.attested(
+                what,
+                &candidate.subject,
+                &candidate.document.digest,
+                verified,
+                signed,
+            )?;
+        }
+        self.legacy_attachment(candidate, "att", kind, &summaries, signed)
     }
 
     /// Verify a legacy payload's signature, over the payload's exact bytes, if the policy has
@@ -1078,7 +1280,8 @@ impl Checker<'_> {
         let bytes = read_bundle_bytes(path)?;
         let text = std::str::from_utf8(&bytes).map_err(|_| BundleError::NotUtf8)?;
         let bundle = parse_bundle(text)?;
-        let (kind, predicate, who) = self.bundle(&bundle, root)?;
+        let (kind, predicate, verified) = self.bundle(&bundle, root)?;
+        let who = verified.as_ref().map(|v| v.who.clone());
         let (attachment_kind, summary) = record(signed, &kind, true, who);
         let bundle_type = bundle.media_type().as_str().to_string();
         let bundle_digest = Digest::of_bytes(&bytes);
@@ -1100,7 +1303,8 @@ impl Checker<'_> {
             size: bytes.len() as u64,
         };
         let attachment = referrer::artifact(root, layer, annotations, attachment_kind, summary);
-        self.attested(kind, &root.digest, &attachment.document.digest, signed)?;
+        let manifest = attachment.document.digest.clone();
+        self.attested(kind, &root.digest, &manifest, verified, signed)?;
         signed.attachments.push(attachment);
         signed.blobs.push(Blob {
             digest: bundle_digest,
@@ -1128,6 +1332,32 @@ fn legacy_bundle(
     let signature = annotations
         .get(ANN_SIGNATURE)
         .ok_or(LegacyError::NoSignature)?;
+    let content = json!({
+        "messageSignature": {
+            "messageDigest": sha256
+                .map(|d| json!({"algorithm": "SHA2_256", "digest": BASE64.encode(d)})),
+            "signature": signature,
+        },
+    });
+    v01_bundle(annotations, content)
+}
+
+/// A legacy cosign attestation layer (a DSSE envelope, with the certificate and Rekor bundle
+/// in its annotations) as a Sigstore v0.1 bundle.
+fn legacy_dsse_bundle(
+    annotations: &std::collections::HashMap<String, String>,
+    envelope: serde_json::Value,
+) -> Result<Bundle, LegacyError> {
+    v01_bundle(annotations, json!({"dsseEnvelope": envelope}))
+}
+
+/// A Sigstore v0.1 bundle of `content` (its `messageSignature` or `dsseEnvelope`), with the
+/// verification material cosign keeps in layer annotations: the certificate and chain (or a
+/// key), and the Rekor entry with its signed entry timestamp.
+fn v01_bundle(
+    annotations: &std::collections::HashMap<String, String>,
+    content: serde_json::Value,
+) -> Result<Bundle, LegacyError> {
     let material = match annotations.get(ANN_CERTIFICATE).filter(|c| !c.is_empty()) {
         Some(pem) => {
             let mut chain = vec![pem_der(pem)?];
@@ -1178,12 +1408,10 @@ fn legacy_bundle(
             "x509CertificateChain": material.get("x509CertificateChain"),
             "publicKey": material.get("publicKey"),
         },
-        "messageSignature": {
-            "messageDigest": sha256
-                .map(|d| json!({"algorithm": "SHA2_256", "digest": BASE64.encode(d)})),
-            "signature": signature,
-        },
     });
+    if let (Some(b), serde_json::Value::Object(content)) = (bundle.as_object_mut(), content) {
+        b.extend(content);
+    }
     if let Some(vm) = bundle["verificationMaterial"].as_object_mut() {
         vm.retain(|_, v| !v.is_null());
     }

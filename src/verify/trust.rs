@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use regex::Regex;
 use serde::Deserialize;
+use sigstore_verify::crypto::FulcioCiClaims;
 use sigstore_verify::trust_root::{
     SIGSTORE_PRODUCTION_TRUSTED_ROOT, SIGSTORE_STAGING_TRUSTED_ROOT, TrustedRoot,
 };
@@ -228,6 +229,16 @@ impl Signer {
     }
 }
 
+/// A bundle that verified: who signed it, and for a keyless signer what its certificate's
+/// Fulcio extensions claim about the CI workload it was issued to (repository, ref, commit).
+#[derive(Clone, Debug)]
+pub struct Verified {
+    /// The signer that matched, described (`key …`, `identity … (issuer …)`).
+    pub who: String,
+    /// The certificate's CI claims (none for a key).
+    pub claims: Option<FulcioCiClaims>,
+}
+
 /// A loaded policy, ready to verify bundles.
 pub struct TrustPolicy {
     /// Signatures are required.
@@ -297,6 +308,16 @@ impl TrustPolicy {
     /// signer of the bundle's kind (key or certificate) is tried; the first that verifies is
     /// described in the result, otherwise every signer's reason is.
     pub fn verify(&self, bundle: &Bundle, artifact: Artifact<'_>) -> Result<String, Rejected> {
+        self.verify_signer(bundle, artifact).map(|v| v.who)
+    }
+
+    /// [`TrustPolicy::verify`], also returning what the signer's certificate claims about the
+    /// CI workload that signed (for provenance: the source it ran in).
+    pub fn verify_signer(
+        &self,
+        bundle: &Bundle,
+        artifact: Artifact<'_>,
+    ) -> Result<Verified, Rejected> {
         let keyless = bundle.signing_certificate().is_some();
         let candidates: Vec<&Signer> = self
             .signers
@@ -327,14 +348,17 @@ impl TrustPolicy {
         signer: &Signer,
         bundle: &Bundle,
         artifact: Artifact<'_>,
-    ) -> Result<String, Refusal> {
+    ) -> Result<Verified, Refusal> {
         match signer {
             Signer::Key { key, .. } => {
                 let policy = PublicKeyVerificationPolicy::new(key.clone());
                 self.verifier
                     .verify(artifact, bundle, &policy)
                     .map_err(|e| Refusal::Sigstore(e.to_string()))?;
-                Ok(signer.describe())
+                Ok(Verified {
+                    who: signer.describe(),
+                    claims: None,
+                })
             }
             Signer::Keyless { identity, issuer } => {
                 let mut policy = match identity {
@@ -359,10 +383,10 @@ impl TrustPolicy {
                         actual,
                     });
                 }
-                Ok(format!(
-                    "identity {} (issuer {issuer})",
-                    actual.unwrap_or_default()
-                ))
+                Ok(Verified {
+                    who: format!("identity {} (issuer {issuer})", actual.unwrap_or_default()),
+                    claims: result.certificate().map(|c| c.ci_claims.clone()),
+                })
             }
         }
     }

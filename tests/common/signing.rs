@@ -1,7 +1,10 @@
 //! A Sigstore instance made offline for tests: a Fulcio-style CA (rcgen), a Rekor-style log key,
 //! the custom `trusted_root.json` naming both, and signatures made with them in the forms
-//! cosign writes: v0.3 bundles (DSSE in-toto statements) as OCI referrers, and legacy
-//! `sha256-<hex>.sig` simple-signing images with Rekor bundle annotations.
+//! cosign writes: v0.3 bundles (DSSE in-toto statements) as OCI referrers, legacy
+//! `sha256-<hex>.sig` simple-signing images with Rekor bundle annotations, and legacy
+//! `sha256-<hex>.att` DSSE attestation images (Rekor intoto 0.0.2 entries). Keyless
+//! certificates may carry Fulcio's CI extensions (source repository, ref, commit), as GitHub
+//! Actions' do.
 //!
 //! Log entries are real Rekor v1 entries (hashedrekord / dsse 0.0.1 bodies, signed entry
 //! timestamps, a one-leaf inclusion proof and a signed checkpoint), so `sigstore-verify` checks
@@ -241,6 +244,19 @@ impl TestSigstore {
 
     /// A keyless signer: a Fulcio-style certificate for `identity` from `issuer`.
     pub fn keyless(&self, identity: &str, issuer: &str, validity: Validity) -> Signer {
+        self.keyless_with(identity, issuer, validity, &[])
+    }
+
+    /// A keyless signer whose certificate also carries Fulcio CI extensions: `(n, value)` is
+    /// OID 1.3.6.1.4.1.57264.1.n as a DER UTF8String (12: source repository URI, 13: its
+    /// commit, 14: its ref).
+    pub fn keyless_with(
+        &self,
+        identity: &str,
+        issuer: &str,
+        validity: Validity,
+        claims: &[(u64, &str)],
+    ) -> Signer {
         let leaf_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("leaf key");
         let mut params = CertificateParams::default();
         params.subject_alt_names = vec![if identity.contains("://") {
@@ -260,6 +276,14 @@ impl TestSigstore {
             CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 57264, 1, 1], issuer.into()),
             CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 57264, 1, 8], utf8),
         ];
+        for (n, value) in claims {
+            params
+                .custom_extensions
+                .push(CustomExtension::from_oid_content(
+                    &[1, 3, 6, 1, 4, 1, 57264, 1, *n],
+                    der_utf8(value),
+                ));
+        }
         let cert = params.signed_by(&leaf_key, &*self.ca).expect("leaf");
         let key =
             sigstore_crypto::KeyPair::from_pkcs8_der(&leaf_key.serialize_der()).expect("leaf key");
@@ -343,13 +367,11 @@ impl TestSigstore {
         predicate_type: &str,
         predicate: Value,
     ) -> Value {
-        let hex = subject.trim_start_matches("sha256:");
-        let statement = json!({
-            "_type": "https://in-toto.io/Statement/v1",
-            "subject": [{"name": "", "digest": {"sha256": hex}}],
-            "predicateType": predicate_type,
-            "predicate": predicate,
-        });
+        self.statement_bundle(signer, &statement(&[subject], predicate_type, predicate))
+    }
+
+    /// A DSSE envelope over `statement`, signed by `signer`: the envelope and its signature.
+    fn envelope(&self, signer: &Signer, statement: &Value) -> (Value, Vec<u8>, Vec<u8>) {
         let payload = statement.to_string().into_bytes();
         let payload_type = "application/vnd.in-toto+json";
         let pae = format!(
@@ -366,6 +388,75 @@ impl TestSigstore {
             "payloadType": payload_type,
             "signatures": [{"sig": B64.encode(&signature), "keyid": ""}],
         });
+        (envelope, payload, signature)
+    }
+
+    /// A legacy cosign attestation (`cosign attest` before v3) of `statement`: the DSSE
+    /// envelope layer and the annotations cosign writes on it (certificate, Rekor bundle of an
+    /// intoto 0.0.2 entry, predicate type).
+    pub fn legacy_attestation(
+        &self,
+        signer: &Signer,
+        statement: &Value,
+    ) -> (Vec<u8>, BTreeMap<String, String>) {
+        let (envelope, payload, signature) = self.envelope(signer, statement);
+        let body = json!({
+            "apiVersion": "0.0.2",
+            "kind": "intoto",
+            "spec": {"content": {
+                "envelope": {
+                    "payloadType": envelope["payloadType"],
+                    "signatures": [{
+                        "sig": B64.encode(B64.encode(&signature)),
+                        "publicKey": B64.encode(signer.verifier_pem()),
+                    }],
+                },
+                "hash": {"algorithm": "sha256", "value": hex::encode(sha256(envelope.to_string().as_bytes()))},
+                "payloadHash": {"algorithm": "sha256", "value": hex::encode(sha256(&payload))},
+            }}
+        });
+        let mut annotations = self.rekor_annotations(signer, &body);
+        annotations.insert(
+            "dev.cosignproject.cosign/signature".to_string(),
+            String::new(),
+        );
+        annotations.insert(
+            "predicateType".to_string(),
+            statement["predicateType"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+        (envelope.to_string().into_bytes(), annotations)
+    }
+
+    /// The annotations cosign writes for a Rekor entry of `body` (and the certificate, when
+    /// keyless).
+    fn rekor_annotations(&self, signer: &Signer, body: &Value) -> BTreeMap<String, String> {
+        let entry = self.log_entry(body);
+        let rekor = json!({
+            "SignedEntryTimestamp": entry["inclusionPromise"]["signedEntryTimestamp"],
+            "Payload": {
+                "body": entry["canonicalizedBody"],
+                "integratedTime": entry["integratedTime"].as_str().unwrap().parse::<i64>().unwrap(),
+                "logIndex": 0,
+                "logID": hex::encode(&self.log_id),
+            }
+        });
+        let mut annotations = BTreeMap::new();
+        annotations.insert("dev.sigstore.cosign/bundle".to_string(), rekor.to_string());
+        if let Some(der) = &signer.certificate {
+            annotations.insert(
+                "dev.sigstore.cosign/certificate".to_string(),
+                pem::encode(&pem::Pem::new("CERTIFICATE", der.clone())),
+            );
+        }
+        annotations
+    }
+
+    /// A v0.3 bundle of `statement` (any subjects) in a DSSE envelope signed by `signer`.
+    pub fn statement_bundle(&self, signer: &Signer, statement: &Value) -> Value {
+        let (envelope, payload, signature) = self.envelope(signer, statement);
         let body = json!({
             "apiVersion": "0.0.1",
             "kind": "dsse",
@@ -415,30 +506,81 @@ impl TestSigstore {
         .into_bytes();
         let signature = signer.sign(&payload);
         let body = hashedrekord(signer, &sha256(&payload), &signature);
-        let entry = self.log_entry(&body);
-        let rekor = json!({
-            "SignedEntryTimestamp": entry["inclusionPromise"]["signedEntryTimestamp"],
-            "Payload": {
-                "body": entry["canonicalizedBody"],
-                "integratedTime": entry["integratedTime"].as_str().unwrap().parse::<i64>().unwrap(),
-                "logIndex": 0,
-                "logID": hex::encode(&self.log_id),
-            }
-        });
-        let mut annotations = BTreeMap::new();
+        let mut annotations = self.rekor_annotations(signer, &body);
         annotations.insert(
             "dev.cosignproject.cosign/signature".to_string(),
             B64.encode(&signature),
         );
-        annotations.insert("dev.sigstore.cosign/bundle".to_string(), rekor.to_string());
-        if let Some(der) = &signer.certificate {
-            annotations.insert(
-                "dev.sigstore.cosign/certificate".to_string(),
-                pem::encode(&pem::Pem::new("CERTIFICATE", der.clone())),
-            );
-        }
         (payload, annotations)
     }
+}
+
+/// An in-toto v1 statement of `predicate` about `subjects` (`sha256:<hex>` each).
+pub fn statement(subjects: &[&str], predicate_type: &str, predicate: Value) -> Value {
+    let subjects: Vec<Value> = subjects
+        .iter()
+        .map(|s| json!({"name": "", "digest": {"sha256": s.trim_start_matches("sha256:")}}))
+        .collect();
+    json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": subjects,
+        "predicateType": predicate_type,
+        "predicate": predicate,
+    })
+}
+
+/// A DER UTF8String (Fulcio's encoding of its CI extensions).
+fn der_utf8(value: &str) -> Vec<u8> {
+    let len = value.len();
+    let mut out = vec![0x0c];
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes: Vec<u8> = len
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|b| *b == 0)
+            .collect();
+        out.push(0x80 | bytes.len() as u8);
+        out.extend(bytes);
+    }
+    out.extend_from_slice(value.as_bytes());
+    out
+}
+
+/// Attach a legacy cosign attestation image (one DSSE envelope layer) to the layout in `dir`,
+/// as `cosign attest` before v3 wrote it. Returns the `.att` manifest's digest.
+pub fn attach_legacy_attestation(
+    dir: &Path,
+    envelope: &[u8],
+    annotations: &BTreeMap<String, String>,
+) -> String {
+    legacy_image(
+        dir,
+        "application/vnd.dsse.envelope.v1+json",
+        envelope,
+        annotations,
+    )
+}
+
+/// A legacy cosign image (`.sig`, `.att`): cosign's empty image config and one `media_type`
+/// layer of `bytes` with `annotations`. Returns the manifest's digest.
+fn legacy_image(
+    dir: &Path,
+    media_type: &str,
+    bytes: &[u8],
+    annotations: &BTreeMap<String, String>,
+) -> String {
+    let layer = write_blob(dir, bytes);
+    let config = br#"{"architecture":"","created":"0001-01-01T00:00:00Z","history":[{"created":"0001-01-01T00:00:00Z"}],"os":"","rootfs":{"type":"layers","diff_ids":[]},"config":{}}"#;
+    let config_digest = write_blob(dir, config);
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": media_type, "digest": layer, "size": bytes.len(), "annotations": annotations}],
+    });
+    write_blob(dir, manifest.to_string().as_bytes())
 }
 
 fn hashedrekord(signer: &Signer, digest: &[u8], signature: &[u8]) -> Value {
@@ -507,14 +649,5 @@ pub fn attach_artifact(dir: &Path, subject: &Value, artifact: &Artifact) -> Stri
 /// Attach a legacy cosign signature image (one simple-signing layer) to the layout in `dir`.
 /// Returns the `.sig` manifest's digest.
 pub fn attach_legacy(dir: &Path, payload: &[u8], annotations: &BTreeMap<String, String>) -> String {
-    let payload_digest = write_blob(dir, payload);
-    let config = br#"{"architecture":"","created":"0001-01-01T00:00:00Z","history":[{"created":"0001-01-01T00:00:00Z"}],"os":"","rootfs":{"type":"layers","diff_ids":[]},"config":{}}"#;
-    let config_digest = write_blob(dir, config);
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
-        "layers": [{"mediaType": SIMPLE_SIGNING, "digest": payload_digest, "size": payload.len(), "annotations": annotations}],
-    });
-    write_blob(dir, manifest.to_string().as_bytes())
+    legacy_image(dir, SIMPLE_SIGNING, payload, annotations)
 }
