@@ -76,12 +76,10 @@ fn run(config_path: &Path, listen: Option<SocketAddr>) -> Result<(), Error> {
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| Error::Internal(format!("cannot start runtime: {e}")))?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|error| Error::Listen {
-                addr: listen,
-                error,
-            })?;
+        let listener = server::listen(listen).map_err(|error| Error::Listen {
+            addr: listen,
+            error,
+        })?;
         let addr = listener
             .local_addr()
             .map_err(|e| Error::Internal(format!("no local address: {e}")))?;

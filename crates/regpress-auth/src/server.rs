@@ -25,6 +25,7 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
@@ -91,6 +92,25 @@ pub fn connection_cap(configured: usize, open_files: Option<u64>) -> usize {
         usize::try_from(n.saturating_sub(RESERVED_FILES)).unwrap_or(usize::MAX)
     });
     configured.min(room).max(1)
+}
+
+/// Pending connections the kernel may queue before the handler accepts them (capped by
+/// `net.core.somaxconn`; 4096 on current Linux). tokio's default of 1024 (mio's, 128 here) lets
+/// a burst of connections overflow the queue: Linux then completes the client's handshake but
+/// drops it on the server's side, leaving the client a connection no timeout can close.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `addr` with [`LISTEN_BACKLOG`] (and address reuse, so a restarted handler
+/// binds at once).
+pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Serve `router` on `listener` within `limits` and at most `cap` connections, until `shutdown`
