@@ -53,19 +53,6 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Verify images and publish them to a bucket or directory (only what changed is written).
-    ///
-    /// Hashed: every index and manifest of every image (signatures and SBOMs included) as it is
-    /// read, and, before the first write, every blob this run uploads (configs and layers),
-    /// which are hashed again as they are sent (S3 checks x-amz-checksum-sha256, a directory
-    /// target hashes while copying). A blob copied server-side, or already in the target, is
-    /// not read.
-    ///
-    /// Trusted in the target: an object it lists under a digest (a blob or a manifest by
-    /// digest) with the right size holds those bytes, unless the target records a sha256 for
-    /// it that differs (then it is rewritten, and never copied from). Tags, tag lists and the
-    /// catalog are rewritten unless their recorded sha256 or single-part ETag (MD5) matches;
-    /// Content-Type and Cache-Control are compared where the listing gives them; the entries of
-    /// referrers indexes it holds are kept. See docs/publishing.md.
     Publish(Box<publish::PublishArgs>),
     /// Verify images (digests, signatures, SBOMs) without publishing anything.
     Verify(Box<verify::VerifyArgs>),

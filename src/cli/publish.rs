@@ -16,6 +16,21 @@ use super::print::{self, Output};
 use crate::config::TargetConfig;
 use crate::error::{EXIT_CODES, Error};
 
+/// What a publish reads and what it takes on trust (`--help`, after the flags).
+const TRUST: &str = "\
+Hashed: every index and manifest of every image (signatures and SBOMs included) as it is read,
+and, before the first write, every blob this run uploads (configs and layers); on S3 each upload
+carries x-amz-checksum-sha256 and the MD5 of what was sent is compared with the store's ETag, a
+directory target hashes while copying. A blob copied server-side, or already in the target, is
+not read.
+
+Trusted in the target: an object it lists under a digest (a blob or a manifest by digest) with
+the right size holds those bytes, unless the target records a sha256 for it that differs (then
+it is rewritten, and never copied from) or gc has marked it for collection (then it is written
+again). Tags, tag lists and the catalog are rewritten unless their recorded sha256 or
+single-part ETag (MD5) matches; Content-Type and Cache-Control are compared where the listing
+gives them; the entries of referrers indexes it holds are kept. See docs/publishing.md.";
+
 const EXAMPLES: &str = "\
 Examples:
   # one apko layout to a local directory, then preview it with `regpress serve site`
@@ -28,7 +43,7 @@ Examples:
     --report report.json --events-url https://hooks.example.com/regpress";
 
 #[derive(Args, Debug)]
-#[command(after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}"))]
+#[command(after_help = format!("{TRUST}\n\n{EXAMPLES}\n\n{EXIT_CODES}"))]
 #[command(mut_args(ReportArgs::help(
     "Write a JSON report: objects and bytes written and unchanged, per phase, per tag and per \
      image (platforms, signers, SBOMs), and the events sent",
