@@ -44,6 +44,22 @@ pub struct Outcome {
     pub referrers: usize,
     /// Problems, each naming the URL and what is wrong.
     pub problems: Vec<String>,
+    /// The blobs among the problems that are missing or are not the bytes their digest names
+    /// (what `check --repair` can write again from a layout).
+    pub bad_blobs: Vec<BadBlob>,
+}
+
+/// A blob a crawl found missing, or not the bytes (or size) its descriptor names.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BadBlob {
+    /// The repository it was fetched from.
+    pub repository: String,
+    /// Its digest, as the manifest names it.
+    pub digest: String,
+    /// Its size, as the manifest says.
+    pub size: u64,
+    /// The problem, as in [`Outcome::problems`].
+    pub problem: String,
 }
 
 /// One tag that answered.
@@ -242,22 +258,62 @@ pub fn check(base: &str, repositories: &[String], jobs: usize) -> Result<Outcome
             }
         }
     }
-    let problems = Mutex::new(Vec::new());
+    let wanted: Vec<(String, String, u64)> = blobs
+        .into_iter()
+        .map(|(repo, desc)| (repo, desc.digest, desc.size))
+        .collect();
+    outcome.blobs = wanted.len();
+    let bad = check_blobs_with(&http, base, &wanted, jobs)?;
+    outcome
+        .problems
+        .extend(bad.iter().map(|b| b.problem.clone()));
+    outcome.bad_blobs = bad;
+    Ok(outcome)
+}
+
+/// Fetch and hash each of `blobs` (repository, digest, size) at `base`, `jobs` at a time; the
+/// ones that are missing or wrong. For re-checking what `check --repair` wrote again.
+pub fn check_blobs(
+    base: &str,
+    blobs: &[(String, String, u64)],
+    jobs: usize,
+) -> Result<Vec<BadBlob>, String> {
+    let http = Client::builder()
+        .build()
+        .map_err(|e| format!("cannot build HTTP client: {e}"))?;
+    check_blobs_with(&http, base.trim_end_matches('/'), blobs, jobs)
+}
+
+fn check_blobs_with(
+    http: &Client,
+    base: &str,
+    blobs: &[(String, String, u64)],
+    jobs: usize,
+) -> Result<Vec<BadBlob>, String> {
+    let bad = Mutex::new(Vec::new());
     let pool = crate::sync::worker_pool(jobs).map_err(|e| e.to_string())?;
     pool.install(|| {
-        blobs.par_iter().for_each(|(repo, desc)| {
-            if let Err(e) = check_blob(&http, base, repo, desc)
-                && let Ok(mut p) = problems.lock()
+        blobs.par_iter().for_each(|(repo, digest, size)| {
+            let desc = Descriptor {
+                media_type: String::new(),
+                digest: digest.clone(),
+                size: *size,
+            };
+            if let Err(e) = check_blob(http, base, repo, &desc)
+                && let Ok(mut b) = bad.lock()
             {
-                p.push(e.to_string());
+                b.push(BadBlob {
+                    repository: repo.clone(),
+                    digest: digest.clone(),
+                    size: *size,
+                    problem: e.to_string(),
+                });
             }
         })
     });
-    outcome.blobs = blobs.len();
-    outcome
-        .problems
-        .extend(problems.into_inner().unwrap_or_default());
-    Ok(outcome)
+    let mut bad = bad.into_inner().unwrap_or_default();
+    bad.sort_by(|a, b| (&a.repository, &a.digest).cmp(&(&b.repository, &b.digest)));
+    Ok(bad)
 }
 
 /// A document the crawl has yet to fetch, with how deep below its tag it is.

@@ -791,3 +791,66 @@ fn a_publish_writes_anew_what_gc_marked_so_a_sweep_meanwhile_loses_nothing() {
     assert_eq!(summary.marked_rewritten, needed.len() as u64);
     assert_v2_whole(tmp.path(), &site, &needed);
 }
+
+#[test]
+fn check_repair_writes_again_a_blob_the_target_lost_or_damaged_from_the_configs_layouts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    let golden = fixture("apko/golden");
+    let cfg = tmp.path().join("c.toml");
+    config(&cfg, &site, &[(&golden, "app", &["latest"])]);
+    regpress(&["publish", "--config", &s(&cfg), "-q"]).ok();
+    // Two of the layout's blobs (not the SBOMs' and signatures' that regpress made): one loses
+    // a bit in place (same size), the other is gone.
+    let mut blobs: Vec<(u64, PathBuf)> = fs::read_dir(golden.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .map(|hex| site.join(format!("v2/app/blobs/sha256:{hex}")))
+        .filter(|p| p.exists())
+        .map(|p| (fs::metadata(&p).unwrap().len(), p))
+        .collect();
+    blobs.sort();
+    let (damaged, lost) = (blobs.pop().unwrap().1, blobs.pop().unwrap().1);
+    let good = fs::read(&damaged).unwrap();
+    let mut bad = good.clone();
+    bad[good.len() / 2] ^= 0x01;
+    fs::write(&damaged, &bad).unwrap();
+    let lost_bytes = fs::read(&lost).unwrap();
+    fs::remove_file(&lost).unwrap();
+    let server = Server::start(&site);
+    let out = regpress(&["check", &server.url("")]);
+    assert_eq!(out.code, 3, "{}{}", out.stdout, out.stderr);
+
+    // A config whose layouts do not hold them repairs nothing, and says so.
+    let other = tmp.path().join("other.toml");
+    config(
+        &other,
+        &site,
+        &[(&fixture("apko/top_image"), "app", &["latest"])],
+    );
+    let out = regpress(&["check", &server.url(""), "--repair", "--config", &s(&other)]);
+    assert_eq!(out.code, 3, "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.stderr
+            .matches("no layout of the config holds its bytes")
+            .count(),
+        2,
+        "{}",
+        out.stderr
+    );
+    assert_eq!(fs::read(&damaged).unwrap(), bad);
+
+    // The config they were published from holds both: written again, checked again, clean.
+    let out = regpress(&["check", &server.url(""), "--repair", "--config", &s(&cfg)]);
+    out.ok();
+    assert_eq!(
+        out.stdout.matches("rewrote v2/app/blobs/").count(),
+        2,
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains(" 0 problems"), "{}", out.stdout);
+    assert_eq!(fs::read(&damaged).unwrap(), good);
+    assert_eq!(fs::read(&lost).unwrap(), lost_bytes);
+    regpress(&["check", &server.url("")]).ok();
+}

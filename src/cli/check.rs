@@ -1,7 +1,9 @@
 //! `regpress check`: crawl a served registry as clients do, optionally repairing its tag lists
-//! and catalog first (`--repair`, the only reason it takes target flags).
+//! and catalog first, and the blobs the crawl finds bad after (`--repair`, the only reason it
+//! takes target flags).
 //!
-//! Its flags and the calls to [`crate::lists::repair`] and [`crate::check::check`].
+//! Its flags and the calls to [`crate::lists::repair`], [`crate::check::check`] and
+//! [`crate::repair::blobs`].
 
 use std::path::PathBuf;
 
@@ -9,13 +11,16 @@ use clap::Args;
 
 use super::flags::{ReportArgs, TargetArgs, target_only};
 use super::print::{self, Output};
+use crate::config::Config;
 use crate::error::{EXIT_CODES, Error};
+use crate::repair::BlobRepair;
 
 const EXAMPLES: &str = "\
 Examples:
   regpress check https://cr.example.com
   regpress check http://127.0.0.1:5000 --repo acme/base --json
-  # rewrite tag lists and catalog a race left stale, then crawl
+  # rewrite tag lists and catalog a race left stale, crawl, and write again from the
+  # config's layouts any blob found missing or damaged
   regpress check https://cr.example.com --repair --config regpress.toml";
 
 #[derive(Args, Debug)]
@@ -42,10 +47,12 @@ pub(super) struct CheckArgs {
     jobs: usize,
     /// First make every tag list and the catalog agree with the tags the target holds (what
     /// a race between concurrent publishers can leave), writing to the target given with
-    /// --to or --config; then crawl.
+    /// --to or --config; then crawl, and write again every blob found missing or damaged
+    /// that a layout of --config holds (hashed first), and check it again.
     #[arg(long)]
     repair: bool,
-    /// With --repair: a regpress.toml whose `[target]` to repair.
+    /// With --repair: a regpress.toml whose `[target]` to repair, and whose layouts hold the
+    /// blobs to write again.
     #[arg(long, value_name = "FILE", requires = "repair")]
     config: Option<PathBuf>,
     #[command(flatten)]
@@ -54,16 +61,63 @@ pub(super) struct CheckArgs {
     reporting: ReportArgs,
 }
 
-/// Repair (with `--repair`), then crawl; problems found are an error (exit 3).
+/// Repair (with `--repair`), then crawl; with `--repair`, write again the blobs the crawl found
+/// bad that a layout of the config holds, and check them again. Problems left are an error
+/// (exit 3).
 pub(super) fn run(args: CheckArgs, output: Output) -> Result<(), Error> {
-    if args.repair {
+    let repairing = if args.repair {
+        let layouts: Vec<PathBuf> = match args.config.as_deref() {
+            Some(path) => Config::load(path)?
+                .images
+                .into_iter()
+                .map(|i| i.layout)
+                .collect(),
+            None => Vec::new(),
+        };
         let target = target_only(args.config.as_deref(), args.target)?;
-        let store = crate::target::open(&target, args.jobs)?.store;
+        let target = crate::target::open(&target, args.jobs)?;
         let pool = crate::sync::worker_pool(args.jobs)?;
-        let settled = crate::lists::repair(store.as_ref(), &pool)?;
-        print::repaired(store.name(), settled.rewritten, output);
+        let settled = crate::lists::repair(target.store.as_ref(), &pool)?;
+        print::repaired(target.store.name(), settled.rewritten, output);
+        Some((target, layouts))
+    } else {
+        None
+    };
+    let mut outcome =
+        crate::check::check(&args.url, &args.repos, args.jobs).map_err(Error::Usage)?;
+    if let Some((target, layouts)) = &repairing
+        && !outcome.bad_blobs.is_empty()
+    {
+        let bad = std::mem::take(&mut outcome.bad_blobs);
+        let done = crate::repair::blobs(target.store.as_ref(), &target.uploads, layouts, &bad)?;
+        print::blobs_repaired(&done, output);
+        let rewritten: Vec<(String, String, u64)> = bad
+            .iter()
+            .zip(&done)
+            .filter(|(_, d)| matches!(d, BlobRepair::Rewritten { .. }))
+            .map(|(b, _)| (b.repository.clone(), b.digest.clone(), b.size))
+            .collect();
+        let still_bad =
+            crate::check::check_blobs(&args.url, &rewritten, args.jobs).map_err(Error::Usage)?;
+        // The problems of the blobs written again are replaced by what their second check found.
+        let fixed: Vec<&String> = bad
+            .iter()
+            .zip(&done)
+            .filter(|(_, d)| matches!(d, BlobRepair::Rewritten { .. }))
+            .map(|(b, _)| &b.problem)
+            .collect();
+        outcome.problems.retain(|p| !fixed.contains(&p));
+        outcome
+            .problems
+            .extend(still_bad.iter().map(|b| b.problem.clone()));
+        outcome.bad_blobs = bad
+            .into_iter()
+            .zip(&done)
+            .filter(|(_, d)| matches!(d, BlobRepair::NotHeld { .. }))
+            .map(|(b, _)| b)
+            .chain(still_bad)
+            .collect();
     }
-    let outcome = crate::check::check(&args.url, &args.repos, args.jobs).map_err(Error::Usage)?;
     if let Some(path) = &args.reporting.report {
         print::write_report(path, &outcome)?;
     }

@@ -210,6 +210,24 @@ pub(super) fn repaired(target: &str, rewritten: u64, output: Output) {
     }
 }
 
+/// What `check --repair` did with each bad blob.
+pub(super) fn blobs_repaired(done: &[crate::repair::BlobRepair], output: Output) {
+    use crate::repair::BlobRepair;
+    if output == Output::Quiet {
+        return;
+    }
+    for repair in done {
+        match repair {
+            BlobRepair::Rewritten { key, from } => {
+                println!("rewrote {key} from {}", from.display())
+            }
+            BlobRepair::NotHeld { key } => {
+                eprintln!("cannot repair {key}: no layout of the config holds its bytes")
+            }
+        }
+    }
+}
+
 /// A check of the registry at `url`: with `-v` every tag crawled, then the summary line.
 pub(super) fn checked(url: &str, outcome: &Outcome, output: Output) {
     if output == Output::Quiet {
