@@ -8,18 +8,16 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::signing::{
-    IDENTITY, ISSUER, Signer, TestSigstore, Validity, attach_bundle, attach_legacy_attestation,
-    statement,
+    IDENTITY, ISSUER, Signer, Validity, World, attach_legacy_attestation, attach_to_index,
+    attach_to_manifest, statement,
 };
 use common::synth::{self, Flavor, Generated, Layer};
 use common::{Run, Server, regpress, report, s, snapshot};
 use serde_json::{Value, json};
 
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const SLSA_V1: &str = "https://slsa.dev/provenance/v1";
 const SLSA_V02: &str = "https://slsa.dev/provenance/v0.2";
 const REPO: &str = "https://github.com/acme/images";
@@ -98,29 +96,7 @@ fn v02(b: &Build) -> Value {
     })
 }
 
-struct World {
-    tmp: tempfile::TempDir,
-    sigstore: TestSigstore,
-    root: PathBuf,
-}
-
 impl World {
-    fn new() -> World {
-        let tmp = tempfile::tempdir().unwrap();
-        let sigstore = TestSigstore::new();
-        let root = tmp.path().join("trusted_root.json");
-        sigstore.write_trusted_root(&root);
-        World {
-            tmp,
-            sigstore,
-            root,
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.tmp.path().join(name)
-    }
-
     /// The release workflow's keyless signer, its certificate carrying GitHub's Fulcio
     /// extensions for `repo`, `git_ref` and the commit.
     fn github(&self, identity: &str, repo: &str, git_ref: &str) -> Signer {
@@ -161,25 +137,6 @@ impl World {
         args.extend_from_slice(flags);
         regpress(&args)
     }
-}
-
-/// Attach `bundle` as a referrer of the index of `g`.
-fn on_index(g: &Generated, bundle: &Value) -> String {
-    attach_bundle(
-        &g.dir,
-        &g.index_digest,
-        OCI_INDEX,
-        g.index_bytes.len(),
-        bundle,
-    )
-}
-
-/// Attach `bundle` as a referrer of the platform manifest `digest` of `g`.
-fn on_manifest(g: &Generated, digest: &str, bundle: &Value) -> String {
-    let size = std::fs::metadata(synth::blob_path(&g.dir, digest))
-        .unwrap()
-        .len();
-    attach_bundle(&g.dir, digest, OCI_MANIFEST, size as usize, bundle)
 }
 
 /// The policy of the release pipeline: keyless signer, builder, source and ref.
@@ -239,7 +196,7 @@ fn a_provenance_naming_the_configured_builder_source_and_ref_publishes_and_is_re
     let g = layout(&w.path("layout"), 1);
     let signer = w.github(IDENTITY, REPO, MAIN);
     let bundle = w.provenance(&signer, &[&g.index_digest], SLSA_V1, v1(&RELEASE));
-    let referrer = on_index(&g, &bundle);
+    let referrer = attach_to_index(&g, &bundle);
     let site = w.path("site");
     let report_path = w.path("report.json");
     let (url, received) = receive_one();
@@ -447,7 +404,7 @@ fn per_platform_provenance_must_name_every_platform_manifest() {
 
     // A provenance of the index alone: each platform manifest is refused by name.
     let g = layout(&w.path("index-only"), 4);
-    on_index(
+    attach_to_index(
         &g,
         &w.provenance(&signer, &[&g.index_digest], SLSA_V1, v1(&RELEASE)),
     );
@@ -468,7 +425,7 @@ fn per_platform_provenance_must_name_every_platform_manifest() {
     // One provenance per platform manifest, each attached to it.
     let each = layout(&w.path("each"), 5);
     for m in &each.manifests {
-        on_manifest(
+        attach_to_manifest(
             &each,
             m,
             &w.provenance(&signer, &[m], SLSA_V1, v1(&RELEASE)),
@@ -480,7 +437,7 @@ fn per_platform_provenance_must_name_every_platform_manifest() {
     let all = layout(&w.path("all"), 6);
     let mut subjects = vec![all.index_digest.as_str()];
     subjects.extend(all.manifests.iter().map(String::as_str));
-    on_index(
+    attach_to_index(
         &all,
         &w.provenance(&signer, &subjects, SLSA_V1, v1(&RELEASE)),
     );
@@ -499,7 +456,7 @@ type Make<'a> = Box<dyn Fn(&Generated) + 'a>;
 /// A v1 provenance of `build` about the index, signed by `signer`, attached to the index.
 fn v1_on_index<'a>(w: &'a World, signer: &'a Signer, build: &'a Build<'a>) -> Make<'a> {
     Box::new(move |g: &Generated| {
-        on_index(
+        attach_to_index(
             g,
             &w.provenance(signer, &[&g.index_digest], SLSA_V1, v1(build)),
         );
@@ -513,7 +470,7 @@ fn every_provenance_that_does_not_match_is_refused_naming_the_field_and_nothing_
     // A good publish first, so that the target exists and can be seen to stay as it was.
     let good = layout(&w.path("good"), 10);
     let signer = w.github(IDENTITY, REPO, MAIN);
-    on_index(
+    attach_to_index(
         &good,
         &w.provenance(&signer, &[&good.index_digest], SLSA_V1, v1(&RELEASE)),
     );
@@ -587,7 +544,7 @@ fn every_provenance_that_does_not_match_is_refused_naming_the_field_and_nothing_
         (
             "wrong subject",
             Box::new(|g: &Generated| {
-                on_index(g, &w.provenance(&signer, &[&other], SLSA_V1, v1(&RELEASE)));
+                attach_to_index(g, &w.provenance(&signer, &[&other], SLSA_V1, v1(&RELEASE)));
             }),
             vec![],
             vec![format!(
@@ -643,7 +600,7 @@ fn every_provenance_that_does_not_match_is_refused_naming_the_field_and_nothing_
                     builder: GENERATOR,
                     ..RELEASE
                 };
-                on_index(
+                attach_to_index(
                     g,
                     &w.provenance(&signer, &[&g.index_digest], SLSA_V02, v02(&generator)),
                 );

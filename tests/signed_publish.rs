@@ -5,17 +5,16 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::signing::{
-    self, COSIGN_SIGN, IDENTITY, ISSUER, KeyType, Signer, TestSigstore, Validity, attach_bundle,
-    attach_legacy,
+    self, COSIGN_SIGN, IDENTITY, ISSUER, KeyType, Signer, TestSigstore, Validity, World,
+    attach_legacy, attach_to_index, attach_to_manifest,
 };
 use common::synth::{self, Flavor, Generated, Layer};
 use common::{Run, Server, fixture, regpress, report, s, skopeo, snapshot};
 
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 /// A small two-platform apko-shaped layout in `dir`.
 fn layout(dir: &Path, seed: u64) -> Generated {
@@ -35,56 +34,15 @@ fn layout(dir: &Path, seed: u64) -> Generated {
     )
 }
 
-/// Sign the index of `g` with `bundle`, attached as a cosign v3 referrer.
-fn attach(g: &Generated, bundle: &serde_json::Value) -> String {
-    attach_bundle(
-        &g.dir,
-        &g.index_digest,
-        OCI_INDEX,
-        g.index_bytes.len(),
-        bundle,
-    )
-}
-
-/// Attach `bundle` to the platform manifest `digest` of `g` as a referrer.
-fn attach_to_manifest(g: &Generated, digest: &str, bundle: &serde_json::Value) -> String {
-    let size = std::fs::metadata(synth::blob_path(&g.dir, digest))
-        .unwrap()
-        .len();
-    attach_bundle(&g.dir, digest, OCI_MANIFEST, size as usize, bundle)
-}
-
 /// Sign the index of `g` as cosign v3 does; returns the referrer's digest.
 fn sign_index(sigstore: &TestSigstore, signer: &Signer, g: &Generated) -> String {
-    attach(
+    attach_to_index(
         g,
         &sigstore.dsse_bundle(signer, &g.index_digest, COSIGN_SIGN),
     )
 }
 
-struct World {
-    tmp: tempfile::TempDir,
-    sigstore: TestSigstore,
-    root: PathBuf,
-}
-
 impl World {
-    fn new() -> World {
-        let tmp = tempfile::tempdir().unwrap();
-        let sigstore = TestSigstore::new();
-        let root = tmp.path().join("trusted_root.json");
-        sigstore.write_trusted_root(&root);
-        World {
-            tmp,
-            sigstore,
-            root,
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.tmp.path().join(name)
-    }
-
     fn key_file(&self, signer: &Signer, name: &str) -> String {
         let path = self.path(name);
         signer.write_public(&path);
@@ -130,7 +88,7 @@ fn key_signed_image_publishes_with_its_signature_as_a_referrer_and_pulls() {
     let bundle = w
         .sigstore
         .dsse_bundle(&signer, &g.index_digest, COSIGN_SIGN);
-    let referrer = attach(&g, &bundle);
+    let referrer = attach_to_index(&g, &bundle);
     let site = w.path("site");
 
     let report = s(&w.path("report.json"));
@@ -208,7 +166,7 @@ fn keyless_signatures_verify_by_identity_and_issuer() {
     let w = World::new();
     let g = layout(&w.path("layout"), 2);
     let signer = w.sigstore.keyless(IDENTITY, ISSUER, Validity::CURRENT);
-    attach(
+    attach_to_index(
         &g,
         &w.sigstore
             .dsse_bundle(&signer, &g.index_digest, COSIGN_SIGN),
@@ -474,7 +432,7 @@ fn sbom_attestations_are_validated_verified_and_published() {
         "https://spdx.dev/Document",
         sbom_of(&g.index_digest),
     );
-    let referrer = attach(&g, &attestation);
+    let referrer = attach_to_index(&g, &attestation);
     let site = w.path("site");
     let report = w.path("report.json");
     let run = w.publish(
@@ -649,7 +607,7 @@ fn every_bad_signature_is_refused_with_its_reason_and_nothing_written() {
                 bundle["dsseEnvelope"]["payload"] = base64::engine::general_purpose::STANDARD
                     .encode(statement.to_string())
                     .into();
-                attach(g, &bundle);
+                attach_to_index(g, &bundle);
             }),
             vec!["--key", &key],
             vec![
@@ -679,7 +637,7 @@ fn every_bad_signature_is_refused_with_its_reason_and_nothing_written() {
             "signature over another digest",
             Box::new(|g: &Generated| {
                 let other = synth::digest_of(b"another image");
-                attach(g, &w.sigstore.dsse_bundle(&key_signer, &other, COSIGN_SIGN));
+                attach_to_index(g, &w.sigstore.dsse_bundle(&key_signer, &other, COSIGN_SIGN));
             }),
             vec!["--key", &key],
             vec![
@@ -718,7 +676,7 @@ fn every_bad_signature_is_refused_with_its_reason_and_nothing_written() {
                     .dsse_bundle(&key_signer, &g.index_digest, COSIGN_SIGN);
                 bundle["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["rootHash"] =
                     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into();
-                attach(g, &bundle);
+                attach_to_index(g, &bundle);
             }),
             vec!["--key", &key],
             vec![
@@ -736,7 +694,7 @@ fn every_bad_signature_is_refused_with_its_reason_and_nothing_written() {
                 let entry = &mut bundle["verificationMaterial"]["tlogEntries"][0];
                 let time: i64 = entry["integratedTime"].as_str().unwrap().parse().unwrap();
                 entry["integratedTime"] = (time - 3600).to_string().into();
-                attach(g, &bundle);
+                attach_to_index(g, &bundle);
             }),
             vec!["--key", &key],
             vec!["referrer of {index}: ", &by_key, "SET"],
@@ -763,7 +721,7 @@ fn every_bad_signature_is_refused_with_its_reason_and_nothing_written() {
             Box::new(|g: &Generated| {
                 sign_index(&w.sigstore, &key_signer, g);
                 let stranger_key = Signer::key();
-                attach(
+                attach_to_index(
                     g,
                     &w.sigstore.attestation(
                         &stranger_key,
@@ -786,7 +744,7 @@ fn every_bad_signature_is_refused_with_its_reason_and_nothing_written() {
                 sign_index(&w.sigstore, &key_signer, g);
                 let mut predicate = sbom_of(&g.index_digest);
                 predicate.as_object_mut().unwrap().remove("creationInfo");
-                attach(
+                attach_to_index(
                     g,
                     &w.sigstore
                         .attestation(&key_signer, &g.index_digest, spdx, predicate),
@@ -803,7 +761,7 @@ fn every_bad_signature_is_refused_with_its_reason_and_nothing_written() {
             "SBOM attestation whose predicate describes another image",
             Box::new(|g: &Generated| {
                 sign_index(&w.sigstore, &key_signer, g);
-                attach(
+                attach_to_index(
                     g,
                     &w.sigstore
                         .attestation(&key_signer, &g.index_digest, spdx, golden_sbom()),
@@ -824,7 +782,7 @@ fn every_bad_signature_is_refused_with_its_reason_and_nothing_written() {
                     &std::fs::read(fixture("sbom/bom-go-mod.cyclonedx.json")).unwrap(),
                 )
                 .unwrap();
-                attach(
+                attach_to_index(
                     g,
                     &w.sigstore
                         .attestation(&key_signer, &g.index_digest, spdx, bom),
@@ -842,7 +800,7 @@ fn every_bad_signature_is_refused_with_its_reason_and_nothing_written() {
                 let bundle = w
                     .sigstore
                     .dsse_bundle(&key_signer, &g.index_digest, COSIGN_SIGN);
-                let referrer = attach(g, &bundle);
+                let referrer = attach_to_index(g, &bundle);
                 let manifest: serde_json::Value = serde_json::from_slice(
                     &std::fs::read(synth::blob_path(&g.dir, &referrer)).unwrap(),
                 )

@@ -25,7 +25,7 @@ use rcgen::{
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256, Sha384};
 
-use super::synth::write_blob;
+use super::synth::{self, Generated, write_blob};
 
 pub const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 pub const COSIGN_SIGN: &str = "https://sigstore.dev/cosign/sign/v1";
@@ -650,4 +650,47 @@ pub fn attach_artifact(dir: &Path, subject: &Value, artifact: &Artifact) -> Stri
 /// Returns the `.sig` manifest's digest.
 pub fn attach_legacy(dir: &Path, payload: &[u8], annotations: &BTreeMap<String, String>) -> String {
     legacy_image(dir, SIMPLE_SIGNING, payload, annotations)
+}
+
+/// Attach `bundle` as a cosign v3 referrer of the index of `g`; returns the referrer's digest.
+pub fn attach_to_index(g: &Generated, bundle: &Value) -> String {
+    let index = "application/vnd.oci.image.index.v1+json";
+    attach_bundle(&g.dir, &g.index_digest, index, g.index_bytes.len(), bundle)
+}
+
+/// Attach `bundle` as a referrer of the platform manifest `digest` of `g`.
+pub fn attach_to_manifest(g: &Generated, digest: &str, bundle: &Value) -> String {
+    let size = std::fs::metadata(synth::blob_path(&g.dir, digest))
+        .expect("the platform manifest's blob")
+        .len();
+    let manifest = "application/vnd.oci.image.manifest.v1+json";
+    attach_bundle(&g.dir, digest, manifest, size as usize, bundle)
+}
+
+/// A scratch directory with the test Sigstore and its trusted root written in it: what every
+/// signed-publish test starts from.
+pub struct World {
+    pub tmp: tempfile::TempDir,
+    pub sigstore: TestSigstore,
+    /// `trusted_root.json` of `sigstore`.
+    pub root: std::path::PathBuf,
+}
+
+impl World {
+    pub fn new() -> World {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let sigstore = TestSigstore::new();
+        let root = tmp.path().join("trusted_root.json");
+        sigstore.write_trusted_root(&root);
+        World {
+            tmp,
+            sigstore,
+            root,
+        }
+    }
+
+    /// `name` in the scratch directory.
+    pub fn path(&self, name: &str) -> std::path::PathBuf {
+        self.tmp.path().join(name)
+    }
 }
