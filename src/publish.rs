@@ -282,18 +282,13 @@ pub fn settle(
     pool: &rayon::ThreadPool,
 ) -> Result<Summary, Error> {
     let Diff { changes, removals } = &hashed.0;
-    summary.marked_rewritten = changes
+    let rewritten: Vec<&Change> = changes
         .iter()
         .filter(|c| c.write && inventory.marked.contains(&c.object.key))
-        .count() as u64;
-    if summary.marked_rewritten > 0 {
-        sync::restore_marked(
-            target.store.as_ref(),
-            &target.uploads,
-            changes,
-            &inventory.marked,
-            pool,
-        )?;
+        .collect();
+    summary.marked_rewritten = rewritten.len() as u64;
+    if !rewritten.is_empty() {
+        sync::restore_marked(target.store.as_ref(), &target.uploads, &rewritten, pool)?;
     }
     let mut lists = BTreeSet::new();
     let mut catalog = false;

@@ -467,35 +467,25 @@ pub fn apply(
     Ok(report)
 }
 
-/// After the tags are written: every object this run wrote because gc had marked it is asked
-/// for again, and written once more if a collection deleted it meanwhile (a sweep that checked
-/// it just before this run's write and deleted it just after). Tagged now, it is reachable to
-/// every later collection. Returns how many were written again.
+/// After the tags are written: each of `rewritten` (objects this run wrote because gc had
+/// marked them) is asked for again, and written once more if a collection deleted it meanwhile
+/// (a sweep that checked it just before this run's write and deleted it just after). Tagged
+/// now, it is reachable to every later collection.
 pub fn restore_marked(
     store: &dyn Store,
     uploads: &Uploads,
-    changes: &[Change],
-    marked: &BTreeSet<String>,
+    rewritten: &[&Change],
     pool: &rayon::ThreadPool,
-) -> Result<u64, StoreError> {
-    let rewritten: Vec<&Change> = changes
-        .iter()
-        .filter(|c| c.write && marked.contains(&c.object.key))
-        .collect();
-    let restored: Vec<bool> = pool.install(|| {
-        rewritten
-            .par_iter()
-            .map(|change| {
-                let object = &change.object;
-                if store.head(&object.key)?.is_some() {
-                    return Ok(false);
-                }
+) -> Result<(), StoreError> {
+    pool.install(|| {
+        rewritten.par_iter().try_for_each(|change| {
+            let object = &change.object;
+            if store.head(&object.key)?.is_none() {
                 uploads.put(store, &object.key, &object.body, &object.attributes())?;
-                Ok(true)
-            })
-            .collect::<Result<_, StoreError>>()
-    })?;
-    Ok(restored.into_iter().filter(|r| *r).count() as u64)
+            }
+            Ok(())
+        })
+    })
 }
 
 /// Delete `keys` in batches of [`DELETE_BATCH`], batches in parallel on `pool`. Returns how
