@@ -11,6 +11,9 @@ use serde::Deserialize;
 
 use crate::error::Error;
 use crate::events::EventsSpec;
+use crate::governance::immutable::Immutable;
+use crate::governance::retention::Retention;
+use crate::governance::{ImmutableRule, PolicyTable, RetentionRule};
 use crate::names::{check_repository, check_tag};
 use crate::target::TargetSpec;
 /// One image to verify and publish (verification's input, named here because a config is
@@ -23,8 +26,9 @@ use crate::verify::trust::PolicySpec;
 /// A whole run's request.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Config {
-    /// Where to publish, as far as the config says (`[target]`); flags complete it.
-    pub target: TargetConfig,
+    /// Where to publish, as far as the config says: one `[target]`, or several `[[target]]`
+    /// tables (replication); flags complete them. Empty when the config names none.
+    pub targets: Vec<TargetConfig>,
     /// The images.
     pub images: Vec<ImageSpec>,
     /// The signature trust policy (`[signatures]`).
@@ -33,6 +37,10 @@ pub struct Config {
     pub policy: Policy,
     /// Where to send publish events (`[events]`).
     pub events: EventsSpec,
+    /// Tags that never move (`[policy] immutable`, `immutable` per `[[image]]`).
+    pub immutable: Vec<ImmutableRule>,
+    /// Which tags are kept (`[[retention]]`).
+    pub retention: Vec<RetentionRule>,
 }
 
 /// `[target]` as a config gives it: every field optional, since command-line flags override
@@ -42,6 +50,8 @@ pub struct Config {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetConfig {
+    /// What reports, events and errors call it (default: `to`).
+    pub name: Option<String>,
     /// `./site`, `file:///abs/path` or `s3://BUCKET[/PREFIX]`.
     pub to: Option<String>,
     /// S3 endpoint URL.
@@ -68,6 +78,7 @@ impl TargetConfig {
     /// `flags` laid over this table: every field the flags give wins.
     pub fn with(self, flags: TargetConfig) -> TargetConfig {
         TargetConfig {
+            name: flags.name.or(self.name),
             to: flags.to.or(self.to),
             endpoint: flags.endpoint.or(self.endpoint),
             region: flags.region.or(self.region),
@@ -84,6 +95,7 @@ impl TargetConfig {
     /// The target to write to, or `None` when nothing names one (no `to`, or an empty one).
     pub fn spec(self) -> Option<TargetSpec> {
         let TargetConfig {
+            name,
             to,
             endpoint,
             region,
@@ -96,6 +108,7 @@ impl TargetConfig {
             timeout,
         } = self;
         Some(TargetSpec {
+            name,
             to: to.filter(|to| !to.is_empty())?,
             endpoint,
             region,
@@ -113,8 +126,8 @@ impl TargetConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
-    #[serde(default)]
-    target: TargetConfig,
+    #[serde(default, deserialize_with = "one_or_many")]
+    target: Vec<TargetConfig>,
     #[serde(default)]
     signatures: PolicySpec,
     #[serde(default, rename = "image")]
@@ -125,6 +138,10 @@ struct ConfigFile {
     events: EventsSpec,
     #[serde(default)]
     provenance: ProvenanceSpec,
+    #[serde(default)]
+    policy: PolicyTable,
+    #[serde(default)]
+    retention: Vec<RetentionRule>,
 }
 
 #[derive(Deserialize)]
@@ -142,6 +159,9 @@ struct ImageFile {
     /// Overrides `[provenance]` field by field for this image.
     #[serde(default)]
     provenance: ProvenanceSpec,
+    /// Tag globs of this image's repository that never move (besides `[policy] immutable`).
+    #[serde(default)]
+    immutable: Vec<String>,
 }
 
 impl Config {
@@ -157,6 +177,22 @@ impl Config {
     /// Parse config text, resolving relative paths against `base`.
     pub fn parse(text: &str, base: &Path) -> Result<Config, String> {
         let file: ConfigFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut immutable = Vec::new();
+        if !file.policy.immutable.is_empty() {
+            immutable.push(ImmutableRule {
+                repository: None,
+                tags: file.policy.immutable.clone(),
+            });
+        }
+        immutable.extend(
+            file.images
+                .iter()
+                .filter(|i| !i.immutable.is_empty())
+                .map(|i| ImmutableRule {
+                    repository: Some(i.repository.clone()),
+                    tags: i.immutable.clone(),
+                }),
+        );
         let images = file
             .images
             .into_iter()
@@ -170,20 +206,25 @@ impl Config {
                 provenance: i.provenance.over(&file.provenance),
             })
             .collect();
-        let target = TargetConfig {
-            to: file
-                .target
-                .to
-                .filter(|to| !to.is_empty())
-                .map(|to| resolve_target(&to, base)),
-            ..file.target
-        };
+        let targets = file
+            .target
+            .into_iter()
+            .map(|table| TargetConfig {
+                to: table
+                    .to
+                    .filter(|to| !to.is_empty())
+                    .map(|to| resolve_target(&to, base)),
+                ..table
+            })
+            .collect();
         let config = Config {
-            target,
+            targets,
             images,
             signatures: file.signatures.resolve(base),
             policy: Policy { sbom: file.sbom },
             events: file.events,
+            immutable,
+            retention: file.retention,
         };
         config.check(true)?;
         Ok(config)
@@ -193,6 +234,25 @@ impl Config {
     pub fn check(&self, need_repository: bool) -> Result<(), String> {
         if self.images.is_empty() {
             return Err("no images given".to_string());
+        }
+        Immutable::new(&self.immutable).map_err(|e| format!("immutable tags: {e}"))?;
+        Retention::new(&self.retention).map_err(|e| format!("[[retention]]: {e}"))?;
+        let mut names = BTreeSet::new();
+        for target in &self.targets {
+            let name = target.name.as_ref().or(target.to.as_ref());
+            if let Some(name) = name
+                && !names.insert(name)
+            {
+                return Err(format!(
+                    "target {name} is given more than once: give each [[target]] its own `to` \
+                     and `name`"
+                ));
+            }
+        }
+        if self.targets.len() > 1 && self.targets.iter().any(|t| t.to.is_none()) {
+            return Err(
+                "every [[target]] of several needs its own `to` (a bucket or directory)".into(),
+            );
         }
         let mut seen = BTreeSet::new();
         for image in &self.images {
@@ -210,6 +270,21 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+/// `[target]` (one table) or `[[target]]` (an array of them): either way, the list.
+fn one_or_many<'de, D>(deserializer: D) -> Result<Vec<TargetConfig>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error as _;
+    match toml::Value::deserialize(deserializer)? {
+        toml::Value::Array(tables) => tables
+            .into_iter()
+            .map(|t| t.try_into().map_err(D::Error::custom))
+            .collect(),
+        table => Ok(vec![table.try_into().map_err(D::Error::custom)?]),
     }
 }
 
@@ -244,7 +319,7 @@ mod tests {
             Path::new("/etc/rp"),
         )
         .unwrap();
-        assert_eq!(c.target.to.as_deref(), Some("/etc/rp/site"));
+        assert_eq!(c.targets[0].to.as_deref(), Some("/etc/rp/site"));
         assert_eq!(c.images[0].layout, PathBuf::from("/etc/rp/apko/golden"));
         assert_eq!(c.images[0].tags, ["latest", "1.0"]);
         assert_eq!(c.images[1].layout, PathBuf::from("/abs/skopeo"));
@@ -419,7 +494,7 @@ mod tests {
         );
         assert!(Config::parse("", base).unwrap_err().contains("no images"));
         let s3 = "[target]\nto='s3://b/p'\nregion='auto'\n[[image]]\nlayout='x'\nrepository='a'";
-        let target = Config::parse(s3, base).unwrap().target;
+        let target = Config::parse(s3, base).unwrap().targets.remove(0);
         assert_eq!(target.to.as_deref(), Some("s3://b/p"));
         assert_eq!(target.region.as_deref(), Some("auto"));
         let unknown = "[target]\nbucket='b'\n[[image]]\nlayout='x'\nrepository='a'";
@@ -431,9 +506,60 @@ mod tests {
     }
 
     #[test]
+    fn reads_several_targets_and_the_governance_rules() {
+        let text = r#"
+            [[target]]
+            name = "r2"
+            to = "s3://images"
+            endpoint = "https://acct.r2.cloudflarestorage.com"
+            [[target]]
+            name = "mirror"
+            to = "mirror"
+            [policy]
+            immutable = ["v*"]
+            [[retention]]
+            repository = "acme/*"
+            tag = "nightly-*"
+            keep_last = 3
+            [[image]]
+            layout = "l"
+            repository = "acme/app"
+            immutable = ["stable"]
+        "#;
+        let c = Config::parse(text, Path::new("/etc/rp")).unwrap();
+        let names: Vec<_> = c.targets.iter().map(|t| t.name.clone().unwrap()).collect();
+        assert_eq!(names, ["r2", "mirror"]);
+        assert_eq!(c.targets[1].to.as_deref(), Some("/etc/rp/mirror"));
+        assert_eq!(c.immutable.len(), 2);
+        assert_eq!(c.immutable[1].repository.as_deref(), Some("acme/app"));
+        assert_eq!(c.retention[0].keep_last, Some(3));
+        let twice = "[[target]]\nto='a'\n[[target]]\nto='a'\n[[image]]\nlayout='x'\nrepository='a'";
+        assert!(
+            Config::parse(twice, Path::new("."))
+                .unwrap_err()
+                .contains("more than once")
+        );
+        let keeps_nothing = "[[retention]]\nrepository='*'\n[[image]]\nlayout='x'\nrepository='a'";
+        assert!(
+            Config::parse(keeps_nothing, Path::new("."))
+                .unwrap_err()
+                .contains("keeps nothing")
+        );
+        let bad_glob = "[policy]\nimmutable=['[']\n[[image]]\nlayout='x'\nrepository='a'";
+        assert!(
+            Config::parse(bad_glob, Path::new("."))
+                .unwrap_err()
+                .contains("immutable")
+        );
+    }
+
+    #[test]
     fn a_target_table_may_leave_to_to_the_flags() {
         let text = "[target]\nregion='auto'\nto=''\n[[image]]\nlayout='x'\nrepository='a'";
-        let table = Config::parse(text, Path::new("/etc/rp")).unwrap().target;
+        let table = Config::parse(text, Path::new("/etc/rp"))
+            .unwrap()
+            .targets
+            .remove(0);
         assert_eq!(table.to, None, "an empty `to` names no target");
         assert_eq!(table.clone().spec(), None);
         let flags = TargetConfig {

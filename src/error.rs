@@ -28,8 +28,10 @@ Exit codes:
   0  success
   1  internal error
   2  usage error (bad flags, names or config)
-  3  verification failed: nothing was written (check: the registry is inconsistent)
-  4  target error: what was written is consistent; re-run to converge";
+  3  verification failed, or refused by policy (an immutable tag moved, a yanked digest):
+     nothing was written (check: the registry is inconsistent)
+  4  target error: what was written is consistent; re-run to converge (with several targets,
+     the others are complete)";
 
 /// A failure of a whole run.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +49,13 @@ pub enum Error {
     /// layout or image to name, only the bundle and what it is over.
     #[error("verification failed: {0}")]
     Refused(String),
+    /// The catalog's governance refuses the run (an immutable tag would move, a yanked digest
+    /// would be published): nothing was written.
+    #[error("refused: {0}")]
+    Governance(String),
+    /// Some of several targets failed; the others are complete. Each: the target and why.
+    #[error("{} of the targets failed (the others are complete; re-run to converge):\n{}", .0.len(), .0.iter().map(|(t, e)| format!("  {t}: {e}")).collect::<Vec<_>>().join("\n"))]
+    Targets(Vec<(String, String)>),
     /// A served registry is not what its documents say (`regpress check`).
     #[error("check failed:\n{}", .0.join("\n"))]
     Check(Vec<String>),
@@ -61,7 +70,8 @@ impl Error {
         match self {
             Error::Usage(_) => EXIT_USAGE,
             Error::Verify(_) => EXIT_VERIFY,
-            Error::Target(_) => EXIT_TARGET,
+            Error::Target(_) | Error::Targets(_) => EXIT_TARGET,
+            Error::Governance(_) => EXIT_VERIFY,
             Error::Refused(_) | Error::Check(_) => EXIT_VERIFY,
             Error::Internal(_) => EXIT_INTERNAL,
         }

@@ -57,6 +57,8 @@ pub struct EventsSpec {
 /// `data` of a [`TAG_PUBLISHED`] event.
 #[derive(Clone, Debug, Serialize)]
 pub struct TagPublished {
+    /// The target written (its `[[target]] name`, else where it is).
+    pub target: String,
     /// The repository.
     pub repository: String,
     /// The tag.
@@ -105,6 +107,8 @@ pub struct SbomResult {
 /// `data` of a [`TAG_REMOVED`] event.
 #[derive(Clone, Debug, Serialize)]
 pub struct TagRemoved {
+    /// The target written (its `[[target]] name`, else where it is).
+    pub target: String,
     /// The repository.
     pub repository: String,
     /// The tag.
@@ -112,6 +116,9 @@ pub struct TagRemoved {
     /// The digest it pointed at, when the target records it (a directory target does; an S3
     /// listing does not, and regpress sends no extra request to find out).
     pub digest: Option<Digest>,
+    /// Why it was removed, when a command was told (`regpress yank --reason`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// `specversion` of every event.
@@ -141,12 +148,17 @@ pub struct Event {
 }
 
 /// The events for every tag of `images` that this run created or moved.
-pub fn published(source: &str, images: &[PublishedImage]) -> Result<Vec<Event>, String> {
+pub fn published(
+    source: &str,
+    target: &str,
+    images: &[PublishedImage],
+) -> Result<Vec<Event>, String> {
     let mut events = Vec::new();
     for i in images {
         let image = &i.image;
         for tag in &i.tags_changed {
             let data = TagPublished {
+                target: target.to_string(),
                 repository: image.repository.clone(),
                 tag: tag.clone(),
                 digest: image.digest.clone(),
@@ -428,8 +440,10 @@ mod tests {
     fn removed_events_follow_the_spec() {
         let digest = Digest::of_bytes(b"x");
         let gone = TagRemoved {
+            target: "r2".into(),
             repository: "acme/app".into(),
             tag: "1.0".into(),
+            reason: None,
             digest: Some(digest.clone()),
         };
         let event = removed("https://cr.example.com", &gone).unwrap();

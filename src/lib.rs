@@ -24,6 +24,7 @@ pub mod duration;
 pub mod error;
 pub mod events;
 pub mod gc;
+pub mod governance;
 pub mod layout;
 pub mod lists;
 pub mod progress;

@@ -25,11 +25,15 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::error::Error;
 use crate::events;
+use crate::governance::ImmutableRule;
+use crate::governance::immutable::{self, Immutable};
+use crate::governance::retention::{self, Retention};
+use crate::governance::yank;
 use crate::progress;
 use crate::report::{PublishedImage, SbomReport};
 use crate::site::{self, Existing, Phase, Removal, Site};
 use crate::store::Body;
-use crate::sync::{self, Change, Inventory, Summary};
+use crate::sync::{self, Change, Inventory, KeptTag, Summary};
 use crate::target::{self, Target, TargetSpec};
 use crate::verify::trust::TrustPolicy;
 use crate::verify::{self, VerifiedImage};
@@ -41,8 +45,8 @@ const STALE_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// How to publish.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Where to.
-    pub target: TargetSpec,
+    /// Where to: one target, or several written in parallel (replication).
+    pub targets: Vec<TargetSpec>,
     /// Plan and report, write nothing.
     pub dry_run: bool,
     /// Writes in flight at once.
@@ -53,6 +57,10 @@ pub struct Options {
     pub progress: progress::Mode,
     /// Where to send an event per tag created or moved, once everything is written.
     pub events: Option<Events>,
+    /// Tags that never move, beyond the config's (`--immutable`).
+    pub immutable: Vec<String>,
+    /// Publish digests `regpress yank` took down.
+    pub allow_yanked: bool,
 }
 
 /// Publish events: the receiver, and the `source` the events name.
@@ -68,6 +76,9 @@ pub struct Events {
 /// then what was published and told.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Report {
+    /// The target's name, when the config gives it one (`[[target]] name`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Counts, per phase and in all, and the tags published.
     #[serde(flatten)]
     pub summary: Summary,
@@ -87,6 +98,8 @@ pub struct Diff {
     pub changes: Vec<Change>,
     /// What the desired state has no place for.
     pub removals: Vec<Removal>,
+    /// Tags `--prune` leaves although the config no longer names them, and why.
+    pub kept: Vec<KeptTag>,
 }
 
 /// A [`Diff`] whose every blob to send has been hashed against its digest: the only thing
@@ -125,30 +138,280 @@ fn trust_policy(config: &Config) -> Result<Option<TrustPolicy>, Error> {
         .map_err(|e| Error::Usage(format!("signature policy: {e}")))
 }
 
-/// Verify, plan and publish every image of `config` to `options.target`.
-pub fn publish(config: &Config, options: &Options) -> Result<Report, Error> {
+/// One target's result of a publish to several.
+pub struct Outcome {
+    /// The target, as reports name it ([`TargetSpec::label`]).
+    pub target: String,
+    /// Its report, or why it failed.
+    pub result: Result<Report, Error>,
+}
+
+/// A publish to several targets as `--report` writes it: a report per target that completed
+/// and the targets that failed.
+#[derive(Debug, Serialize)]
+pub struct Replicated {
+    /// Each complete target's report, in config order.
+    pub targets: Vec<Report>,
+    /// Each failed target and why.
+    pub failed: Vec<FailedTarget>,
+}
+
+/// A target a publish to several could not complete.
+#[derive(Debug, Serialize)]
+pub struct FailedTarget {
+    /// The target.
+    pub target: String,
+    /// Why.
+    pub error: String,
+}
+
+impl Replicated {
+    /// The outcomes as a report, and the failed targets as the run's error.
+    pub fn new(outcomes: Vec<Outcome>) -> (Replicated, Option<Error>) {
+        let mut replicated = Replicated {
+            targets: Vec::new(),
+            failed: Vec::new(),
+        };
+        for outcome in outcomes {
+            match outcome.result {
+                Ok(report) => replicated.targets.push(report),
+                Err(e) => replicated.failed.push(FailedTarget {
+                    target: outcome.target,
+                    error: e.to_string(),
+                }),
+            }
+        }
+        let failed = replicated
+            .failed
+            .iter()
+            .map(|f| (f.target.clone(), f.error.clone()))
+            .collect::<Vec<_>>();
+        let error = (!failed.is_empty()).then_some(Error::Targets(failed));
+        (replicated, error)
+    }
+}
+
+/// One target of a publish, planned and checked, ready for its writes (its diff is apart,
+/// to be hashed with every other target's).
+struct Prepared {
+    spec: TargetSpec,
+    target: Target,
+    pool: rayon::ThreadPool,
+    inventory: Inventory,
+    site: Site,
+}
+
+/// Verify, plan and publish every image of `config` to every target of `options`: images are
+/// read and verified once; each target is inventoried, planned and checked against its
+/// governance (yanked digests, immutable tags) in parallel; the blobs any target needs are
+/// hashed once, before the first write to any; then each target is written and settled on its
+/// own. A verification failure or a refusal stops the run before anything is written; a target
+/// that fails does not stop the others (its [`Outcome`] holds the error).
+pub fn publish(config: &Config, options: &Options) -> Result<Vec<Outcome>, Error> {
     let trust = trust_policy(config)?;
-    let target = target::open(&options.target, options.jobs)?;
     let images = read(config, trust.as_ref())?;
+    let governance = Governance::new(config, options)?;
+    let prepared = each(options.targets.clone(), |spec| {
+        prepare(&images, spec, &governance, options)
+    });
+    let mut ready = Vec::new();
+    let mut diffs = Vec::new();
+    let mut outcomes = Vec::new();
+    for (spec, result) in options.targets.iter().zip(prepared) {
+        match result {
+            Ok((p, diff)) => {
+                ready.push(p);
+                diffs.push(diff);
+            }
+            Err(e @ (Error::Target(_) | Error::Internal(_))) => outcomes.push(Outcome {
+                target: spec.label().to_string(),
+                result: Err(e),
+            }),
+            Err(refused) => return Err(refused),
+        }
+    }
+    let hashed = hash(&images, diffs, options.progress)?;
+    let written = each(ready.into_iter().zip(hashed).collect(), |(p, hashed)| {
+        Outcome {
+            target: p.spec.label().to_string(),
+            result: write(&p, &hashed, &images, options),
+        }
+    });
+    outcomes.extend(written);
+    let order = |o: &Outcome| options.targets.iter().position(|t| t.label() == o.target);
+    outcomes.sort_by_key(order);
+    Ok(outcomes)
+}
+
+/// `f` of each of `items`, on a thread of its own when there are several.
+fn each<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    if items.len() <= 1 {
+        return items.into_iter().map(f).collect();
+    }
+    std::thread::scope(|scope| {
+        let f = &f;
+        let handles: Vec<_> = items
+            .into_iter()
+            .map(|item| scope.spawn(move || f(item)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
+/// The rules a publish holds its targets to beyond verification.
+pub struct Governance {
+    /// Tags that never move (the config's, and `--immutable`).
+    pub immutable: Immutable,
+    /// Which tags `--prune` keeps although the config no longer names them.
+    pub retention: Retention,
+}
+
+impl Governance {
+    /// The config's rules and the flags'.
+    pub fn new(config: &Config, options: &Options) -> Result<Governance, Error> {
+        let mut rules = config.immutable.clone();
+        if !options.immutable.is_empty() {
+            rules.push(ImmutableRule {
+                repository: None,
+                tags: options.immutable.clone(),
+            });
+        }
+        Ok(Governance {
+            immutable: Immutable::new(&rules)
+                .map_err(|e| Error::Usage(format!("immutable tags: {e}")))?,
+            retention: Retention::new(&config.retention)
+                .map_err(|e| Error::Usage(format!("[[retention]]: {e}")))?,
+        })
+    }
+
+    /// The tags and repositories a plan keeps from what the target holds: all of them,
+    /// unless `prune`; then only the tags that are immutable or that a retention rule keeps.
+    pub fn existing(&self, inventory: &Inventory, prune: bool) -> Existing {
+        if !prune {
+            return inventory.existing.clone();
+        }
+        let verdicts = self.retention.judge(
+            &retention::dated(inventory.objects.values()),
+            jiff::Timestamp::now(),
+        );
+        let mut existing = Existing::default();
+        for (repo, tags) in &inventory.existing.tags {
+            for tag in tags {
+                let retained = verdicts.get(&(repo.clone(), tag.clone())) == Some(&true);
+                if retained || self.immutable.covers(repo, tag) {
+                    existing
+                        .tags
+                        .entry(repo.clone())
+                        .or_default()
+                        .insert(tag.clone());
+                    existing.repositories.insert(repo.clone());
+                }
+            }
+        }
+        existing
+    }
+}
+
+/// Stages 2 and 3 for one target, and its governance checks: nothing is written.
+fn prepare(
+    images: &[VerifiedImage],
+    spec: TargetSpec,
+    governance: &Governance,
+    options: &Options,
+) -> Result<(Prepared, Diff), Error> {
+    let target = target::open(&spec, options.jobs)?;
     let pool = sync::worker_pool(options.jobs)?;
-    let inventory = inventory(&target, &images, options.prune, &pool)?;
-    let site = plan(&target, &images, &inventory, options.prune, &pool)?;
-    let diff = diff(&site, &inventory, options.prune);
-    let hashed = hash(&images, diff, options.progress)?;
-    let summary = sync::summarize(
-        target.store.name(),
-        &site,
+    let inventory = inventory(&target, images, options.prune, &pool)?;
+    if !options.allow_yanked {
+        yank::refuse_yanked(target.store.as_ref(), images)?;
+    }
+    let existing = governance.existing(&inventory, options.prune);
+    let site = plan(&target, images, &inventory, existing.clone(), &pool)?;
+    let mut diff = diff(&site, &inventory, options.prune);
+    if options.prune {
+        keep(&mut diff, &site, &existing, &governance.immutable);
+    }
+    immutable::guard(
+        target.store.as_ref(),
+        &inventory,
+        &site.tags,
+        &mut diff.changes,
+        &governance.immutable,
+    )?;
+    let prepared = Prepared {
+        spec,
+        target,
+        pool,
+        inventory,
+        site,
+    };
+    Ok((prepared, diff))
+}
+
+/// With `--prune`: take the tags `existing` keeps (and their records) out of the removals, and
+/// say which the config no longer names and why they stay.
+fn keep(diff: &mut Diff, site: &Site, existing: &Existing, immutable: &Immutable) {
+    let kept = |repo: &str, tag: &str| existing.tags.get(repo).is_some_and(|t| t.contains(tag));
+    diff.removals.retain(|r| {
+        let tag = site::parse_tag_key(&r.key).or_else(|| site::parse_tag_record_key(&r.key));
+        tag.is_none_or(|(repo, tag)| !kept(repo, tag))
+    });
+    let planned: BTreeSet<(&str, &str)> = site
+        .tags
+        .iter()
+        .map(|t| (t.repository.as_str(), t.tag.as_str()))
+        .collect();
+    for (repo, tags) in &existing.tags {
+        for tag in tags
+            .iter()
+            .filter(|t| !planned.contains(&(repo.as_str(), t.as_str())))
+        {
+            diff.kept.push(KeptTag {
+                repository: repo.clone(),
+                tag: tag.clone(),
+                by: if immutable.covers(repo, tag) {
+                    "immutable"
+                } else {
+                    "retention"
+                },
+            });
+        }
+    }
+}
+
+/// Stages 5 and 6 for one target: write (unless a dry run), settle, report.
+fn write(
+    p: &Prepared,
+    hashed: &Hashed,
+    images: &[VerifiedImage],
+    options: &Options,
+) -> Result<Report, Error> {
+    let mut summary = sync::summarize(
+        p.target.store.name(),
+        &p.site,
         hashed.changes(),
         hashed.removals(),
     );
-    let summary = if options.dry_run {
-        summary
-    } else {
-        let summary = apply(&target, &hashed, summary, &pool, options.progress)?;
-        settle(&target, &inventory, &hashed, summary, &pool)?
-    };
+    summary.kept_tags = hashed.0.kept.clone();
+    if !options.dry_run {
+        summary = apply(&p.target, hashed, summary, &p.pool, options.progress)?;
+        summary = settle(&p.target, &p.inventory, hashed, summary, &p.pool)?;
+    }
+    let name = p.spec.name.clone();
     Ok(finish(
-        &target, &images, &inventory, &hashed, summary, options,
+        &p.target,
+        name,
+        images,
+        &p.inventory,
+        hashed,
+        summary,
+        options,
     ))
 }
 
@@ -182,22 +445,17 @@ pub fn inventory(
     )?)
 }
 
-/// Stage 2b: the site to make of the images, keeping the tags and repositories the target
-/// already has unless `prune` (the desired state keeps nothing it was not given), and always
+/// Stage 2b: the site to make of the images, keeping the tags and repositories `existing`
+/// names of what the target has ([`Governance::existing`]: everything, unless `--prune`), and always
 /// the referrers it lists: where the plan would change a stored referrers index, that index is
 /// read and its entries kept (one GET per index that differs; none on a no-op re-publish).
 pub fn plan(
     target: &Target,
     images: &[VerifiedImage],
     inventory: &Inventory,
-    prune: bool,
+    mut existing: Existing,
     pool: &rayon::ThreadPool,
 ) -> Result<Site, Error> {
-    let mut existing = if prune {
-        Existing::default()
-    } else {
-        inventory.existing.clone()
-    };
     let site = site::plan(images, &existing)?;
     // Only the referrers indexes are compared here; the whole site is diffed once, in `diff`.
     let referrers = Site {
@@ -230,14 +488,23 @@ pub fn diff(site: &Site, inventory: &Inventory, prune: bool) -> Diff {
     } else {
         Vec::new()
     };
-    Diff { changes, removals }
+    Diff {
+        changes,
+        removals,
+        kept: Vec::new(),
+    }
 }
 
-/// Stage 4: hash every blob the diff sends (not those copied or already there).
-pub fn hash(images: &[VerifiedImage], diff: Diff, mode: progress::Mode) -> Result<Hashed, Error> {
-    let sent: HashSet<&Path> = diff
-        .changes
+/// Stage 4: hash every blob any of the diffs sends (not those copied or already there), each
+/// once however many targets need it.
+pub fn hash(
+    images: &[VerifiedImage],
+    diffs: Vec<Diff>,
+    mode: progress::Mode,
+) -> Result<Vec<Hashed>, Error> {
+    let sent: HashSet<&Path> = diffs
         .iter()
+        .flat_map(|d| &d.changes)
         .filter(|c| c.write && c.copy_from.is_none())
         .filter_map(|c| match &c.object.body {
             Body::File { path, .. } => Some(path.as_path()),
@@ -245,7 +512,7 @@ pub fn hash(images: &[VerifiedImage], diff: Diff, mode: progress::Mode) -> Resul
         })
         .collect();
     verify::hash_blobs(images, |b| sent.contains(b.path.as_path()), mode).map_err(Error::Verify)?;
-    Ok(Hashed(diff))
+    Ok(diffs.into_iter().map(Hashed).collect())
 }
 
 /// Stage 5a: clear what killed runs left, then write (and remove) phase by phase.
@@ -260,7 +527,9 @@ pub fn apply(
     if summary.objects_to_write > 0 {
         summary.stale_removed = store.clean_stale("v2/", STALE_AFTER)?;
     }
-    let Diff { changes, removals } = &hashed.0;
+    let Diff {
+        changes, removals, ..
+    } = &hashed.0;
     sync::apply(
         store,
         &target.uploads,
@@ -281,7 +550,9 @@ pub fn settle(
     mut summary: Summary,
     pool: &rayon::ThreadPool,
 ) -> Result<Summary, Error> {
-    let Diff { changes, removals } = &hashed.0;
+    let Diff {
+        changes, removals, ..
+    } = &hashed.0;
     let rewritten: Vec<&Change> = changes
         .iter()
         .filter(|c| c.write && inventory.marked.contains(&c.object.key))
@@ -307,9 +578,11 @@ pub fn settle(
     Ok(summary)
 }
 
-/// Stage 6: the report, and (unless a dry run) an event per tag created, moved or removed.
+/// Stage 6: the report (of the target called `name`, if the config names it), and (unless a
+/// dry run) an event per tag created, moved or removed.
 pub fn finish(
     target: &Target,
+    name: Option<String>,
     images: &[VerifiedImage],
     inventory: &Inventory,
     hashed: &Hashed,
@@ -318,6 +591,7 @@ pub fn finish(
 ) -> Report {
     summary.requests = target.requests.get();
     let mut report = Report {
+        name,
         summary,
         sboms: crate::report::sboms(images),
         images: crate::report::published(images, &hashed.0.changes),
@@ -325,17 +599,20 @@ pub fn finish(
     };
     if let Some(events) = options.events.as_ref().filter(|_| !options.dry_run) {
         let source = events.source.as_deref().unwrap_or(target.store.name());
+        let name = report.name.as_deref().unwrap_or(target.store.name());
         let removed = report.summary.removed_tags.iter().map(|t| {
             let key = site::tag_key(&t.repository, &t.tag);
             let digest = inventory.objects.get(&key).and_then(|o| o.sha256.clone());
             let gone = events::TagRemoved {
+                target: name.to_string(),
                 repository: t.repository.clone(),
                 tag: t.tag.clone(),
                 digest,
+                reason: None,
             };
             events::removed(source, &gone)
         });
-        let all = events::published(source, &report.images).and_then(|mut list| {
+        let all = events::published(source, name, &report.images).and_then(|mut list| {
             list.extend(removed.collect::<Result<Vec<_>, _>>()?);
             Ok(list)
         });

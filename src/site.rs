@@ -21,6 +21,8 @@ use crate::verify::VerifiedImage;
 pub const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// Cache-Control for tags and lists: they move, so caches must recheck soon.
 pub const CACHE_SHORT: &str = "public, max-age=60";
+/// Cache-Control of records no client reads (a tag's first publication).
+pub const CACHE_NONE: &str = "no-store";
 /// Content-Type of blobs (configs and layers).
 pub const BLOB_CONTENT_TYPE: &str = "application/octet-stream";
 /// Content-Type of the JSON API documents (`/v2/`, tag lists, catalog).
@@ -183,6 +185,40 @@ pub fn parse_mark_key(key: &str) -> Option<String> {
     parse_content_key(&marked).is_some().then_some(marked)
 }
 
+/// `v2/<repo>/_tags/<tag>` records that the tag was published, at the record's own
+/// modification time (the store's clock): written once when the tag is first published (an
+/// empty object), never rewritten while the tag exists, removed with it. Retention dates tags
+/// by it ([`crate::governance::retention`]). Like [`MARKS`], no registry path reaches it.
+pub const TAG_RECORDS: &str = "_tags";
+
+/// Key of the record of `repository:tag`'s first publication.
+pub fn tag_record_key(repository: &str, tag: &str) -> String {
+    format!("{}{TAG_RECORDS}/{tag}", repository_prefix(repository))
+}
+
+/// If `key` is a tag's record, its repository and tag.
+pub fn parse_tag_record_key(key: &str) -> Option<(&str, &str)> {
+    let (repo, tag) = key
+        .strip_prefix("v2/")?
+        .rsplit_once(&format!("/{TAG_RECORDS}/"))?;
+    let valid =
+        crate::names::check_tag(tag).is_ok() && crate::names::check_repository(repo).is_ok();
+    valid.then_some((repo, tag))
+}
+
+/// The record of `repository:tag`'s first publication: empty, never cached.
+pub fn tag_record_object(repository: &str, tag: &str) -> SiteObject {
+    SiteObject {
+        key: tag_record_key(repository, tag),
+        size: 0,
+        sha256: Digest::of_bytes(b""),
+        body: Body::Bytes(Arc::from(&b""[..])),
+        content_type: BLOB_CONTENT_TYPE.to_string(),
+        cache_control: CACHE_NONE,
+        phase: Phase::Tags,
+    }
+}
+
 /// Prefix of every key of a repository.
 pub fn repository_prefix(repository: &str) -> String {
     format!("v2/{repository}/")
@@ -281,7 +317,7 @@ pub fn prune<'a>(site: &Site, present: impl IntoIterator<Item = &'a str>) -> Vec
         .into_iter()
         .filter(|key| !planned.contains(key))
         .filter_map(|key| {
-            let phase = if parse_tag_key(key).is_some() {
+            let phase = if parse_tag_key(key).is_some() || parse_tag_record_key(key).is_some() {
                 Phase::RemoveTags
             } else if parse_tag_list_key(key).is_some() {
                 Phase::RemoveTagLists
@@ -442,6 +478,7 @@ pub fn plan(images: &[VerifiedImage], existing: &Existing) -> Result<Site, PlanE
                 document_object(key, &image.root, Phase::Tags, CACHE_SHORT),
             );
             list.insert(tag.clone());
+            add(&mut objects, tag_record_object(repo, tag));
             tags.push(PublishedTag {
                 repository: repo.clone(),
                 tag: tag.clone(),
@@ -687,6 +724,8 @@ mod tests {
                     Phase::Referrers,
                     format!("v2/apko/golden/referrers/{}", img.root.digest).as_str()
                 ),
+                (Phase::Tags, "v2/apko/golden/_tags/1.0"),
+                (Phase::Tags, "v2/apko/golden/_tags/latest"),
                 (Phase::Tags, "v2/apko/golden/manifests/1.0"),
                 (Phase::Tags, "v2/apko/golden/manifests/latest"),
                 (Phase::TagLists, "v2/apko/golden/tags/list"),

@@ -19,6 +19,8 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize)]
 pub struct PublishReport {
     target: String,
+    #[serde(default)]
+    name: Option<String>,
     dry_run: bool,
     objects_written: u64,
     bytes_written: u64,
@@ -81,16 +83,47 @@ struct Failed {
     error: Option<String>,
 }
 
-impl PublishReport {
+/// A publish report as `publish --report` writes it: one target's, or, for a config with
+/// several `[[target]]`s, a report per target and the targets that failed.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Reports {
+    /// Several targets.
+    Replicated {
+        /// Each complete target's report.
+        targets: Vec<PublishReport>,
+        /// Each failed target.
+        failed: Vec<FailedTarget>,
+    },
+    /// One target.
+    One(Box<PublishReport>),
+}
+
+/// A target a replicated publish could not complete.
+#[derive(Debug, Deserialize)]
+pub struct FailedTarget {
+    target: String,
+    error: String,
+}
+
+impl Reports {
     /// Read a report written by `publish --report`.
-    pub fn load(path: &Path) -> Result<PublishReport, String> {
+    pub fn load(path: &Path) -> Result<Reports, String> {
         let bytes = std::fs::read(path).map_err(|e| {
             format!(
                 "cannot read report {}: {e} (write one with `regpress publish --report FILE`)",
                 path.display()
             )
         })?;
-        serde_json::from_slice(&bytes).map_err(|e| {
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("report {}: {e}", path.display()))?;
+        // Untagged enums hide why neither shape fits: decide by the field, then parse.
+        let parsed = if value.get("targets").is_some() {
+            serde_json::from_value(value)
+        } else {
+            serde_json::from_value(value).map(|one| Reports::One(Box::new(one)))
+        };
+        parsed.map_err(|e| {
             format!(
                 "report {}: {e} (is it a `regpress publish --report` file?)",
                 path.display()
@@ -98,6 +131,38 @@ impl PublishReport {
         })
     }
 
+    /// The job summary: a section per target, then the targets that failed.
+    pub fn markdown(&self) -> String {
+        match self {
+            Reports::One(one) => one.markdown(),
+            Reports::Replicated { targets, failed } => {
+                let mut md: String = targets.iter().map(PublishReport::markdown).collect();
+                for f in failed {
+                    let _ = writeln!(
+                        md,
+                        "### ❌ regpress failed → `{}`\n\n{}\n\nRe-run to converge: what was \
+                         written there is consistent, and the other targets are complete.\n",
+                        cell(&f.target),
+                        cell(&f.error)
+                    );
+                }
+                md
+            }
+        }
+    }
+
+    /// `repository:tag` → digest, for every tag of every image of every target.
+    pub fn digests(&self) -> BTreeMap<String, String> {
+        match self {
+            Reports::One(one) => one.digests(),
+            Reports::Replicated { targets, .. } => {
+                targets.iter().flat_map(PublishReport::digests).collect()
+            }
+        }
+    }
+}
+
+impl PublishReport {
     /// The job summary: a heading, one table row per image, the totals and any events.
     pub fn markdown(&self) -> String {
         let mut md = String::new();
@@ -106,7 +171,11 @@ impl PublishReport {
         } else {
             "regpress published"
         };
-        let _ = writeln!(md, "### {heading} → `{}`\n", cell(&self.target));
+        let target = match &self.name {
+            Some(name) => format!("{name} ({})", self.target),
+            None => self.target.clone(),
+        };
+        let _ = writeln!(md, "### {heading} → `{}`\n", cell(&target));
         let written = if self.dry_run {
             "objects to write / unchanged"
         } else {

@@ -20,7 +20,7 @@ use crate::site::{
     self, CATALOG_KEY, Existing, Phase, PublishedTag, ROOT_KEYS, Removal, Site, SiteObject,
 };
 use crate::store::upload::Uploads;
-use crate::store::{Body, DELETE_BATCH, ObjectInfo, Store, StoreError};
+use crate::store::{Body, Condition, DELETE_BATCH, ObjectInfo, Store, StoreError, Support};
 
 /// What the target holds that matters to this publish.
 #[derive(Clone, Debug, Default)]
@@ -181,6 +181,10 @@ pub struct Change {
     /// For a blob whose bytes the target holds under another key (or will, once this run's
     /// blob uploads are done): copy from that key instead of uploading.
     pub copy_from: Option<String>,
+    /// Write only if the key is still absent (`If-None-Match: *` where the store honours
+    /// it): an immutable tag this run creates ([`crate::governance::immutable`]). Another
+    /// writer's tag there already is kept if it holds the same bytes, and fails the write if not.
+    pub create_only: bool,
 }
 
 impl Change {
@@ -230,6 +234,7 @@ pub fn diff(site: &Site, inventory: &Inventory) -> Vec<Change> {
                 object: object.clone(),
                 write,
                 copy_from,
+                create_only: false,
             }
         })
         .collect()
@@ -309,8 +314,22 @@ pub struct Summary {
     /// Objects gc had marked for collection, written anew rather than reused (see
     /// [`Inventory::marked`]).
     pub marked_rewritten: u64,
+    /// Tags `--prune` kept although the config no longer names them: immutable, or kept by
+    /// a retention rule.
+    pub kept_tags: Vec<KeptTag>,
     /// Every tag published.
     pub tags: Vec<PublishedTag>,
+}
+
+/// A tag `--prune` keeps although the config no longer names it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct KeptTag {
+    /// Repository name.
+    pub repository: String,
+    /// Tag.
+    pub tag: String,
+    /// What keeps it: `immutable` or `retention`.
+    pub by: &'static str,
 }
 
 /// A tag `--prune` removes.
@@ -424,6 +443,7 @@ pub fn apply(
                     Some(source) => store
                         .copy(source, &object.key, object.size, &attributes)
                         .and_then(|copied| if copied { Ok(()) } else { upload() }),
+                    None if change.create_only => create(store, object),
                     None => upload(),
                 };
                 match result {
@@ -465,6 +485,33 @@ pub fn apply(
     progress.finish();
     report.dry_run = false;
     Ok(report)
+}
+
+/// Write `object` only where nothing is stored yet (`If-None-Match: *`); where the store does
+/// not honour that, an ordinary write. Another writer's object already there is fine when it
+/// holds the same bytes, and an error naming both digests when not.
+fn create(store: &dyn Store, object: &SiteObject) -> Result<(), StoreError> {
+    let attributes = object.attributes();
+    if store.conditional_writes()? != Support::Yes {
+        return store.put(&object.key, &object.body, &attributes);
+    }
+    if store.put_if(&object.key, &object.body, &attributes, &Condition::Absent)? {
+        return Ok(());
+    }
+    let held = store.get(&object.key)?.map(|f| Digest::of_bytes(&f.bytes));
+    match held {
+        Some(held) if held == object.sha256 => Ok(()),
+        held => Err(StoreError::new(
+            store.name(),
+            Some(&object.key),
+            format!(
+                "immutable tag created meanwhile by another publisher, holding {}; this run \
+                 offered {}: left as the other publisher wrote it",
+                held.map_or_else(|| "nothing".to_string(), |d| d.to_string()),
+                object.sha256
+            ),
+        )),
+    }
 }
 
 /// After the tags are written: each of `rewritten` (objects this run wrote because gc had
@@ -632,6 +679,23 @@ mod tests {
             Some(wanted.key),
             "copied from this run's upload"
         );
+    }
+
+    #[test]
+    fn a_create_only_write_keeps_what_another_writer_created() {
+        let store = crate::store::memory::MemoryStore::new("mem");
+        let ours = object("v2/a/manifests/v1", b"{\"a\":1}", CACHE_SHORT);
+        create(&store, &ours).unwrap();
+        create(&store, &ours).unwrap();
+        let theirs = object("v2/a/manifests/v1", b"{\"a\":2}", CACHE_SHORT);
+        let e = create(&store, &theirs).unwrap_err();
+        assert!(
+            e.reason.contains(&ours.sha256.to_string())
+                && e.reason.contains(&theirs.sha256.to_string()),
+            "{e}"
+        );
+        let held = store.get("v2/a/manifests/v1").unwrap().unwrap().bytes;
+        assert_eq!(held, b"{\"a\":1}", "the first writer's tag stays");
     }
 
     #[test]

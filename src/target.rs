@@ -20,6 +20,8 @@ use crate::store::{Store, dir, s3};
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetSpec {
+    /// What reports, events and errors call it (default: `to`).
+    pub name: Option<String>,
     /// `./site`, `file:///abs/path` or `s3://BUCKET[/PREFIX]`.
     pub to: String,
     /// S3 endpoint URL (R2: `https://<account>.r2.cloudflarestorage.com`).
@@ -41,6 +43,13 @@ pub struct TargetSpec {
     /// How long one request without a body may take before it is retried, e.g. `"30s"`
     /// (uploads get more time per byte). Default 60s.
     pub timeout: Option<String>,
+}
+
+impl TargetSpec {
+    /// What reports, events and errors call it: its `name`, else `to`.
+    pub fn label(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.to)
+    }
 }
 
 /// Default time a request without a body may take.

@@ -239,7 +239,7 @@ fn an_unreachable_receiver_never_fails_the_publish() {
         "{}",
         out.stderr
     );
-    assert!(out.stderr.contains("the publish itself succeeded"));
+    assert!(out.stderr.contains("the run itself succeeded"));
     assert!(!out.stderr.contains("s3cret") && !out.stdout.contains("s3cret"));
     let r = common::report(&report);
     assert_eq!(r["events"]["url"], format!("http://127.0.0.1:{port}/hook"));
@@ -385,7 +385,7 @@ fn a_receiver_that_never_answers_is_given_up_on_within_the_budget() {
         "not sent: the budget for delivering events (1s) ran out"
     );
     assert!(
-        out.stderr.contains("the publish itself succeeded"),
+        out.stderr.contains("the run itself succeeded"),
         "{}",
         out.stderr
     );

@@ -105,8 +105,7 @@ fn every_regpress_config_parses_and_the_local_ones_publish() {
     for name in &regpress_configs {
         let mut path = examples().join(name);
         let mut config = Config::load(&path).unwrap_or_else(|e| panic!("examples/{name}: {e}"));
-        let to = config
-            .target
+        let to = config.targets[0]
             .to
             .clone()
             .expect("every example names its target");
@@ -184,7 +183,7 @@ fn the_auth_and_garage_configs_parse() {
         .expect("garage.toml is TOML");
     assert_eq!(garage["s3_api"]["s3_region"].as_str(), Some("garage"));
     let ours = Config::load(&examples().join("garage/regpress.toml")).unwrap();
-    assert_eq!(ours.target.region.as_deref(), Some("garage"));
+    assert_eq!(ours.targets[0].region.as_deref(), Some("garage"));
 }
 
 #[test]

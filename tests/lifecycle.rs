@@ -184,8 +184,8 @@ fn prune_makes_the_site_hold_exactly_the_configured_tags() {
             {"repository": "old/repo", "tag": "v1"},
         ])
     );
-    // Two tags and the tag list of the repository no longer configured.
-    assert_eq!(r["objects_deleted"], 3);
+    // Two tags, their records and the tag list of the repository no longer configured.
+    assert_eq!(r["objects_deleted"], 5);
     assert_eq!(
         user_tags(&json(&site, "v2/apko/golden/tags/list")),
         ["latest"]
@@ -357,6 +357,7 @@ fn gc_deletes_exactly_the_unreachable_objects_older_than_the_grace_period() {
         "v2/_catalog",
         "v2/app/tags/list",
         "v2/app/manifests/stable",
+        "v2/app/_tags/stable",
     ] {
         expected.insert(key.to_string());
     }
@@ -657,10 +658,11 @@ fn publish_in_stages(
     let pool = regpress::sync::worker_pool(4).unwrap();
     let inventory = publish::inventory(&target, &images, false, &pool).unwrap();
     between("inventory");
-    let site_plan = publish::plan(&target, &images, &inventory, false, &pool).unwrap();
+    let existing = inventory.existing.clone();
+    let site_plan = publish::plan(&target, &images, &inventory, existing, &pool).unwrap();
     let diff = publish::diff(&site_plan, &inventory, false);
     let mode = regpress::progress::Mode::Quiet;
-    let hashed = publish::hash(&images, diff, mode).unwrap();
+    let hashed = publish::hash(&images, vec![diff], mode).unwrap().remove(0);
     let summary = regpress::sync::summarize("site", &site_plan, hashed.changes(), &[]);
     let summary = publish::apply(&target, &hashed, summary, &pool, mode).unwrap();
     between("apply");

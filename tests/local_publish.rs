@@ -62,11 +62,12 @@ fn apko_golden_is_published_served_and_pulled_by_skopeo() {
         out.stdout
     );
     let r = report(&rep);
-    // 4 blobs, 2 platform manifests, the index, their 3 referrers lists, 2 tags, tags/list,
+    // 4 blobs, 2 platform manifests, the index, their 3 referrers lists, 2 tags and their 2
+    // first-publication records, tags/list,
     // _catalog, v2/ and v2/index.html; and the 3 apko SBOMs as referrers: their manifests, the
     // SBOM files, the empty config, and the 3 sha256-<hex> referrers tags with their lists by
     // digest.
-    assert_eq!(r["objects_written"], 29);
+    assert_eq!(r["objects_written"], 31);
     assert_eq!(r["objects_unchanged"], 0);
     assert_eq!(r["tags"][0]["digest"], index_digest.as_str());
     assert!(r["bytes_written"].as_u64().unwrap() > 7000);

@@ -121,10 +121,13 @@ fn golden_and_a_catalog_publish_to_garage_and_pull_from_its_website() {
     )
     .ok();
     let third = report(&extra);
-    assert_eq!(third["objects_written"], 2, "the tag and its tag list");
-    // Catalog GET, one prefix listing, two root HEADs; stale-upload sweep; two PUTs; then the
-    // tag list settled: its tags listed and the list read back.
-    assert_eq!(third["requests"], 4 + 1 + 2 + 2);
+    assert_eq!(
+        third["objects_written"], 3,
+        "the tag, its first-publication record and its tag list"
+    );
+    // Catalog GET, one prefix listing, two root HEADs; the yank records listed; stale-upload
+    // sweep; three PUTs; then the tag list settled: its tags listed and the list read back.
+    assert_eq!(third["requests"], 4 + 1 + 1 + 3 + 2);
 
     let _web = garage.expose(&bucket);
     let image = |r: &str| format!("docker://{}/{r}", garage.web);

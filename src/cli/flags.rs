@@ -58,32 +58,68 @@ impl TargetArgs {
     }
 }
 
-/// The target: `flags` over `table`, the `[target]` of the config read from `path` (if any).
-pub(super) fn resolve_target(
+/// The targets: `flags` over each table of the config read from `path` (if any). `--to` names
+/// one target, laid over the config's table when it has exactly one; without it, every
+/// `[[target]]` of the config is written (replication), each with the other flags over it.
+pub(super) fn resolve_targets(
     path: Option<&Path>,
-    table: TargetConfig,
+    tables: Vec<TargetConfig>,
     flags: TargetConfig,
-) -> Result<TargetSpec, Error> {
-    table.with(flags).spec().ok_or_else(|| {
-        let config = match path {
-            Some(path) => format!("config {}", path.display()),
-            None => "the config".to_string(),
-        };
-        Error::Usage(format!(
-            "no target: give --to (s3://BUCKET[/PREFIX] or a directory), or [target] to = ... \
-             in {config}"
-        ))
-    })
+) -> Result<Vec<TargetSpec>, Error> {
+    let tables = match (&flags.to, tables.len()) {
+        (Some(_), 1) | (None, _) => tables,
+        (Some(_), _) => Vec::new(),
+    };
+    let tables = if tables.is_empty() {
+        vec![TargetConfig::default()]
+    } else {
+        tables
+    };
+    let config = match path {
+        Some(path) => format!("config {}", path.display()),
+        None => "the config".to_string(),
+    };
+    tables
+        .into_iter()
+        .map(|table| {
+            table.with(flags.clone()).spec().ok_or_else(|| {
+                Error::Usage(format!(
+                    "no target: give --to (s3://BUCKET[/PREFIX] or a directory), or [target] \
+                     to = ... in {config}"
+                ))
+            })
+        })
+        .collect()
 }
 
-/// The target of a command that takes only a target (gc, check --repair): these flags over the
-/// `[target]` of the config at `path`, if any.
+/// The target of a command that takes only one target (gc, check --repair): these flags over
+/// the `[target]` of the config at `path`, if any.
 pub(super) fn target_only(path: Option<&Path>, args: TargetArgs) -> Result<TargetSpec, Error> {
-    let table = match path {
-        Some(path) => Config::load(path)?.target,
-        None => TargetConfig::default(),
+    let mut targets = targets_only(path, args)?;
+    match targets.len() {
+        1 => Ok(targets.remove(0)),
+        n => Err(Error::Usage(format!(
+            "the config names {n} targets ({}): give --to for the one to work on",
+            targets
+                .iter()
+                .map(TargetSpec::label)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// Every target of a command that works on each in turn (retain, yank): these flags over the
+/// tables of the config at `path`, if any.
+pub(super) fn targets_only(
+    path: Option<&Path>,
+    args: TargetArgs,
+) -> Result<Vec<TargetSpec>, Error> {
+    let tables = match path {
+        Some(path) => Config::load(path)?.targets,
+        None => Vec::new(),
     };
-    resolve_target(path, table, args.table())
+    resolve_targets(path, tables, args.table())
 }
 
 /// Which images: one layout with flags, or a config file.
@@ -433,7 +469,6 @@ pub(super) fn load_config(
             ));
         }
         let config = Config {
-            target: TargetConfig::default(),
             images: layouts
                 .iter()
                 .map(|layout| ImageSpec {
@@ -448,7 +483,7 @@ pub(super) fn load_config(
                 .collect(),
             policy: Default::default(),
             signatures: PolicySpec::default(),
-            events: Default::default(),
+            ..Config::default()
         };
         config.check(need_repository).map_err(Error::Usage)?;
         config

@@ -13,6 +13,7 @@ mod check;
 mod completions;
 mod flags;
 mod gc;
+mod govern;
 mod man;
 mod print;
 mod publish;
@@ -75,6 +76,12 @@ enum Command {
     Auth(auth::AuthCommand),
     /// Delete blobs, manifests and referrers no tag reaches, once older than a grace period.
     Gc(gc::GcArgs),
+    /// Apply the config's [[retention]] rules: remove the tags no rule keeps.
+    Retain(Box<govern::RetainArgs>),
+    /// Take images down: remove every tag reaching a digest, and refuse to publish it again.
+    Yank(Box<govern::YankArgs>),
+    /// Lift a yank: the digest may be published again.
+    Unyank(govern::UnyankArgs),
 }
 
 /// Parse the command line and run it.
@@ -90,6 +97,9 @@ pub fn run() -> Result<(), Error> {
         Command::Man(args) => man::run(args, Cli::command()),
         Command::Sigstore(command) => sigstore::run(command, output),
         Command::Gc(args) => gc::run(args, output),
+        Command::Retain(args) => govern::retain(*args, output),
+        Command::Yank(args) => govern::yank(*args, output),
+        Command::Unyank(args) => govern::unyank(args, output),
         Command::Serve(args) => serve::run(args),
         Command::Auth(command) => auth::run(command),
     }

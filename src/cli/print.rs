@@ -71,11 +71,11 @@ pub(super) fn sbom_warnings(sboms: &[SbomReport], output: Output) {
 
 /// A warning on stderr for each publish event not delivered, even when quiet: the publish
 /// succeeded, but whoever waits for the event will not hear of it.
-pub(super) fn undelivered(report: &Report) {
-    if let Some(delivery) = &report.events {
+pub(super) fn undelivered(delivery: Option<&crate::events::Delivery>) {
+    if let Some(delivery) = delivery {
         for failed in &delivery.failed {
             eprintln!(
-                "warning: event {} for {} not delivered to {}: {}; the publish itself succeeded",
+                "warning: event {} for {} not delivered to {}: {}; the run itself succeeded",
                 failed.ty,
                 failed.subject,
                 delivery.url,
@@ -316,6 +316,13 @@ fn table(published: &Report) {
         };
         let _ = writeln!(out, "{verb} {}:{}", tag.repository, tag.tag);
     }
+    for tag in &report.kept_tags {
+        let _ = writeln!(
+            out,
+            "kept {}:{} ({}; the config no longer names it)",
+            tag.repository, tag.tag, tag.by
+        );
+    }
     if let Some(events) = &published.events {
         let _ = writeln!(
             out,
@@ -328,7 +335,10 @@ fn table(published: &Report) {
     let _ = writeln!(
         out,
         "{}: {} objects ({}) written, {} unchanged, {} removed, {} lists repaired, {} requests{}",
-        report.target,
+        published.name.as_ref().map_or_else(
+            || report.target.clone(),
+            |n| format!("{n} ({})", report.target)
+        ),
         report.objects_written,
         HumanBytes(report.bytes_written),
         report.objects_unchanged,

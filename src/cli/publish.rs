@@ -10,7 +10,7 @@ use clap::Args;
 
 use super::flags::{
     EventArgs, ImageArgs, ReportArgs, SbomArgs, TargetArgs, event_options, load_config,
-    resolve_target,
+    resolve_targets,
 };
 use super::print::{self, Output};
 use crate::config::TargetConfig;
@@ -87,6 +87,17 @@ pub(super) struct PublishArgs {
     jobs: usize,
     #[command(flatten)]
     events: EventArgs,
+    /// Tags matching this glob never move once published (repeatable; with the config's
+    /// `[policy] immutable`): moving one is refused before any write, --prune keeps them.
+    #[arg(
+        help_heading = "Governance",
+        long = "immutable",
+        value_name = "PATTERN"
+    )]
+    immutable: Vec<String>,
+    /// Publish digests `regpress yank` took down (by default refused, naming the record).
+    #[arg(help_heading = "Governance", long)]
+    allow_yanked: bool,
 }
 
 /// Verify and publish.
@@ -99,22 +110,59 @@ pub(super) fn run(args: PublishArgs, output: Output) -> Result<(), Error> {
         ..args.target.table()
     };
     let options = crate::publish::Options {
-        target: resolve_target(args.images.config.as_deref(), config.target.clone(), flags)?,
+        targets: resolve_targets(args.images.config.as_deref(), config.targets.clone(), flags)?,
         dry_run: args.dry_run,
         jobs: args.jobs,
         prune: args.prune,
         progress: output.progress(),
         events: event_options(&args.events, &config)?,
+        immutable: args.immutable,
+        allow_yanked: args.allow_yanked,
     };
-    let report = crate::publish::publish(&config, &options)?;
+    let mut outcomes = crate::publish::publish(&config, &options)?;
+    if outcomes.len() > 1 {
+        return replicated(outcomes, &args.reporting, output);
+    }
+    let report = outcomes
+        .pop()
+        .ok_or_else(|| Error::Internal("a publish to no target".into()))?
+        .result?;
     if let Some(path) = &args.reporting.report {
         print::write_report(path, &report)?;
     }
     print::sbom_warnings(&report.sboms, output);
-    print::undelivered(&report);
+    print::undelivered(report.events.as_ref());
     if args.reporting.json {
         return print::json(&report);
     }
     print::published(&report, output);
     Ok(())
+}
+
+/// The outcome of a publish to several targets: a report per target (a section each in the
+/// table, `targets` and `failed` in the JSON), then the failed targets as the error (exit 4).
+fn replicated(
+    outcomes: Vec<crate::publish::Outcome>,
+    reporting: &ReportArgs,
+    output: Output,
+) -> Result<(), Error> {
+    let (replicated, failed) = crate::publish::Replicated::new(outcomes);
+    if let Some(path) = &reporting.report {
+        print::write_report(path, &replicated)?;
+    }
+    if let Some(first) = replicated.targets.first() {
+        print::sbom_warnings(&first.sboms, output);
+    }
+    replicated
+        .targets
+        .iter()
+        .for_each(|r| print::undelivered(r.events.as_ref()));
+    if reporting.json {
+        print::json(&replicated)?;
+    } else {
+        for report in &replicated.targets {
+            print::published(report, output);
+        }
+    }
+    failed.map_or(Ok(()), Err)
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::error::{EXIT_CODES, Error};
-use crate::summary::{self, PublishReport};
+use crate::summary::{self, Reports};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -51,7 +51,7 @@ pub(super) fn run(args: SummarizeArgs) -> Result<(), Error> {
             String::new(),
         ),
         (_, Some(path)) => {
-            let report = PublishReport::load(path).map_err(Error::Usage)?;
+            let report = Reports::load(path).map_err(Error::Usage)?;
             (
                 report.markdown(),
                 report.digests(),
