@@ -311,6 +311,42 @@ fn a_pruned_tag_sends_a_removed_event() {
 }
 
 #[test]
+fn a_yank_sends_a_removed_event_per_tag_with_its_reason() {
+    let receiver = Receiver::start(0);
+    let dir = tempfile::tempdir().unwrap();
+    let site = s(&dir.path().join("site"));
+    let golden = s(&fixture("apko/golden"));
+    let args = ["publish", &golden, "--repo", "acme/app", "--tag", "v1", "--tag", "latest"];
+    regpress(&[&args[..], &["--to", &site, "-q"]].concat()).ok();
+    regpress(&[
+        "yank",
+        "--to",
+        &site,
+        "acme/app:v1",
+        "--reason",
+        "CVE-2026-0002",
+        "--events-url",
+        &receiver.url,
+    ])
+    .ok();
+    let mut received: Vec<Value> = receiver.received().into_iter().map(|r| r.body).collect();
+    received.sort_by_key(|e| e["subject"].as_str().map(str::to_string));
+    let subjects: Vec<&str> = received.iter().filter_map(|e| e["subject"].as_str()).collect();
+    assert!(
+        subjects.contains(&"acme/app:v1") && subjects.contains(&"acme/app:latest"),
+        "{subjects:?}"
+    );
+    for e in &received {
+        assert_eq!(e["type"], "dev.regpress.tag.removed");
+        assert_eq!(e["data"]["reason"], "CVE-2026-0002");
+        assert_eq!(e["data"]["target"], site.as_str());
+    }
+    let golden_digest = common::golden_digest();
+    let v1 = received.iter().find(|e| e["subject"] == "acme/app:v1").unwrap();
+    assert_eq!(v1["data"]["digest"], golden_digest.as_str());
+}
+
+#[test]
 fn an_empty_events_url_variable_leaves_the_configs_url() {
     // A workflow's `REGPRESS_EVENTS_URL: ${{ secrets.X }}` of a secret not set is "".
     let receiver = Receiver::start(0);
