@@ -28,8 +28,8 @@ Exit codes:
   0  success
   1  internal error
   2  usage error (bad flags, names or config)
-  3  verification failed, or refused by policy (an immutable tag moved, a yanked digest):
-     nothing was written (check: the registry is inconsistent)
+  3  verification failed or refused by policy: nothing was written (refused: an immutable tag
+     would move, a yanked digest; check: the registry is inconsistent)
   4  target error: what was written is consistent; re-run to converge (with several targets,
      the others are complete)";
 

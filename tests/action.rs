@@ -226,7 +226,7 @@ fn a_failed_publish_still_gets_a_summary_and_the_action_fails() {
     assert!(run.log.contains("--- step Summarize"), "{}", run.log);
     assert_eq!(
         run.summary,
-        "### ❌ regpress publish failed (exit 3: verification failed: nothing was written)\n\n\
+        "### ❌ regpress publish failed (exit 3: verification failed or refused by policy: nothing was written)\n\n\
          See the log of the publish step for what failed and what to do next.\n"
     );
     assert_eq!(run.outputs["digests"], "{}");

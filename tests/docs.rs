@@ -73,6 +73,8 @@ const MUST_RUN: &[(&str, &str)] = &[
     ),
     ("docs/github-action.md", "summarize --report plan.json"),
     ("docs/github-action.md", "summarize --exit-code 3"),
+    ("docs/governance.md", "yank --to ./site acme/app:1.4.2"),
+    ("docs/governance.md", "unyank --to ./site"),
     ("docs/lifecycle.md", "--prune --dry-run"),
     ("docs/lifecycle.md", "gc --to ./site --dry-run"),
     ("docs/lifecycle.md", "gc --to ./site --grace 0s"),

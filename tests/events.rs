@@ -316,7 +316,9 @@ fn a_yank_sends_a_removed_event_per_tag_with_its_reason() {
     let dir = tempfile::tempdir().unwrap();
     let site = s(&dir.path().join("site"));
     let golden = s(&fixture("apko/golden"));
-    let args = ["publish", &golden, "--repo", "acme/app", "--tag", "v1", "--tag", "latest"];
+    let args = [
+        "publish", &golden, "--repo", "acme/app", "--tag", "v1", "--tag", "latest",
+    ];
     regpress(&[&args[..], &["--to", &site, "-q"]].concat()).ok();
     regpress(&[
         "yank",
@@ -331,7 +333,10 @@ fn a_yank_sends_a_removed_event_per_tag_with_its_reason() {
     .ok();
     let mut received: Vec<Value> = receiver.received().into_iter().map(|r| r.body).collect();
     received.sort_by_key(|e| e["subject"].as_str().map(str::to_string));
-    let subjects: Vec<&str> = received.iter().filter_map(|e| e["subject"].as_str()).collect();
+    let subjects: Vec<&str> = received
+        .iter()
+        .filter_map(|e| e["subject"].as_str())
+        .collect();
     assert!(
         subjects.contains(&"acme/app:v1") && subjects.contains(&"acme/app:latest"),
         "{subjects:?}"
@@ -342,7 +347,10 @@ fn a_yank_sends_a_removed_event_per_tag_with_its_reason() {
         assert_eq!(e["data"]["target"], site.as_str());
     }
     let golden_digest = common::golden_digest();
-    let v1 = received.iter().find(|e| e["subject"] == "acme/app:v1").unwrap();
+    let v1 = received
+        .iter()
+        .find(|e| e["subject"] == "acme/app:v1")
+        .unwrap();
     assert_eq!(v1["data"]["digest"], golden_digest.as_str());
 }
 

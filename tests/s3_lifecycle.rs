@@ -482,6 +482,30 @@ fn flaky(
 }
 
 #[test]
+fn a_completion_whose_answer_is_lost_is_not_retried_into_a_failure() {
+    let garage = Garage::start();
+    let sc = scenario();
+    let proxy = Proxy::start(&garage.endpoint);
+    // The first CompleteMultipartUpload reaches Garage, which completes it; its answer is cut
+    // short, so the retry finds the upload gone (NoSuchUpload).
+    let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen_cut = cut.clone();
+    proxy.set_rule(move |seen| {
+        let completion = seen.method == "POST" && seen.path.contains("uploadId=");
+        let first = completion && !seen_cut.swap(true, std::sync::atomic::Ordering::SeqCst);
+        first.then_some(Fault::Truncate)
+    });
+    let bucket = garage.bucket("lost-answer");
+    // b holds the 11 MiB layer, uploaded in parts.
+    publish(&garage, &sc.b, &bucket, &proxy.url, false).ok();
+    assert!(
+        cut.load(std::sync::atomic::Ordering::SeqCst),
+        "a completion was sent"
+    );
+    assert_consistent(&garage, &bucket, "after a lost completion answer");
+}
+
+#[test]
 fn injected_faults_still_publish_byte_for_byte() {
     let garage = Garage::start();
     let sc = scenario();

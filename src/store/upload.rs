@@ -116,7 +116,30 @@ impl Uploads {
                 })
             })
             .collect::<Result<Vec<Part>, StoreError>>()?;
-        store.complete_multipart(key, upload, &parts)
+        store
+            .complete_multipart(key, upload, &parts)
+            .or_else(|e| completed_earlier(store, key, len, &attributes.sha256, e))
+    }
+}
+
+/// A completion retried after the store completed the first attempt but its answer was lost
+/// finds the upload gone (`NoSuchUpload`): done, if the object is now there, of the right size
+/// and (where the store says) digest; `error` otherwise.
+fn completed_earlier(
+    store: &dyn Store,
+    key: &str,
+    len: u64,
+    digest: &Digest,
+    error: StoreError,
+) -> Result<(), StoreError> {
+    if !error.reason.contains("NoSuchUpload") {
+        return Err(error);
+    }
+    match store.head(key)? {
+        Some(info) if info.size == len && info.sha256.as_ref().is_none_or(|d| d == digest) => {
+            Ok(())
+        }
+        _ => Err(error),
     }
 }
 
