@@ -153,7 +153,6 @@ fn trust_policy() -> Option<&'static TrustPolicy> {
         std::fs::write(dir.path().join("key.pub"), FUZZ_PUBLIC_KEY).ok()?;
         let spec = PolicySpec {
             require: false,
-            trusted_root: None,
             signers: vec![
                 SignerSpec {
                     identity_regexp: Some(".*".to_string()),
@@ -165,6 +164,7 @@ fn trust_policy() -> Option<&'static TrustPolicy> {
                     ..SignerSpec::default()
                 },
             ],
+            ..PolicySpec::default()
         };
         let policy = TrustPolicy::with_root(&spec, &RootSource::Production).ok()?;
         Some((policy, dir))

@@ -386,6 +386,36 @@ mod tests {
     }
 
     #[test]
+    fn reads_where_the_trusted_root_is_fetched_from() {
+        let c = Config::parse(
+            r#"
+            [signatures]
+            tuf_mirror = "https://tuf.internal.example.com"
+            tuf_root = "tuf-root.json"
+            offline = true
+            [[signatures.signer]]
+            key = "cosign.pub"
+            [[image]]
+            layout = "l"
+            repository = "a"
+            "#,
+            Path::new("/etc/rp"),
+        )
+        .unwrap();
+        let source = c.signatures.tuf_source();
+        assert_eq!(source.mirror(), "https://tuf.internal.example.com");
+        assert_eq!(source.root, Some(PathBuf::from("/etc/rp/tuf-root.json")));
+        assert!(source.offline);
+        // A root file and a TUF repository together are contradictory.
+        let both = PolicySpec {
+            trusted_root: Some("root.json".into()),
+            ..c.signatures
+        };
+        let e = both.root_source().unwrap_err().to_string();
+        assert!(e.contains("cannot be given with it"), "{e}");
+    }
+
+    #[test]
     fn reads_the_signature_policy_and_sidecar_bundles() {
         let c = Config::parse(
             r#"

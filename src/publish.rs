@@ -35,7 +35,7 @@ use crate::site::{self, Existing, Phase, Removal, Site};
 use crate::store::Body;
 use crate::sync::{self, Change, Inventory, KeptTag, Summary};
 use crate::target::{self, Target, TargetSpec};
-use crate::verify::trust::TrustPolicy;
+use crate::verify::trust::{TrustError, TrustPolicy};
 use crate::verify::{self, VerifiedImage};
 
 /// Incomplete uploads and temporary files older than this were left by a run that died: no
@@ -135,7 +135,11 @@ fn trust_policy(config: &Config) -> Result<Option<TrustPolicy>, Error> {
     }
     TrustPolicy::load(&config.signatures)
         .map(Some)
-        .map_err(|e| Error::Usage(format!("signature policy: {e}")))
+        .map_err(|e| match e {
+            // The policy is sound; the root to verify by could not be had.
+            TrustError::Tuf(e) if !e.is_usage() => Error::Refused(e.to_string()),
+            e => Error::Usage(format!("signature policy: {e}")),
+        })
 }
 
 /// One target's result of a publish to several.

@@ -177,9 +177,44 @@ pub(super) struct SignatureArgs {
     /// https://token.actions.githubusercontent.com.
     #[arg(long, value_name = "URL")]
     certificate_oidc_issuer: Option<String>,
-    /// A Sigstore trusted_root.json [default: Sigstore's production root, embedded].
+    /// A Sigstore trusted_root.json [default: Sigstore's public-good root, kept current
+    /// through TUF].
     #[arg(long, value_name = "FILE")]
     trusted_root: Option<PathBuf>,
+    #[command(flatten)]
+    tuf: TufArgs,
+}
+
+/// Where the trusted root is fetched from through TUF (shared with `regpress trust-root`).
+#[derive(Args, Debug)]
+pub(super) struct TufArgs {
+    /// The TUF repository to fetch Sigstore's trusted_root.json from: a mirror of the
+    /// public-good one, or a private one with --tuf-root [default:
+    /// https://tuf-repo-cdn.sigstore.dev]. The metadata is cached in $REGPRESS_TUF_CACHE
+    /// [default: ~/.cache/regpress/tuf].
+    #[arg(long, value_name = "URL")]
+    tuf_mirror: Option<String>,
+    /// The initial root.json of --tuf-mirror, for a private TUF repository [default:
+    /// Sigstore's, built in].
+    #[arg(long, value_name = "FILE")]
+    tuf_root: Option<PathBuf>,
+    /// Never touch the network for the trusted root: use the TUF cache as last refreshed,
+    /// else the root built into regpress.
+    #[arg(long)]
+    offline: bool,
+}
+
+impl TufArgs {
+    /// Lay these flags over a policy's TUF settings.
+    pub(super) fn apply(&self, policy: &mut PolicySpec) {
+        if self.tuf_mirror.is_some() {
+            policy.tuf_mirror = self.tuf_mirror.clone();
+        }
+        if self.tuf_root.is_some() {
+            policy.tuf_root = self.tuf_root.clone();
+        }
+        policy.offline |= self.offline;
+    }
 }
 
 impl SignatureArgs {
@@ -189,6 +224,7 @@ impl SignatureArgs {
         if self.trusted_root.is_some() {
             policy.trusted_root = self.trusted_root.clone();
         }
+        self.tuf.apply(policy);
         for key in &self.keys {
             policy.signers.push(SignerSpec {
                 key: Some(key.clone()),

@@ -2,7 +2,7 @@
 //!
 //! Each command has a file holding its own flags and the pipeline call it makes (`publish.rs`,
 //! `verify.rs`, `serve.rs`, `check.rs`, `summarize.rs`, `completions.rs`, `man.rs`,
-//! `sigstore.rs`, `auth.rs`, `gc.rs`); the flag groups several commands share are defined once
+//! `sigstore.rs`, `trust_root.rs`, `auth.rs`, `gc.rs`); the flag groups several commands share are defined once
 //! in `flags.rs`, and everything printed about a run is in `print.rs`. Those two use no other
 //! file here; the command files use them; this file uses the command files. What stays here is
 //! what `regpress --help` shows: the global flags and the list of commands with a line each
@@ -20,6 +20,7 @@ mod publish;
 mod serve;
 mod sigstore;
 mod summarize;
+mod trust_root;
 mod verify;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -71,6 +72,9 @@ enum Command {
     /// Sigstore tools: verify a bundle as the sigstore-conformance suite drives clients.
     #[command(subcommand)]
     Sigstore(sigstore::SigstoreCommand),
+    /// Sigstore's trusted root through TUF: fetch it now and cache it, or show which one is used.
+    #[command(subcommand)]
+    TrustRoot(trust_root::TrustRootCommand),
     /// The companion handler for private repositories: registry tokens from OIDC identity.
     #[command(subcommand)]
     Auth(auth::AuthCommand),
@@ -96,6 +100,7 @@ pub fn run() -> Result<(), Error> {
         Command::Completions(args) => completions::run(args, Cli::command()),
         Command::Man(args) => man::run(args, Cli::command()),
         Command::Sigstore(command) => sigstore::run(command, output),
+        Command::TrustRoot(command) => trust_root::run(command, output),
         Command::Gc(args) => gc::run(args, output),
         Command::Retain(args) => govern::retain(*args, output),
         Command::Yank(args) => govern::yank(*args, output),

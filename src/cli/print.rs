@@ -16,6 +16,8 @@ use crate::error::Error;
 use crate::progress;
 use crate::publish::Report;
 use crate::report::{self, ImageReport, SbomReport, VerifyReport};
+use crate::verify::tuf::{Fetched, Origin};
+use sigstore_verify::trust_root::TrustedRoot;
 
 /// How much a run prints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -255,6 +257,59 @@ pub(super) fn bundle_verified(artifact: &str, signer: &str, output: Output) {
     if output != Output::Quiet {
         println!("verified {artifact} by {signer}");
     }
+}
+
+/// A trusted root (`trust-root`): where it came from, where it is cached, and what it lists.
+pub(super) fn trusted_root(
+    fetched: &Fetched,
+    cache: Option<&Path>,
+    output: Output,
+) -> Result<(), Error> {
+    let root = TrustedRoot::from_json(&fetched.json)
+        .map_err(|e| Error::Refused(format!("the trusted root does not parse: {e}")))?;
+    if output == Output::Quiet {
+        return Ok(());
+    }
+    if let Origin::Fresh { .. } = fetched.origin {
+        println!("{}", fetched.origin);
+    }
+    if let Some(dir) = cache {
+        println!("cache: {}", dir.display());
+    }
+    let list = |items: Vec<&str>| {
+        if items.is_empty() {
+            "none".to_string()
+        } else {
+            items.join(", ")
+        }
+    };
+    println!(
+        "transparency logs: {}",
+        list(root.tlogs.iter().map(|l| l.base_url.as_str()).collect())
+    );
+    println!(
+        "certificate authorities: {}",
+        list(
+            root.certificate_authorities
+                .iter()
+                .map(|c| c.uri.as_str())
+                .collect()
+        )
+    );
+    println!(
+        "CT logs: {}",
+        list(root.ctlogs.iter().map(|l| l.base_url.as_str()).collect())
+    );
+    println!(
+        "timestamp authorities: {}",
+        list(
+            root.timestamp_authorities
+                .iter()
+                .filter_map(|t| t.uri.as_deref())
+                .collect()
+        )
+    );
+    Ok(())
 }
 
 /// The publish table: per phase objects and bytes to write and unchanged, the totals, the tags

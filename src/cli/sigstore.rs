@@ -63,13 +63,13 @@ pub(super) fn run(command: SigstoreCommand, output: Output) -> Result<(), Error>
 fn verify_bundle(args: VerifyBundleArgs, output: Output) -> Result<(), Error> {
     let spec = PolicySpec {
         require: true,
-        trusted_root: None,
         signers: vec![SignerSpec {
             key: args.key,
             identity: args.certificate_identity,
             issuer: args.certificate_oidc_issuer,
             identity_regexp: None,
         }],
+        ..PolicySpec::default()
     };
     let root = match (args.trusted_root, args.staging) {
         (Some(path), _) => RootSource::File(path),

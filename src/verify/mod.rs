@@ -15,6 +15,7 @@ pub mod referrer;
 pub mod sbom;
 pub mod signature;
 pub mod trust;
+pub mod tuf;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

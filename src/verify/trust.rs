@@ -5,7 +5,9 @@
 //! expression) together with the OIDC issuer that vouched for it, as Fulcio records them. All
 //! cryptography — certificate chains, signed timestamps, transparency-log inclusion proofs and
 //! checkpoints, DSSE envelopes and in-toto subjects — is Sigstore's own `sigstore-verify`;
-//! this module only decides which of its policies apply and says which signer matched.
+//! this module only decides which of its policies apply and says which signer matched. The
+//! root of trust is a file, or Sigstore's public-good root kept current through TUF
+//! ([`super::tuf`]).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -18,6 +20,8 @@ use sigstore_verify::trust_root::{
 };
 use sigstore_verify::types::{Artifact, Bundle, DerPublicKey};
 use sigstore_verify::{PublicKeyVerificationPolicy, VerificationPolicy, Verifier};
+
+use super::tuf::{self, TufError};
 
 /// Why `require` alone is not a policy.
 const NO_SIGNERS: &str = "signatures are required (`require = true` in [signatures], or \
@@ -33,9 +37,16 @@ pub struct PolicySpec {
     /// Every published image must carry at least one signature an accepted signer made.
     #[serde(default)]
     pub require: bool,
-    /// A Sigstore `trusted_root.json`; default: Sigstore's public-good production root,
-    /// embedded in the binary.
+    /// A Sigstore `trusted_root.json`; default: Sigstore's public-good root, through TUF.
     pub trusted_root: Option<PathBuf>,
+    /// The TUF repository the trusted root is fetched from [default: Sigstore's public-good
+    /// repository]; a mirror of it, or a private one with `tuf_root`.
+    pub tuf_mirror: Option<String>,
+    /// The initial `root.json` of `tuf_mirror` [default: Sigstore's, built in].
+    pub tuf_root: Option<PathBuf>,
+    /// Never fetch the trusted root: the TUF cache, else the built-in root.
+    #[serde(default)]
+    pub offline: bool,
     /// Accepted signers.
     #[serde(default, rename = "signer")]
     pub signers: Vec<SignerSpec>,
@@ -59,6 +70,7 @@ impl PolicySpec {
     /// Resolve relative paths (key files, trusted root) against `base`.
     pub fn resolve(mut self, base: &Path) -> PolicySpec {
         self.trusted_root = self.trusted_root.map(|p| base.join(p));
+        self.tuf_root = self.tuf_root.map(|p| base.join(p));
         for signer in &mut self.signers {
             signer.key = signer.key.take().map(|p| base.join(p));
         }
@@ -69,11 +81,34 @@ impl PolicySpec {
     pub fn is_active(&self) -> bool {
         self.require || !self.signers.is_empty()
     }
+
+    /// Where the trusted root comes from: the file, else TUF.
+    pub fn root_source(&self) -> Result<RootSource, TrustError> {
+        match &self.trusted_root {
+            Some(_) if self.tuf_mirror.is_some() || self.tuf_root.is_some() => {
+                Err(TrustError::RootAndTuf)
+            }
+            Some(path) => Ok(RootSource::File(path.clone())),
+            None => Ok(RootSource::Tuf(self.tuf_source())),
+        }
+    }
+
+    /// The TUF repository, initial root and offline flag of this policy.
+    pub fn tuf_source(&self) -> tuf::Source {
+        tuf::Source {
+            mirror: self.tuf_mirror.clone(),
+            root: self.tuf_root.clone(),
+            offline: self.offline,
+        }
+    }
 }
 
-/// Which root of trust: the embedded production or staging root, or a file.
+/// Which root of trust: the current one through TUF, the embedded production or staging
+/// root, or a file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RootSource {
+    /// The current root of a TUF repository (Sigstore's public-good one by default).
+    Tuf(tuf::Source),
     /// Sigstore's public-good production instance (embedded).
     Production,
     /// Sigstore's staging instance (embedded), for the conformance suite.
@@ -85,6 +120,7 @@ pub enum RootSource {
 impl fmt::Display for RootSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            RootSource::Tuf(source) => write!(f, "the trusted root of TUF {}", source.mirror()),
             RootSource::Production => f.write_str("the embedded Sigstore production root"),
             RootSource::Staging => f.write_str("the embedded Sigstore staging root"),
             RootSource::File(path) => write!(f, "trusted root {}", path.display()),
@@ -136,6 +172,15 @@ pub enum TrustError {
         /// Why.
         reason: std::io::Error,
     },
+    /// A trusted root file and a TUF repository are both named.
+    #[error(
+        "`trusted_root` (--trusted-root) names the root itself: `tuf_mirror` and `tuf_root` \
+         (--tuf-mirror, --tuf-root) cannot be given with it"
+    )]
+    RootAndTuf,
+    /// No trusted root could be had through TUF.
+    #[error("{0}")]
+    Tuf(#[from] TufError),
     /// A trusted root is not one `sigstore-verify` can verify with.
     #[error("{root}: {reason}")]
     BadRoot {
@@ -255,39 +300,31 @@ impl TrustPolicy {
     /// signatures without accepting any signer is refused here, as the usage error it is (it
     /// would otherwise refuse every image as unsigned).
     pub fn load(spec: &PolicySpec) -> Result<TrustPolicy, TrustError> {
+        TrustPolicy::load_with(spec, &spec.root_source()?)
+    }
+
+    /// Load with an explicit root source (the conformance CLI's `--staging`). The error is
+    /// a [`TrustError`]'s text: the CLI takes it as a usage error's message as it is.
+    pub fn with_root(spec: &PolicySpec, root: &RootSource) -> Result<TrustPolicy, String> {
+        TrustPolicy::load_with(spec, root).map_err(|e| e.to_string())
+    }
+
+    fn load_with(spec: &PolicySpec, root: &RootSource) -> Result<TrustPolicy, TrustError> {
         if spec.require && spec.signers.is_empty() {
             return Err(TrustError::NoSigners);
         }
-        let root = match &spec.trusted_root {
-            Some(path) => RootSource::File(path.clone()),
-            None => RootSource::Production,
-        };
         let signers = spec
             .signers
             .iter()
             .map(load_signer)
             .collect::<Result<Vec<_>, _>>()?;
-        let (verifier, require_sct) = verifier(&root)?;
+        let (verifier, require_sct) = verifier(root)?;
         Ok(TrustPolicy {
             require: spec.require,
             signers,
             verifier,
             require_sct,
         })
-    }
-
-    /// Load with an explicit root source (the conformance CLI's `--staging`). The error is
-    /// a [`TrustError`]'s text: the CLI takes it as a usage error's message as it is.
-    pub fn with_root(spec: &PolicySpec, root: &RootSource) -> Result<TrustPolicy, String> {
-        let load = || {
-            let mut policy = TrustPolicy::load(&PolicySpec {
-                trusted_root: None,
-                ..spec.clone()
-            })?;
-            (policy.verifier, policy.require_sct) = verifier(root)?;
-            Ok::<_, TrustError>(policy)
-        };
-        load().map_err(|e| e.to_string())
     }
 
     /// Whether any signer is accepted at all.
@@ -395,6 +432,7 @@ impl TrustPolicy {
 /// The verifier for a root, and whether that root can vouch for SCTs (lists a CT log).
 fn verifier(root: &RootSource) -> Result<(Verifier, bool), TrustError> {
     let json = match root {
+        RootSource::Tuf(source) => tuf::resolve(source)?.json,
         RootSource::Production => SIGSTORE_PRODUCTION_TRUSTED_ROOT.to_string(),
         RootSource::Staging => SIGSTORE_STAGING_TRUSTED_ROOT.to_string(),
         RootSource::File(path) => {
@@ -541,6 +579,7 @@ mod tests {
             let spec = PolicySpec {
                 require,
                 signers: vec![signer.clone()],
+                trusted_root: Some("fixtures/sigstore/trusted_root.json".into()),
                 ..Default::default()
             };
             let policy = TrustPolicy::load(&spec).unwrap_or_else(|e| panic!("{e}"));

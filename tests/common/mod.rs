@@ -12,6 +12,7 @@ pub mod oidc;
 pub mod proxy;
 pub mod signing;
 pub mod synth;
+pub mod tuf;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
