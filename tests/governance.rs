@@ -346,3 +346,69 @@ fn a_yanked_digest_loses_every_tag_reaching_it_and_is_not_published_again() {
     regpress_with_env(&["unyank", "--config", &cfg, &reference], &env).ok();
     regpress_with_env(&["publish", "--config", &cfg, "-q"], &env).ok();
 }
+
+#[test]
+fn of_two_publishers_racing_to_create_an_immutable_tag_the_second_loses() {
+    use regpress::governance::ImmutableRule;
+    use regpress::governance::immutable::{self, Immutable};
+    use regpress::publish;
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    let golden = fixture("apko/golden");
+    let cfg = tmp.path().join("regpress.toml");
+    fs::write(
+        &cfg,
+        format!(
+            "[target]\nto = \"{}\"\n[policy]\nimmutable = [\"v*\"]\n\
+             [[image]]\nlayout = \"{}\"\nrepository = \"acme/app\"\ntags = [\"v1\"]\n",
+            site.display(),
+            golden.display()
+        ),
+    )
+    .unwrap();
+    // This publisher takes its inventory and passes its checks while v1 does not exist yet...
+    let config = regpress::config::Config::load(&cfg).unwrap();
+    let spec = regpress::target::TargetSpec {
+        to: s(&site),
+        ..Default::default()
+    };
+    let target = regpress::target::open(&spec, 4).unwrap();
+    let pool = regpress::sync::worker_pool(4).unwrap();
+    let images = publish::read(&config, None).unwrap();
+    let inventory = publish::inventory(&target, &images, false, &pool).unwrap();
+    let existing = inventory.existing.clone();
+    let site_plan = publish::plan(&target, &images, &inventory, existing, &pool).unwrap();
+    let mut diff = publish::diff(&site_plan, &inventory, false);
+    let rules = Immutable::new(&[ImmutableRule {
+        repository: None,
+        tags: vec!["v*".into()],
+    }])
+    .unwrap();
+    immutable::guard(
+        target.store.as_ref(),
+        &inventory,
+        &site_plan.tags,
+        &mut diff.changes,
+        &rules,
+    )
+    .unwrap();
+    // ...then another creates v1 with another image...
+    let other = fixture("apko/top_image");
+    let args = ["publish", &s(&other), "--repo", "acme/app", "--tag", "v1"];
+    common::regpress(&[&args[..], &["--immutable", "v*", "--to", &s(&site), "-q"]].concat()).ok();
+    // ...and this one's write of v1 fails, leaving the other's.
+    let mode = regpress::progress::Mode::Quiet;
+    let hashed = publish::hash(&images, vec![diff], mode).unwrap().remove(0);
+    let summary = regpress::sync::summarize("site", &site_plan, hashed.changes(), &[]);
+    let error = publish::apply(&target, &hashed, summary, &pool, mode)
+        .err()
+        .expect("the second creation of v1 fails");
+    assert!(
+        error
+            .to_string()
+            .contains("immutable tag created meanwhile"),
+        "{error}"
+    );
+    let held = fs::read(site.join("v2/acme/app/manifests/v1")).unwrap();
+    assert_eq!(held, fs::read(other.join("index.json")).unwrap());
+}
