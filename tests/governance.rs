@@ -401,8 +401,8 @@ fn of_two_publishers_racing_to_create_an_immutable_tag_the_second_loses() {
     let hashed = publish::hash(&images, vec![diff], mode).unwrap().remove(0);
     let summary = regpress::sync::summarize("site", &site_plan, hashed.changes(), &[]);
     let error = publish::apply(&target, &hashed, summary, &pool, mode)
-        .err()
-        .expect("the second creation of v1 fails");
+        .map(drop)
+        .expect_err("the second creation of v1 fails");
     assert!(
         error
             .to_string()
