@@ -11,9 +11,9 @@
 //! 4. [`hash`]: every blob this run sends is hashed against its digest, before anything is
 //!    written (on a dry run too): a refused image writes nothing. A no-op re-publish does not
 //!    re-read gigabytes the bucket already holds (checked against their digests on upload).
-//! 5. [`apply`] and [`settle`]: the writes, phase by phase; then the tag lists and catalog it
-//!    wrote are settled against the tags present ([`crate::lists`]), so a concurrent
-//!    publisher's update is never lost.
+//! 5. [`apply`], [`settle`] and [`index`]: the writes, phase by phase; then the tag lists and
+//!    catalog it wrote are settled against the tags present ([`crate::lists`]), so a concurrent
+//!    publisher's update is never lost; then the package index ([`crate::packages`]).
 //! 6. [`finish`]: the report, and publish events.
 
 use std::collections::{BTreeSet, HashSet};
@@ -145,7 +145,9 @@ pub fn publish(config: &Config, options: &Options) -> Result<Report, Error> {
         summary
     } else {
         let summary = apply(&target, &hashed, summary, &pool, options.progress)?;
-        settle(&target, &inventory, &hashed, summary, &pool)?
+        let summary = settle(&target, &inventory, &hashed, summary, &pool)?;
+        index(&target, &images, &hashed, &pool)?;
+        summary
     };
     Ok(finish(
         &target, &images, &inventory, &hashed, summary, options,
@@ -305,6 +307,19 @@ pub fn settle(
             crate::lists::settle(target.store.as_ref(), &lists, catalog, pool)?.rewritten;
     }
     Ok(summary)
+}
+
+/// Stage 5c: add the images' packages to the package index `sbom search` reads, and settle
+/// the tag maps of the repositories this run touched ([`crate::packages`]).
+pub fn index(
+    target: &Target,
+    images: &[VerifiedImage],
+    hashed: &Hashed,
+    pool: &rayon::ThreadPool,
+) -> Result<(), Error> {
+    let Diff { changes, removals } = &hashed.0;
+    crate::packages::update(target.store.as_ref(), images, changes, removals, pool)?;
+    Ok(())
 }
 
 /// Stage 6: the report, and (unless a dry run) an event per tag created, moved or removed.

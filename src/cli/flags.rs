@@ -46,6 +46,14 @@ pub(super) struct TargetArgs {
 }
 
 impl TargetArgs {
+    /// Whether any target flag was given.
+    pub(super) fn given(&self) -> bool {
+        self.to.is_some()
+            || self.endpoint.is_some()
+            || self.region.is_some()
+            || self.url_style.is_some()
+    }
+
     /// These flags as a `[target]` table, to lay over the config's.
     pub(super) fn table(self) -> TargetConfig {
         TargetConfig {

@@ -2,7 +2,7 @@
 //!
 //! Each command has a file holding its own flags and the pipeline call it makes (`publish.rs`,
 //! `verify.rs`, `serve.rs`, `check.rs`, `summarize.rs`, `completions.rs`, `man.rs`,
-//! `sigstore.rs`, `auth.rs`, `gc.rs`); the flag groups several commands share are defined once
+//! `sigstore.rs`, `auth.rs`, `gc.rs`, `sbom.rs`); the flag groups several commands share are defined once
 //! in `flags.rs`, and everything printed about a run is in `print.rs`. Those two use no other
 //! file here; the command files use them; this file uses the command files. What stays here is
 //! what `regpress --help` shows: the global flags and the list of commands with a line each
@@ -16,6 +16,7 @@ mod gc;
 mod man;
 mod print;
 mod publish;
+mod sbom;
 mod serve;
 mod sigstore;
 mod summarize;
@@ -75,6 +76,10 @@ enum Command {
     Auth(auth::AuthCommand),
     /// Delete blobs, manifests and referrers no tag reaches, once older than a grace period.
     Gc(gc::GcArgs),
+    /// Questions about the published SBOMs: `sbom search` finds every image containing a
+    /// package.
+    #[command(subcommand)]
+    Sbom(sbom::SbomCommand),
 }
 
 /// Parse the command line and run it.
@@ -90,6 +95,7 @@ pub fn run() -> Result<(), Error> {
         Command::Man(args) => man::run(args, Cli::command()),
         Command::Sigstore(command) => sigstore::run(command, output),
         Command::Gc(args) => gc::run(args, output),
+        Command::Sbom(command) => sbom::run(command, output),
         Command::Serve(args) => serve::run(args),
         Command::Auth(command) => auth::run(command),
     }
