@@ -20,7 +20,7 @@ Examples:
   regpress sbom search --to s3://images --endpoint https://<account>.r2.cloudflarestorage.com \\
       pkg:apk/wolfi/glibc --json
   # from a served registry that serves v2/_regpress/ (regpress serve does)
-  regpress sbom search http://127.0.0.1:5000 zlib@<=1.3";
+  regpress sbom search http://127.0.0.1:5000 'zlib@<=1.3'";
 
 /// `regpress sbom …`.
 #[derive(Subcommand, Debug)]
