@@ -139,6 +139,8 @@ struct ImageFile {
     #[serde(default)]
     bundles: Vec<PathBuf>,
     sboms: Option<PathBuf>,
+    #[serde(default)]
+    vex: Vec<PathBuf>,
     /// Overrides `[provenance]` field by field for this image.
     #[serde(default)]
     provenance: ProvenanceSpec,
@@ -167,6 +169,7 @@ impl Config {
                 ref_name: i.ref_name,
                 bundles: i.bundles.into_iter().map(|b| base.join(b)).collect(),
                 sboms: i.sboms.map(|d| base.join(d)),
+                vex: i.vex.into_iter().map(|v| base.join(v)).collect(),
                 provenance: i.provenance.over(&file.provenance),
             })
             .collect();

@@ -11,7 +11,8 @@
 //!   of `digest` (a platform manifest of `index`) in `repository` lists `package` at `version`".
 //!   A name query is one GET.
 //! - **tag maps** `tags/<repository>.json`: the repository's tags and the digest each names,
-//!   settled against the tags present as [`crate::lists`] settles tag lists. A search keeps an
+//!   settled against the tags present as [`crate::lists`] settles tag lists (only for
+//!   repositories that have had packages indexed: a catalog without SBOMs gets no index). A search keeps an
 //!   entry for each tag of its repository that names its root (its index, or the manifest
 //!   itself): one more GET per repository that has a match.
 //!
@@ -41,6 +42,7 @@ use crate::store::{Condition, Fetched, Store, StoreError, Support};
 use crate::sync::Change;
 use crate::verify::VerifiedImage;
 use crate::verify::sbom::{self, CYCLONEDX_MEDIA_TYPE, SPDX_MEDIA_TYPE};
+use crate::verify::vex::{self, Statement, VEX_MEDIA_TYPE};
 
 /// Where the package index lives.
 pub const PREFIX: &str = "v2/_regpress/packages/";
@@ -67,9 +69,27 @@ pub struct Entry {
     pub purl: Option<String>,
     /// The SBOM document's digest.
     pub sbom: String,
+    /// The statements of the image's VEX documents that name this package as a subcomponent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vex: Vec<Statement>,
 }
 
 impl Entry {
+    /// With the `statements` that name its package (by purl, or by name) as a subcomponent.
+    fn covered_by(mut self, statements: &[Statement]) -> Entry {
+        self.vex = statements
+            .iter()
+            .filter(|s| {
+                s.subcomponents.iter().any(|c| match &self.purl {
+                    Some(purl) if c.starts_with("pkg:") => purl_matches(c, purl),
+                    _ => c.eq_ignore_ascii_case(&self.package),
+                })
+            })
+            .cloned()
+            .collect();
+        self
+    }
+
     /// The tagged digest this entry is about.
     fn root(&self) -> &str {
         self.index.as_deref().unwrap_or(&self.digest)
@@ -118,9 +138,10 @@ pub fn entries(images: &[VerifiedImage]) -> Vec<Entry> {
     let mut out = Vec::new();
     for image in images {
         let index = (image.root.level > 0).then(|| image.root.digest.to_string());
+        let statements = vex::statements(&image.attachments);
         for sbom in &image.sboms {
             for p in sbom::packages(&sbom.bytes) {
-                out.push(Entry {
+                let entry = Entry {
                     repository: image.repository.clone(),
                     index: index.clone(),
                     digest: sbom.subject.to_string(),
@@ -129,7 +150,9 @@ pub fn entries(images: &[VerifiedImage]) -> Vec<Entry> {
                     version: p.version,
                     purl: p.purl,
                     sbom: sbom.digest.to_string(),
-                });
+                    vex: Vec::new(),
+                };
+                out.push(entry.covered_by(&statements));
             }
         }
     }
@@ -164,10 +187,23 @@ pub fn update(
             .map(|(repo, _)| repo.to_string()),
     );
     let mut new: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
+    let mut listed = BTreeSet::new();
     for entry in entries(images) {
+        listed.insert(entry.repository.clone());
         for key in entry.shards() {
             new.entry(key).or_default().push(entry.clone());
         }
+    }
+    // A repository that never had a package indexed has no tag map to keep.
+    let mut repos_indexed = BTreeSet::new();
+    for repo in repos {
+        if listed.contains(&repo) || store.head(&tag_map_key(&repo))?.is_some() {
+            repos_indexed.insert(repo);
+        }
+    }
+    let repos = repos_indexed;
+    if repos.is_empty() {
+        return Ok(Indexed::default());
     }
     // Read the shards first: the tag listing that follows sees every tag written before a
     // read, so a swap against that read loses no one's entry.
@@ -410,7 +446,11 @@ pub fn rebuild(store: &dyn Store, pool: &rayon::ThreadPool) -> Result<Indexed, S
         .iter()
         .map(|(key, shard)| (key.clone(), Some(json_object(key, shard))))
         .collect();
-    for (repo, tags) in &view {
+    let indexed: BTreeSet<&String> = shards
+        .values()
+        .flat_map(|s| s.entries.iter().map(|e| &e.repository))
+        .collect();
+    for (repo, tags) in view.iter().filter(|(repo, _)| indexed.contains(repo)) {
         let map = TagMap {
             repository: repo.clone(),
             tags: tags.clone(),
@@ -458,6 +498,7 @@ fn crawl(store: &dyn Store, repo: &str, root: &str) -> Result<Vec<Entry>, StoreE
     let mut subjects = vec![(root.to_string(), None)];
     subjects.extend(children);
     let mut out = Vec::new();
+    let mut statements = Vec::new();
     for (subject, platform) in subjects {
         let Ok(subject_digest) = Digest::parse(&subject) else {
             continue;
@@ -465,17 +506,17 @@ fn crawl(store: &dyn Store, repo: &str, root: &str) -> Result<Vec<Entry>, StoreE
         let Some(referrers) = get_json(store, &site::referrers_key(repo, &subject_digest))? else {
             continue;
         };
-        let sboms = referrers["manifests"]
+        let attached = referrers["manifests"]
             .as_array()
             .into_iter()
             .flatten()
             .filter(|r| {
                 matches!(
                     r["artifactType"].as_str(),
-                    Some(SPDX_MEDIA_TYPE | CYCLONEDX_MEDIA_TYPE)
+                    Some(SPDX_MEDIA_TYPE | CYCLONEDX_MEDIA_TYPE | VEX_MEDIA_TYPE)
                 )
             });
-        for referrer in sboms {
+        for referrer in attached {
             let Some(manifest) = referrer["digest"]
                 .as_str()
                 .and_then(|d| Digest::parse(d).ok())
@@ -494,10 +535,15 @@ fn crawl(store: &dyn Store, repo: &str, root: &str) -> Result<Vec<Entry>, StoreE
             let Some(blob) = store.get(&site::blob_key(repo, &layer))? else {
                 continue;
             };
-            // Only what is still a valid SBOM (and the bytes its digest names) is indexed.
-            if Digest::of_bytes(&blob.bytes) != layer
-                || sbom::check_document(&blob.bytes, "").is_err()
-            {
+            if Digest::of_bytes(&blob.bytes) != layer {
+                continue;
+            }
+            if referrer["artifactType"] == VEX_MEDIA_TYPE {
+                statements.extend(vex::parse_statements(&blob.bytes).unwrap_or_default());
+                continue;
+            }
+            // Only what is still a valid SBOM is indexed.
+            if sbom::check_document(&blob.bytes, "").is_err() {
                 continue;
             }
             out.extend(sbom::packages(&blob.bytes).into_iter().map(|p| Entry {
@@ -509,10 +555,11 @@ fn crawl(store: &dyn Store, repo: &str, root: &str) -> Result<Vec<Entry>, StoreE
                 version: p.version,
                 purl: p.purl,
                 sbom: layer.to_string(),
+                vex: Vec::new(),
             }));
         }
     }
-    Ok(out)
+    Ok(out.into_iter().map(|e| e.covered_by(&statements)).collect())
 }
 
 /// `os/architecture[/variant]` of an index entry's platform.
@@ -691,6 +738,15 @@ pub struct Match {
     pub purl: Option<String>,
     /// The SBOM's digest.
     pub sbom: String,
+    /// What the image's VEX documents say of the package, `null` when none names it.
+    pub vex: Option<VexStatus>,
+}
+
+/// The VEX statements covering a matched package.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct VexStatus {
+    /// Each statement: vulnerability, status, justification, the document's digest.
+    pub statements: Vec<Statement>,
 }
 
 /// What a search found (`sbom search --json`).
@@ -784,6 +840,9 @@ pub fn search(source: &Source, text: &str) -> Result<Found, String> {
                     version: e.version.clone(),
                     purl: e.purl.clone(),
                     sbom: e.sbom.clone(),
+                    vex: (!e.vex.is_empty()).then(|| VexStatus {
+                        statements: e.vex.clone(),
+                    }),
                 });
             }
         }
@@ -811,6 +870,7 @@ mod tests {
             version: Some(version.into()),
             purl: purl.map(str::to_string),
             sbom: "sha256:3".into(),
+            vex: Vec::new(),
         }
     }
 

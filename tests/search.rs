@@ -178,22 +178,7 @@ fn a_package_planted_in_one_platform_of_one_of_200_images_is_found_in_two_gets()
     drop(server);
 
     // check --repair derives the index again from the SBOM referrers the tags reach.
-    fs::remove_dir_all(site.join("v2/_regpress/packages")).unwrap();
-    assert_eq!(
-        search(&["--to", &s(&site), "tainted-lib"])["matches"],
-        json!([])
-    );
-    let server = Server::start(&site);
-    regpress(&[
-        "check",
-        &server.url(""),
-        "--repair",
-        "--to",
-        &s(&site),
-        "-q",
-    ])
-    .ok();
-    drop(server);
+    drop(rebuild_index(&site));
     assert_eq!(
         search(&["--to", &s(&site), "tainted-lib"])["matches"],
         found["matches"]
@@ -242,4 +227,114 @@ fn shard_file(name: &str) -> String {
         "{}.json",
         &synth::sha256_hex(name.to_lowercase().as_bytes())[..2]
     )
+}
+
+fn vex_doc(product: &str, status: &str) -> Value {
+    json!({
+        "@context": "https://openvex.dev/ns/v0.2.0",
+        "@id": "https://example.com/vex/golden-1",
+        "author": "Acme security", "timestamp": "2026-12-01T00:00:00Z", "version": 1,
+        "statements": [{
+            "vulnerability": {"name": "CVE-2026-0001"},
+            "products": [{"@id": product,
+                          "subcomponents": [{"@id": "pkg:apk/unknown/replayout@1.0.0-r0"}]}],
+            "status": status, "justification": "vulnerable_code_not_in_execute_path",
+        }],
+    })
+}
+
+#[test]
+fn vex_documents_attach_as_referrers_and_show_in_search() {
+    let tmp = tempfile::tempdir().unwrap();
+    let index = common::golden_digest();
+    let site = tmp.path().join("site");
+
+    // A statement about another image is refused, and nothing is written.
+    let other = tmp.path().join("other.vex.json");
+    let stranger = format!("pkg:oci/golden@sha256:{}", "0".repeat(64));
+    fs::write(&other, vex_doc(&stranger, "not_affected").to_string()).unwrap();
+    let refused = common::publish_as_golden(
+        &common::fixture("apko/golden"),
+        &site,
+        &["--vex", &s(&other)],
+    );
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("other.vex.json")
+            && refused.stderr.contains("no product names this image"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!site.join("v2").exists(), "a refused VEX wrote something");
+
+    // The fixture docs/sboms.md publishes: its product is the index's pkg:oci purl.
+    let good = common::fixture("vex/golden.openvex.json");
+    let purl = format!("pkg:oci/golden@{}", index.replace(':', "%3A"));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&fs::read(&good).unwrap()).unwrap(),
+        vex_doc(&purl, "not_affected")
+    );
+    let report = tmp.path().join("report.json");
+    common::publish_as_golden(
+        &common::fixture("apko/golden"),
+        &site,
+        &["--vex", &s(&good), "--report", &s(&report), "-q"],
+    )
+    .ok();
+    let report = common::report(&report);
+    assert_eq!(report["images"][0]["vex"], 1, "{report:#}");
+    let referrers: Value = serde_json::from_slice(
+        &fs::read(site.join(format!("v2/apko/golden/referrers/{index}"))).unwrap(),
+    )
+    .unwrap();
+    let vex: Vec<&Value> = referrers["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["artifactType"] == "application/openvex+json")
+        .collect();
+    assert_eq!(vex.len(), 1, "{referrers:#}");
+
+    let check = |found: &Value| {
+        let matches = found["matches"].as_array().unwrap();
+        assert_eq!(matches.len(), 2, "{found:#}");
+        for m in matches {
+            let statement = &m["vex"]["statements"][0];
+            assert_eq!(statement["vulnerability"], "CVE-2026-0001");
+            assert_eq!(statement["status"], "not_affected");
+            assert_eq!(
+                statement["justification"],
+                "vulnerable_code_not_in_execute_path"
+            );
+            assert!(
+                statement["document"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("sha256:")
+            );
+        }
+    };
+    check(&search(&["--to", &s(&site), "replayout"]));
+    let other_package = search(&["--to", &s(&site), "pretend-baselayout"]);
+    for m in other_package["matches"].as_array().unwrap() {
+        assert_eq!(m["vex"], Value::Null, "{m:#}");
+    }
+    // The rebuilt index reads the statements back from the VEX referrer.
+    let server = rebuild_index(&site);
+    check(&search(&[&server.url(""), "replayout"]));
+}
+
+/// Remove the package index of `site` (a search then finds nothing) and rebuild it with
+/// `check --repair` against `regpress serve`; the server keeps running.
+fn rebuild_index(site: &Path) -> Server {
+    fs::remove_dir_all(site.join("v2/_regpress/packages")).unwrap();
+    assert_eq!(search(&["--to", &s(site), "busybox"])["matches"], json!([]));
+    assert_eq!(
+        search(&["--to", &s(site), "replayout"])["matches"],
+        json!([])
+    );
+    let server = Server::start(site);
+    let url = server.url("");
+    regpress(&["check", &url, "--repair", "--to", &s(site), "-q"]).ok();
+    server
 }
