@@ -298,11 +298,8 @@ fn merge_shard(
     if current.is_none() && wanted.entries.is_empty() {
         return Ok((true, 0));
     }
-    if wanted.entries.is_empty() {
-        // The only case where a shard goes: every entry it had is unreachable.
-        store.delete(key)?;
-        return Ok((!conditional, 1));
-    }
+    // A shard left empty is written empty, not removed: a removal cannot be conditional, and
+    // could drop the entries a concurrent run has just swapped in (rebuilds remove them).
     let object = json_object(key, &wanted);
     if conditional {
         let condition = match current {

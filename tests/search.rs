@@ -338,3 +338,34 @@ fn rebuild_index(site: &Path) -> Server {
     regpress(&["check", &url, "--repair", "--to", &s(site), "-q"]).ok();
     server
 }
+
+#[test]
+fn racing_publishers_lose_no_index_entry() {
+    // Six runs at once, each publishing the golden image to a repository of its own: their
+    // entries go to the same shards, so their swaps collide.
+    let tmp = tempfile::tempdir().unwrap();
+    let golden = s(&common::fixture("apko/golden"));
+    for round in 0..4 {
+        let site = s(&tmp.path().join(format!("site{round}")));
+        let runs: Vec<std::process::Child> = (0..6)
+            .map(|i| {
+                std::process::Command::new(env!("CARGO_BIN_EXE_regpress"))
+                    .args(["publish", &golden, "--repo", &format!("racer{i}/golden")])
+                    .args(["--tag", "latest", "--to", &site, "-q"])
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for mut run in runs {
+            assert!(run.wait().unwrap().success());
+        }
+        let found = search(&["--to", &site, "replayout"]);
+        let repos: std::collections::BTreeSet<&str> = found["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["repository"].as_str().unwrap())
+            .collect();
+        assert_eq!(repos.len(), 6, "round {round}: {repos:?}");
+    }
+}
