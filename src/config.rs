@@ -290,11 +290,16 @@ mod tests {
             layout = "out/base"
             repository = "base"
             sboms = "out/sboms"
+            vex = ["vex/base.openvex.json"]
             "#,
             Path::new("/etc/rp"),
         )
         .unwrap();
         assert_eq!(c.images[0].sboms, Some(PathBuf::from("/etc/rp/out/sboms")));
+        assert_eq!(
+            c.images[0].vex,
+            [PathBuf::from("/etc/rp/vex/base.openvex.json")]
+        );
         let sbom = c.policy.sbom;
         assert_eq!(sbom.policy, crate::verify::policy::Requirement::Required);
         assert!(sbom.per_platform);
