@@ -104,6 +104,7 @@ pub fn layout(data: &[u8]) -> bool {
         ref_name: None,
         bundles: Vec::new(),
         sboms: None,
+        vex: Vec::new(),
         provenance: Default::default(),
     };
     let Some(trust) = trust_policy() else {

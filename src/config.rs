@@ -156,6 +156,8 @@ struct ImageFile {
     #[serde(default)]
     bundles: Vec<PathBuf>,
     sboms: Option<PathBuf>,
+    #[serde(default)]
+    vex: Vec<PathBuf>,
     /// Overrides `[provenance]` field by field for this image.
     #[serde(default)]
     provenance: ProvenanceSpec,
@@ -203,6 +205,7 @@ impl Config {
                 ref_name: i.ref_name,
                 bundles: i.bundles.into_iter().map(|b| base.join(b)).collect(),
                 sboms: i.sboms.map(|d| base.join(d)),
+                vex: i.vex.into_iter().map(|v| base.join(v)).collect(),
                 provenance: i.provenance.over(&file.provenance),
             })
             .collect();
@@ -362,11 +365,16 @@ mod tests {
             layout = "out/base"
             repository = "base"
             sboms = "out/sboms"
+            vex = ["vex/base.openvex.json"]
             "#,
             Path::new("/etc/rp"),
         )
         .unwrap();
         assert_eq!(c.images[0].sboms, Some(PathBuf::from("/etc/rp/out/sboms")));
+        assert_eq!(
+            c.images[0].vex,
+            [PathBuf::from("/etc/rp/vex/base.openvex.json")]
+        );
         let sbom = c.policy.sbom;
         assert_eq!(sbom.policy, crate::verify::policy::Requirement::Required);
         assert!(sbom.per_platform);

@@ -7,7 +7,7 @@
 //! handler that guards private repositories with OIDC-based registry tokens; [`events`] tells
 //! other systems what a publish changed; [`summary`] turns a publish report into the GitHub
 //! Action's job summary. [`lists`] keeps tag lists and the catalog right under concurrent
-//! publishers, and [`repair`] writes again the blobs a crawl found bad; [`gc`] collects what no tag reaches. [`retry`], [`duration`] and [`causes`] are
+//! publishers, [`packages`] keeps the package index `sbom search` reads, and [`repair`] writes again the blobs a crawl found bad; [`gc`] collects what no tag reaches. [`retry`], [`duration`] and [`causes`] are
 //! small leaves everyone may use. ARCHITECTURE.md draws the map; `tests/architecture.rs` keeps
 //! the modules free of import cycles.
 //!
@@ -27,6 +27,7 @@ pub mod gc;
 pub mod governance;
 pub mod layout;
 pub mod lists;
+pub mod packages;
 pub mod progress;
 pub mod publish;
 pub mod repair;

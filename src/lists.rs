@@ -26,7 +26,7 @@ use crate::site::{self, CATALOG_KEY, SiteObject};
 use crate::store::{Body, Condition, ObjectInfo, Store, StoreError, Support};
 
 /// Rounds of read, list and write before a list that keeps changing is reported.
-const MAX_ROUNDS: u32 = 12;
+pub(crate) const MAX_ROUNDS: u32 = 12;
 
 /// What settling rewrote.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -97,7 +97,7 @@ fn catalog_of(listing: &[ObjectInfo]) -> BTreeSet<String> {
 
 /// Bring `key` in line with `truth` (the object it should hold, `None` for no object): read
 /// it, derive the truth, and write (or remove) until they agree. Returns the writes made.
-fn settle_key(
+pub(crate) fn settle_key(
     store: &dyn Store,
     key: &str,
     truth: impl Fn() -> Result<Option<SiteObject>, StoreError>,

@@ -11,9 +11,9 @@
 //! 4. [`hash`]: every blob this run sends is hashed against its digest, before anything is
 //!    written (on a dry run too): a refused image writes nothing. A no-op re-publish does not
 //!    re-read gigabytes the bucket already holds (checked against their digests on upload).
-//! 5. [`apply`] and [`settle`]: the writes, phase by phase; then the tag lists and catalog it
-//!    wrote are settled against the tags present ([`crate::lists`]), so a concurrent
-//!    publisher's update is never lost.
+//! 5. [`apply`], [`settle`] and [`index`]: the writes, phase by phase; then the tag lists and
+//!    catalog it wrote are settled against the tags present ([`crate::lists`]), so a concurrent
+//!    publisher's update is never lost; then the package index ([`crate::packages`]).
 //! 6. [`finish`]: the report, and publish events.
 
 use std::collections::{BTreeSet, HashSet};
@@ -406,6 +406,7 @@ fn write(
     if !options.dry_run {
         summary = apply(&p.target, hashed, summary, &p.pool, options.progress)?;
         summary = settle(&p.target, &p.inventory, hashed, summary, &p.pool)?;
+        index(&p.target, images, hashed, &p.pool)?;
     }
     let name = p.spec.name.clone();
     Ok(finish(
@@ -580,6 +581,21 @@ pub fn settle(
             crate::lists::settle(target.store.as_ref(), &lists, catalog, pool)?.rewritten;
     }
     Ok(summary)
+}
+
+/// Stage 5c: add the images' packages to the package index `sbom search` reads, and settle
+/// the tag maps of the repositories this run touched ([`crate::packages`]).
+pub fn index(
+    target: &Target,
+    images: &[VerifiedImage],
+    hashed: &Hashed,
+    pool: &rayon::ThreadPool,
+) -> Result<(), Error> {
+    let Diff {
+        changes, removals, ..
+    } = &hashed.0;
+    crate::packages::update(target.store.as_ref(), images, changes, removals, pool)?;
+    Ok(())
 }
 
 /// Stage 6: the report (of the target called `name`, if the config names it), and (unless a

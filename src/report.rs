@@ -64,6 +64,8 @@ pub struct ImageReport {
     pub attachments: Vec<AttachmentReport>,
     /// Its SBOMs.
     pub sboms: Vec<SbomReport>,
+    /// OpenVEX documents attached to it (`--vex`, `vex`), among the attachments.
+    pub vex: usize,
     /// Its SLSA provenance: who built it from what, and who signed that.
     pub provenance: Vec<VerifiedProvenance>,
 }
@@ -79,7 +81,7 @@ pub struct AttachmentReport {
     pub artifact_type: Option<String>,
     /// Its tag (legacy cosign `.sig`), if any.
     pub tag: Option<String>,
-    /// `signature`, `attestation`, `sbom` or `other`.
+    /// `signature`, `attestation`, `sbom`, `vex` or `other`.
     pub kind: AttachmentKind,
     /// What it is and how it was verified.
     pub summary: String,
@@ -154,6 +156,11 @@ fn image(i: &VerifiedImage) -> ImageReport {
             })
             .collect(),
         sboms: i.sboms.iter().map(|s| sbom(&i.name(), s)).collect(),
+        vex: i
+            .attachments
+            .iter()
+            .filter(|a| a.kind == AttachmentKind::Vex)
+            .count(),
         provenance: i.provenance.clone(),
     }
 }

@@ -51,19 +51,7 @@ fn verify(layout: &Path, extra: &[&str]) -> Run {
 }
 
 fn publish(layout: &Path, site: &Path, extra: &[&str]) -> Run {
-    let (layout, site) = (s(layout), s(site));
-    let mut args = vec![
-        "publish",
-        &layout,
-        "--repo",
-        "apko/golden",
-        "--tag",
-        "latest",
-        "--to",
-        &site,
-    ];
-    args.extend_from_slice(extra);
-    regpress(&args)
+    common::publish_as_golden(layout, site, extra)
 }
 
 #[track_caller]

@@ -44,6 +44,9 @@ describe("parseRequest", () => {
       "/other/acme/app/manifests/latest",
       "/v2/acme/app/manifests/",
       "/v2/_catalog/x",
+      // regpress's own keys (the package index, yank records): never registry content.
+      "/v2/_regpress/packages/shards/ab.json",
+      "/v2/_regpress/packages/tags/acme/manifests/latest.json",
     ]) {
       expect(() => parseRequest("GET", bad), bad).toThrow();
     }

@@ -2,8 +2,8 @@
 //! and catalog first, and the blobs the crawl finds bad after (`--repair`, the only reason it
 //! takes target flags).
 //!
-//! Its flags and the calls to [`crate::lists::repair`], [`crate::check::check`] and
-//! [`crate::repair::blobs`].
+//! Its flags and the calls to [`crate::lists::repair`], [`crate::packages::rebuild`],
+//! [`crate::check::check`] and [`crate::repair::blobs`].
 
 use std::path::PathBuf;
 
@@ -46,8 +46,9 @@ pub(super) struct CheckArgs {
     #[arg(long, short = 'j', value_name = "N", default_value_t = 8)]
     jobs: usize,
     /// First make every tag list and the catalog agree with the tags the target holds (what
-    /// a race between concurrent publishers can leave), writing to the target given with
-    /// --to or --config; then crawl, and write again every blob found missing or damaged
+    /// a race between concurrent publishers can leave), and rebuild the package index `sbom
+    /// search` reads from the SBOMs the tags reach, writing to the target given with --to or
+    /// --config; then crawl, and write again every blob found missing or damaged
     /// that a layout of --config holds (hashed first), and check it again.
     #[arg(long)]
     repair: bool,
@@ -79,6 +80,8 @@ pub(super) fn run(args: CheckArgs, output: Output) -> Result<(), Error> {
         let pool = crate::sync::worker_pool(args.jobs)?;
         let settled = crate::lists::repair(target.store.as_ref(), &pool)?;
         print::repaired(target.store.name(), settled.rewritten, output);
+        let indexed = crate::packages::rebuild(target.store.as_ref(), &pool)?;
+        print::reindexed(target.store.name(), indexed.written, output);
         Some((target, layouts))
     } else {
         None

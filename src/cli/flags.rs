@@ -46,6 +46,14 @@ pub(super) struct TargetArgs {
 }
 
 impl TargetArgs {
+    /// Whether any target flag was given.
+    pub(super) fn given(&self) -> bool {
+        self.to.is_some()
+            || self.endpoint.is_some()
+            || self.region.is_some()
+            || self.url_style.is_some()
+    }
+
     /// These flags as a `[target]` table, to lay over the config's.
     pub(super) fn table(self) -> TargetConfig {
         TargetConfig {
@@ -144,6 +152,11 @@ pub(super) struct ImageArgs {
     /// `cosign sign-blob --bundle` over `index.json`.
     #[arg(long = "bundle", value_name = "FILE", requires = "layout")]
     bundles: Vec<PathBuf>,
+    /// An OpenVEX document about the layout's image (repeatable): validated (its statements
+    /// must name the image's digest or pkg:oci purl among their products) and attached as a
+    /// referrer of type application/openvex+json; `sbom search --json` shows its statements.
+    #[arg(long = "vex", value_name = "FILE", requires = "layout")]
+    vex: Vec<PathBuf>,
     #[command(flatten)]
     signatures: SignatureArgs,
     #[command(flatten)]
@@ -514,6 +527,7 @@ pub(super) fn load_config(
                     ref_name: args.ref_name.clone(),
                     sboms: sbom.sboms.clone(),
                     bundles: args.bundles.clone(),
+                    vex: args.vex.clone(),
                     provenance: ProvenanceSpec::default(),
                 })
                 .collect(),

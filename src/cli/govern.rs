@@ -34,7 +34,10 @@ Examples:
   # take an image down: every tag reaching it, in every repository, goes
   regpress yank --config regpress.toml acme/app@sha256:4f1c… --reason 'CVE-2026-1234 in libfoo'
   # what would go
-  regpress yank --to ./site acme/app:1.2.3 --reason test --dry-run";
+  regpress yank --to ./site acme/app:1.2.3 --reason test --dry-run
+  # every image whose SBOM lists the package
+  regpress sbom search --config regpress.toml 'libfoo@<1.2.4' --json |
+    regpress yank --config regpress.toml --from-search - --reason 'CVE-2026-1234'";
 
 const UNYANK_EXAMPLES: &str = "\
 Examples:

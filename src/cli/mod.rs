@@ -2,7 +2,7 @@
 //!
 //! Each command has a file holding its own flags and the pipeline call it makes (`publish.rs`,
 //! `verify.rs`, `serve.rs`, `check.rs`, `summarize.rs`, `completions.rs`, `man.rs`,
-//! `sigstore.rs`, `trust_root.rs`, `auth.rs`, `gc.rs`); the flag groups several commands share are defined once
+//! `sigstore.rs`, `trust_root.rs`, `auth.rs`, `gc.rs`, `govern.rs`, `sbom.rs`); the flag groups several commands share are defined once
 //! in `flags.rs`, and everything printed about a run is in `print.rs`. Those two use no other
 //! file here; the command files use them; this file uses the command files. What stays here is
 //! what `regpress --help` shows: the global flags and the list of commands with a line each
@@ -17,6 +17,7 @@ mod govern;
 mod man;
 mod print;
 mod publish;
+mod sbom;
 mod serve;
 mod sigstore;
 mod summarize;
@@ -86,6 +87,10 @@ enum Command {
     Yank(Box<govern::YankArgs>),
     /// Lift a yank: the digest may be published again.
     Unyank(govern::UnyankArgs),
+    /// Questions about the published SBOMs: `sbom search` finds every image containing a
+    /// package.
+    #[command(subcommand)]
+    Sbom(sbom::SbomCommand),
 }
 
 /// Parse the command line and run it.
@@ -105,6 +110,7 @@ pub fn run() -> Result<(), Error> {
         Command::Retain(args) => govern::retain(*args, output),
         Command::Yank(args) => govern::yank(*args, output),
         Command::Unyank(args) => govern::unyank(args, output),
+        Command::Sbom(command) => sbom::run(command, output),
         Command::Serve(args) => serve::run(args),
         Command::Auth(command) => auth::run(command),
     }

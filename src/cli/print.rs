@@ -212,6 +212,34 @@ pub(super) fn repaired(target: &str, rewritten: u64, output: Output) {
     }
 }
 
+/// What `check --repair` rewrote of the package index.
+pub(super) fn reindexed(target: &str, written: u64, output: Output) {
+    if output != Output::Quiet {
+        println!("{target}: {written} package index objects rewritten");
+    }
+}
+
+/// What `sbom search` found: a line per match, then how many and the GETs it took.
+pub(super) fn found(found: &crate::packages::Found, output: Output) {
+    for m in &found.matches {
+        let platform = m.platform.as_deref().unwrap_or("-");
+        let version = m.version.as_deref().unwrap_or("-");
+        let purl = m.purl.as_deref().unwrap_or("-");
+        println!(
+            "{}:{}\t{platform}\t{} {version}\t{purl}\tsbom {}",
+            m.repository, m.tag, m.package, m.sbom
+        );
+    }
+    if output != Output::Quiet {
+        eprintln!(
+            "{} matches for {:?} ({} requests)",
+            found.matches.len(),
+            found.query,
+            found.requests
+        );
+    }
+}
+
 /// What `check --repair` did with each bad blob.
 pub(super) fn blobs_repaired(done: &[crate::repair::BlobRepair], output: Output) {
     use crate::repair::BlobRepair;

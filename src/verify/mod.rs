@@ -16,6 +16,7 @@ pub mod sbom;
 pub mod signature;
 pub mod trust;
 pub mod tuf;
+pub mod vex;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -75,6 +76,8 @@ pub struct ImageSpec {
     pub bundles: Vec<PathBuf>,
     /// The directory holding its SBOMs (`sboms`); `None` looks beside the layout.
     pub sboms: Option<PathBuf>,
+    /// OpenVEX documents to attach to it (`vex`, `--vex`).
+    pub vex: Vec<PathBuf>,
     /// Its provenance policy: `[provenance]`, its own `[image.provenance]` and the flags, laid
     /// over each other.
     pub provenance: ProvenanceSpec,
@@ -112,6 +115,8 @@ pub enum AttachmentKind {
     Attestation,
     /// An SBOM, as a file or as an attestation.
     Sbom,
+    /// An OpenVEX document (`--vex`).
+    Vex,
     /// Any other artifact found in the layout, published as it is.
     Other,
 }
@@ -267,6 +272,10 @@ pub fn read_all(
                     .iter()
                     .filter_map(|sbom| referrer::of_sbom(&image.documents, sbom));
                 image.attachments.extend(sboms.collect::<Vec<_>>());
+                match vex::attach(&spec.vex, &image.root, &image.documents) {
+                    Ok(vex) => image.attachments.extend(vex),
+                    Err(e) => errors.push(Problem::new(e).in_image(&spec.layout, &image.name())),
+                }
             }
         }
     }
@@ -537,6 +546,7 @@ mod tests {
             ref_name: None,
             bundles: Vec::new(),
             sboms: None,
+            vex: Vec::new(),
             provenance: ProvenanceSpec::default(),
         }]
     }

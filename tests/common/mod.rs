@@ -198,6 +198,23 @@ pub fn golden_digest() -> String {
         .to_string()
 }
 
+/// Publish `layout` to `site` as apko/golden:latest, with `extra` flags.
+pub fn publish_as_golden(layout: &Path, site: &Path, extra: &[&str]) -> Run {
+    let (layout, site) = (s(layout), s(site));
+    let mut args = vec![
+        "publish",
+        &layout,
+        "--repo",
+        "apko/golden",
+        "--tag",
+        "latest",
+        "--to",
+        &site,
+    ];
+    args.extend_from_slice(extra);
+    regpress(&args)
+}
+
 /// Parse a `--report` file.
 pub fn report(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).expect("read report")).expect("report is JSON")

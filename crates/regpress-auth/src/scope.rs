@@ -219,6 +219,8 @@ mod tests {
             "/v2/private/app/manifests/../../other/manifests/latest",
             "/v2/private\\app/manifests/latest",
             "/v2/_catalog",
+            "/v2/_regpress/packages/shards/ab.json",
+            "/v2/_regpress/packages/tags/acme/manifests/latest.json",
             "/v2/acme/app/blobs/latest",
             "/v2/acme/app/manifests/sha256:ABC",
             "/v2/acme/app/tags/other",

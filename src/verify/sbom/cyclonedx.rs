@@ -210,6 +210,19 @@ pub fn check(value: Value) -> Result<Checked, CycloneDxError> {
     })
 }
 
+/// The components a valid BOM lists, nested ones included, for the package index: all but the
+/// described one (the image) and `pkg:oci` ones (its layers); `None` when the value is not a
+/// BOM (already validated, so only for a caller's mistake).
+pub fn packages(value: &Value) -> Option<Vec<super::Package>> {
+    let bom = Bom::deserialize(value).ok()?;
+    let mut components = Vec::new();
+    flatten(&bom.components, &mut components);
+    let packages = components
+        .into_iter()
+        .filter_map(|c| super::Package::ingredient(&c.name, c.version.as_deref(), c.purl.clone()));
+    Some(packages.collect())
+}
+
 /// Every component, nested ones included, in document order.
 fn flatten<'a>(components: &'a [Component], out: &mut Vec<&'a Component>) {
     for c in components {

@@ -317,6 +317,47 @@ pub enum PurlError {
     },
 }
 
+/// One package (SPDX) or component (CycloneDX) an SBOM lists: what the package index keeps.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Package {
+    /// Its name.
+    pub name: String,
+    /// Its version, when the document asserts one.
+    pub version: Option<String>,
+    /// Its package URL, when it has one.
+    pub purl: Option<String>,
+}
+
+impl Package {
+    /// A package the image is made of: `None` for the image's own layers (`pkg:oci` purls).
+    fn ingredient(name: &str, version: Option<&str>, purl: Option<String>) -> Option<Package> {
+        if purl.as_deref().is_some_and(|p| p.starts_with("pkg:oci/")) || name.trim().is_empty() {
+            return None;
+        }
+        Some(Package {
+            name: name.to_string(),
+            version: version
+                .filter(|v| ntia::asserted(Some(v)))
+                .map(str::to_string),
+            purl,
+        })
+    }
+}
+
+/// The packages an SBOM that passed [`check_document`] lists (empty for bytes that do not
+/// parse: they were validated before).
+pub fn packages(bytes: &[u8]) -> Vec<Package> {
+    let Ok(value) = serde_json::from_slice::<Value>(bytes) else {
+        return Vec::new();
+    };
+    let listed = if value.get("spdxVersion").is_some() {
+        spdx::packages(&value)
+    } else {
+        cyclonedx::packages(&value)
+    };
+    listed.unwrap_or_default()
+}
+
 /// Validate an SBOM document from its bytes, whatever it came from: a file, or the predicate
 /// of an in-toto statement (`origin` names it in errors, e.g. the file path or
 /// `attestation sha256:… predicate`). Errors start with `origin`.

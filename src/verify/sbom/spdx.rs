@@ -300,6 +300,27 @@ pub fn check(mut value: Value) -> Result<Checked, SpdxError> {
     })
 }
 
+/// The packages a valid document lists, for the package index: every package but the ones it
+/// describes (the image) and `pkg:oci` ones (its layers); `None` when the bytes are not a
+/// document of this format (already validated, so only for a caller's mistake).
+pub fn packages(value: &Value) -> Option<Vec<super::Package>> {
+    let doc = Document::deserialize(value).ok()?;
+    let described = described(&doc);
+    let listed = doc
+        .packages
+        .iter()
+        .filter(|p| !described.contains(&p.spdx_id));
+    let packages = listed.filter_map(|p| {
+        let purl = p
+            .external_refs
+            .iter()
+            .find(|r| r.reference_type == "purl")
+            .map(|r| r.reference_locator.clone());
+        super::Package::ingredient(&p.name, p.version_info.as_deref(), purl)
+    });
+    Some(packages.collect())
+}
+
 /// Accept the specification's spelling of package purposes (`OPERATING-SYSTEM`) where the
 /// schema has `OPERATING_SYSTEM`. Only the parsed copy changes: the file is published as is.
 fn normalize(value: &mut Value) {
