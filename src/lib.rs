@@ -6,7 +6,7 @@
 //! served registry as clients do; [`report`] says what was verified; [`auth`] is the companion
 //! handler that guards private repositories with OIDC-based registry tokens; [`events`] tells
 //! other systems what a publish changed; [`summary`] turns a publish report into the GitHub
-//! Action's job summary. [`lists`] keeps tag lists and the catalog right under concurrent
+//! Action's job summary; [`credential`] is the `docker-credential-regpress` helper's logic. [`lists`] keeps tag lists and the catalog right under concurrent
 //! publishers, and [`repair`] writes again the blobs a crawl found bad; [`gc`] collects what no tag reaches. [`retry`], [`duration`] and [`causes`] are
 //! small leaves everyone may use. ARCHITECTURE.md draws the map; `tests/architecture.rs` keeps
 //! the modules free of import cycles.
@@ -20,6 +20,7 @@ pub mod causes;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod credential;
 pub mod duration;
 pub mod error;
 pub mod events;

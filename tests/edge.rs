@@ -15,8 +15,8 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::auth::{SERVICE, start_auth};
-use common::edge::{Daemon, Edge};
+use common::auth::{SERVICE, publish_golden, start_auth};
+use common::edge::{Daemon, Docker, Edge};
 use common::oidc::{TestIssuer, unsigned};
 use common::{Run, Server, fixture, golden_digest, pull_all, regpress, s, skopeo};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -29,21 +29,7 @@ fn site(dir: &Path) -> PathBuf {
     let site = dir.join("site");
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/regpress.toml");
     regpress(&["publish", "-q", "--config", &s(&config), "--to", &s(&site)]).ok();
-    let golden = s(&fixture("apko/golden"));
-    for repo in ["acme/app", "acme/other"] {
-        regpress(&[
-            "publish",
-            &golden,
-            "-q",
-            "--repo",
-            repo,
-            "--tag",
-            "latest",
-            "--to",
-            &s(&site),
-        ])
-        .ok();
-    }
+    publish_golden(&site, &["acme/app", "acme/other"]);
     site
 }
 
@@ -357,35 +343,6 @@ print(json.dumps(out))
             "{result}"
         );
         assert!(result[image]["blobs"].as_u64().unwrap() >= 2, "{result}");
-    }
-}
-
-/// docker with a config directory and daemon socket of the test's own.
-struct Docker {
-    host: String,
-    config: PathBuf,
-}
-
-impl Docker {
-    fn new(daemon: &Daemon, dir: &Path) -> Docker {
-        let config = dir.join("docker-config");
-        std::fs::create_dir_all(&config).unwrap();
-        Docker {
-            host: format!("unix://{}", daemon.socket.display()),
-            config,
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("docker");
-        cmd.env("DOCKER_HOST", &self.host)
-            .env("DOCKER_CONFIG", &self.config)
-            .args(args);
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        self.command(args).output().expect("run docker").into()
     }
 }
 

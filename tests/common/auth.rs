@@ -34,6 +34,25 @@ fn example(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
 
+/// Publish the golden fixture as `repo:latest` for each of `repos` into the directory `site`.
+pub fn publish_golden(site: &Path, repos: &[&str]) {
+    let golden = s(&super::fixture("apko/golden"));
+    for repo in repos {
+        super::regpress(&[
+            "publish",
+            &golden,
+            "-q",
+            "--repo",
+            repo,
+            "--tag",
+            "latest",
+            "--to",
+            &s(site),
+        ])
+        .ok();
+    }
+}
+
 /// A free loopback port (bound and released: good enough for tests on one machine).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

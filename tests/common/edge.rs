@@ -1,6 +1,7 @@
 //! The edge Worker in workerd for the tests: `edge/dev.sh` on a published site, and the
 //! daemons some clients need (dockerd with vfs storage and no networking of its own, a
-//! standalone containerd), each in its own directory with its own socket, stopped on drop.
+//! standalone containerd), each in its own directory with its own socket, stopped on drop;
+//! and the docker CLI pointed at such a dockerd.
 //!
 //! Every process here is started in a process group of its own and stopped by that group's
 //! id (SIGTERM, then SIGKILL), so workerd, which Miniflare starts as a child of node, never
@@ -199,5 +200,35 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         stop_group(&mut self.child);
+    }
+}
+
+/// The docker CLI with a config directory and daemon socket of the test's own.
+pub struct Docker {
+    host: String,
+    /// The client's config directory (`DOCKER_CONFIG`).
+    pub config: PathBuf,
+}
+
+impl Docker {
+    pub fn new(daemon: &Daemon, dir: &Path) -> Docker {
+        let config = dir.join("docker-config");
+        std::fs::create_dir_all(&config).unwrap();
+        Docker {
+            host: format!("unix://{}", daemon.socket.display()),
+            config,
+        }
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("docker");
+        cmd.env("DOCKER_HOST", &self.host)
+            .env("DOCKER_CONFIG", &self.config)
+            .args(args);
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> super::Run {
+        self.command(args).output().expect("run docker").into()
     }
 }
