@@ -21,7 +21,6 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod credential;
-pub mod duration;
 pub mod error;
 pub mod events;
 pub mod gc;
@@ -41,4 +40,5 @@ pub mod target;
 pub mod verify;
 
 pub use regpress_auth as auth;
+pub use regpress_auth::duration;
 pub use regpress_oci::{digest, names};

@@ -3,34 +3,51 @@
 //! `regpress auth serve` with `examples/auth.toml`) with nothing configured but `credHelpers`
 //! pointing at `docker-credential-regpress`, in a GitHub-Actions-shaped environment whose
 //! `ACTIONS_ID_TOKEN_REQUEST_URL` is the tests' own issuer. Nothing secret is stored.
+//!
+//! Pull tokens (`regpress auth pull-token create|revoke`) pull with docker and skopeo, stop
+//! within the revocation delay, and are refused when expired, for another repository or for one
+//! the config forbids; a key rotation keeps tokens minted before it working; and the audit log
+//! holds every decision `/check` made about a private repository.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::auth::{Nginx, free_port, publish_golden, start_auth};
+use common::auth::SERVICE;
+use common::auth::{Nginx, assert_refused, free_port, publish_golden, write_config};
 use common::edge::{Daemon, Docker};
 use common::oidc::TestIssuer;
-use common::{Run, Server, s};
+use common::{Run, Server, regpress, s, skopeo};
 use serde_json::{Value, json};
 
 /// The helper as cargo built it.
 const HELPER: &str = env!("CARGO_BIN_EXE_docker-credential-regpress");
 
-/// A private (`acme/app`) and a public (`public/base`) image behind nginx and the handler.
+/// Private images (`acme/app`, `acme/other`, `acme/secrets/db`) and a public one
+/// (`public/base`) behind nginx and the handler (the example config, revocations read every
+/// [`REVOCATION_CHECK`] second).
 struct Registry {
     issuer: TestIssuer,
     nginx: Nginx,
     _serve: Server,
-    _auth: Server,
+    auth: Option<Server>,
+    /// The handler's address, kept across restarts.
+    auth_addr: String,
+    config: PathBuf,
     tmp: tempfile::TempDir,
 }
+
+/// Seconds between reads of the revocation list in these tests.
+const REVOCATION_CHECK: u64 = 1;
 
 fn registry() -> Registry {
     let tmp = tempfile::tempdir().unwrap();
     let site = tmp.path().join("site");
-    publish_golden(&site, &["acme/app", "public/base"]);
+    publish_golden(
+        &site,
+        &["acme/app", "acme/other", "acme/secrets/db", "public/base"],
+    );
     let serve = Server::start(&site);
     let port = free_port();
     let issuer = TestIssuer::start();
@@ -38,15 +55,121 @@ fn registry() -> Registry {
     let (auth_dir, nginx_dir) = (tmp.path().join("auth"), tmp.path().join("nginx"));
     std::fs::create_dir_all(&auth_dir).unwrap();
     std::fs::create_dir_all(&nginx_dir).unwrap();
-    let auth = start_auth(&auth_dir, &issuer.url, &realm);
-    let nginx = Nginx::start(&nginx_dir, port, &serve.addr, &auth.addr);
+    let config = write_config(&auth_dir, &issuer.url, &realm);
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        text.contains("revocation_check = 10"),
+        "examples/auth.toml changed"
+    );
+    let text = text.replace(
+        "revocation_check = 10",
+        &format!("revocation_check = {REVOCATION_CHECK}"),
+    );
+    std::fs::write(&config, text).unwrap();
+    let auth_addr = format!("127.0.0.1:{}", free_port());
+    let auth = serve_auth(&config, &auth_addr);
+    let nginx = Nginx::start(&nginx_dir, port, &serve.addr, &auth_addr);
     Registry {
         issuer,
         nginx,
         _serve: serve,
-        _auth: auth,
+        auth: Some(auth),
+        auth_addr,
+        config,
         tmp,
     }
+}
+
+fn serve_auth(config: &Path, addr: &str) -> Server {
+    Server::spawn(&["auth", "serve", "--config", &s(config), "--listen", addr])
+}
+
+impl Registry {
+    /// The handler's directory (config, keys, revocation list, audit log).
+    fn auth_dir(&self) -> &Path {
+        self.config.parent().unwrap()
+    }
+
+    /// Stop the handler and start it again on the same address with the config as it is now.
+    fn restart_auth(&mut self) {
+        drop(self.auth.take());
+        self.auth = Some(serve_auth(&self.config, &self.auth_addr));
+    }
+
+    /// `regpress auth pull-token create` for `repos`, valid for `ttl`, named `name`.
+    fn pull_token(&self, name: &str, repos: &[&str], ttl: &str) -> String {
+        let mut args = vec!["auth", "pull-token", "create", "--config"];
+        let config = s(&self.config);
+        args.push(&config);
+        for repo in repos {
+            args.extend(["--repo", repo]);
+        }
+        args.extend(["--ttl", ttl, "--name", name]);
+        let out = regpress(&args);
+        out.ok();
+        assert!(out.stderr.contains("jti "), "{}", out.stderr);
+        out.stdout.trim().to_string()
+    }
+
+    /// `skopeo inspect --raw` of `reference` with `user:password`.
+    fn inspect(&self, user: &str, password: &str, reference: &str) -> Run {
+        skopeo(&[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            "--creds",
+            &format!("{user}:{password}"),
+            &self.nginx.image(reference),
+        ])
+    }
+
+    /// A registry token from `/token` through nginx for `user:password`, pulling `repo`.
+    fn registry_token(
+        &self,
+        user: &str,
+        password: &str,
+        repo: &str,
+    ) -> reqwest::blocking::Response {
+        reqwest::blocking::Client::new()
+            .get(format!("http://{}/token", self.nginx.addr))
+            .query(&[
+                ("service", SERVICE),
+                ("scope", &format!("repository:{repo}:pull")),
+            ])
+            .basic_auth(user, Some(password))
+            .send()
+            .expect("/token")
+    }
+
+    /// The status of `GET /v2/<repo>/manifests/latest` through nginx with `token`.
+    fn manifest_status(&self, repo: &str, token: &str) -> u16 {
+        reqwest::blocking::Client::new()
+            .get(format!(
+                "http://{}/v2/{repo}/manifests/latest",
+                self.nginx.addr
+            ))
+            .header("Accept", "application/vnd.oci.image.index.v1+json")
+            .bearer_auth(token)
+            .send()
+            .expect("GET manifest")
+            .status()
+            .as_u16()
+    }
+
+    /// Every line of the audit log, parsed.
+    fn audit(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.auth_dir().join("audit.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("an audit line is JSON"))
+            .collect()
+    }
+}
+
+fn token_of(response: reqwest::blocking::Response) -> String {
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().unwrap();
+    body["token"].as_str().unwrap().to_string()
 }
 
 /// PATH with the helper's directory first, as `cargo install` would put it on PATH.
@@ -255,4 +378,241 @@ fn the_helper_speaks_the_protocol_and_its_config_overrides_the_audience() {
     );
     helper(&["erase"]).ok();
     assert_eq!(helper(&["list"]).ok().stdout.trim(), "{}");
+}
+
+#[test]
+fn pull_tokens_pull_with_docker_and_skopeo_and_stop_once_revoked() {
+    let r = registry();
+    let token = r.pull_token("ci", &["acme/**"], "1d");
+    // skopeo: acme/app and acme/other pull; acme/secrets/db is forbidden to pull tokens; the
+    // token's name is its username.
+    r.inspect("ci", &token, "acme/app:latest").ok();
+    r.inspect("ci", &token, "acme/other:latest").ok();
+    assert_refused(
+        &r.inspect("ci", &token, "acme/secrets/db:latest"),
+        "forbidden",
+    );
+    assert_refused(
+        &r.inspect("someone", &token, "acme/app:latest"),
+        "wrong name",
+    );
+    // One for acme/other only pulls nothing else.
+    let other = r.pull_token("other", &["acme/other"], "1h");
+    r.inspect("other", &other, "acme/other:latest").ok();
+    assert_refused(
+        &r.inspect("other", &other, "acme/app:latest"),
+        "other repository",
+    );
+    // Longer than max_ttl: never made.
+    let long = regpress(&[
+        "auth",
+        "pull-token",
+        "create",
+        "--config",
+        &s(&r.config),
+        "--repo",
+        "acme/app",
+        "--ttl",
+        "91d",
+        "--name",
+        "x",
+    ]);
+    assert_eq!(long.code, 2);
+    assert!(long.stderr.contains("max_ttl"), "{}", long.stderr);
+    // Expired (signed by the handler's key, an hour ago): refused.
+    let expired = forge_pull_token(&r, -3600);
+    assert_refused(&r.inspect("ci", &expired, "acme/app:latest"), "expired");
+    // An ID token is no pull token, and a pull token is no registry token.
+    assert_eq!(r.manifest_status("acme/app", &token), 401);
+
+    // docker logs in with the pull token and pulls.
+    let dockerd = Daemon::dockerd(&r.tmp.path().join("docker"));
+    let docker = Docker::new(&dockerd, r.tmp.path());
+    let host = r.nginx.addr.clone();
+    docker.login(&host, "ci", &token).ok();
+    docker
+        .run(&["pull", &format!("{host}/acme/app:latest")])
+        .ok();
+
+    // Revoked: /token refuses it, and /check the registry token minted for it, within the delay.
+    let registry_token = token_of(r.registry_token("ci", &token, "acme/app"));
+    assert_eq!(r.manifest_status("acme/app", &registry_token), 200);
+    let revoked_at = std::time::Instant::now();
+    regpress(&[
+        "auth",
+        "pull-token",
+        "revoke",
+        "--config",
+        &s(&r.config),
+        &token,
+    ])
+    .ok();
+    let deadline = revoked_at + std::time::Duration::from_secs(REVOCATION_CHECK + 2);
+    while r.manifest_status("acme/app", &registry_token) != 401 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still pulling after revocation"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    eprintln!("revocation honoured after {:?}", revoked_at.elapsed());
+    assert_eq!(r.registry_token("ci", &token, "acme/app").status(), 401);
+    assert_refused(&r.inspect("ci", &token, "acme/app:latest"), "revoked");
+    docker
+        .run(&["rmi", &format!("{host}/acme/app:latest")])
+        .ok();
+    let refused = docker.run(&["pull", &format!("{host}/acme/app:latest")]);
+    assert_ne!(refused.code, 0, "docker pulled with a revoked pull token");
+    // The other token is untouched.
+    r.inspect("other", &other, "acme/other:latest").ok();
+
+    // Every decision about a private repository is in the audit log: the pull token's pulls,
+    // docker's, the refusals; with who, from where, with what.
+    let audit = r.audit();
+    let by = |identity: &str, status: u64| {
+        audit
+            .iter()
+            .filter(|e| e["data"]["identity"] == identity && e["data"]["status"] == status)
+            .count()
+    };
+    assert!(by("pull-token:ci", 200) >= 4, "{audit:#?}");
+    assert!(by("pull-token:ci", 401) >= 1, "{audit:#?}");
+    assert!(by("anonymous", 401) >= 1, "{audit:#?}");
+    assert!(audit.iter().all(|e| {
+        e["type"] == "dev.regpress.pull"
+            && e["data"]["repository"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("acme/"))
+            && e["data"]["remote_address"] == "127.0.0.1"
+    }));
+    let docker_pull = audit
+        .iter()
+        .find(|e| {
+            e["data"]["identity"] == "pull-token:ci"
+                && e["data"]["user_agent"]
+                    .as_str()
+                    .is_some_and(|u| u.contains("docker"))
+                && e["data"]["type"] == "manifest"
+        })
+        .unwrap_or_else(|| panic!("no docker pull in {audit:#?}"));
+    assert_eq!(docker_pull["subject"], "acme/app:latest");
+    assert!(
+        docker_pull["data"]["pull_token"]
+            .as_str()
+            .is_some_and(|j| j.len() == 32)
+    );
+    assert!(docker_pull["data"]["jti"].as_str().is_some());
+    let revoked = audit
+        .iter()
+        .find(|e| {
+            e["data"]["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("revoked"))
+        })
+        .unwrap_or_else(|| panic!("no revoked refusal in {audit:#?}"));
+    assert_eq!(revoked["data"]["status"], 401);
+}
+
+/// A pull token for `acme/**` named `ci`, signed with the handler's key, issued an hour
+/// before now + `exp_offset` and expiring at it.
+fn forge_pull_token(r: &Registry, exp_offset: i64) -> String {
+    let pem = std::fs::read_to_string(r.auth_dir().join("auth-key.pem")).unwrap();
+    let signer =
+        regpress::auth::token::Signer::new(&pem, "x", "x", std::time::Duration::from_secs(60))
+            .unwrap();
+    let kid = signer.jwks()["keys"][0]["kid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let now = jsonwebtoken::get_current_timestamp() as i64;
+    let exp = now + exp_offset;
+    let realm = format!("http://{}/token", r.nginx.addr);
+    let claims = json!({
+        "iss": realm, "sub": "pull-token:ci", "aud": format!("{SERVICE}/pull-token"),
+        "exp": exp, "iat": exp - 3600, "nbf": exp - 3600, "jti": "0".repeat(32),
+        "name": "ci", "repositories": ["acme/**"],
+    });
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some(kid);
+    header.typ = Some(regpress::auth::token::PULL_TOKEN_TYPE.to_string());
+    let key = jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes()).unwrap();
+    jsonwebtoken::encode(&header, &claims, &key).unwrap()
+}
+
+#[test]
+fn a_key_rotation_loses_no_pull() {
+    let mut r = registry();
+    let host = r.nginx.addr.clone();
+    let id_token = r.issuer.id_token("acme/app", SERVICE);
+    let before = token_of(r.registry_token("x", &id_token, "acme/app"));
+    let pull_token = r.pull_token("ci", &["acme/app"], "1d");
+    assert_eq!(r.manifest_status("acme/app", &before), 200);
+    let jwks = |r: &Registry| -> Vec<String> {
+        let doc: Value = reqwest::blocking::get(format!("http://{host}/.well-known/jwks.json"))
+            .unwrap()
+            .json()
+            .unwrap();
+        let _ = r;
+        doc["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let old_kids = jwks(&r);
+    assert_eq!(old_kids.len(), 1);
+
+    // The procedure of docs/pulling-private-images.md: a new key signs, the old one is kept
+    // as a previous key, the handler restarts.
+    let dir = r.auth_dir().to_path_buf();
+    std::fs::rename(dir.join("auth-key.pem"), dir.join("auth-key-old.pem")).unwrap();
+    let key = regpress(&["auth", "keygen"]);
+    std::fs::write(dir.join("auth-key.pem"), &key.ok().stdout).unwrap();
+    let text = std::fs::read_to_string(&r.config).unwrap();
+    let text = text.replace(
+        "# previous_keys = [\"auth-key-old.pem\"]",
+        "previous_keys = [\"auth-key-old.pem\"]",
+    );
+    assert!(
+        text.contains("\nprevious_keys = "),
+        "examples/auth.toml changed"
+    );
+    std::fs::write(&r.config, &text).unwrap();
+    r.restart_auth();
+
+    let kids = jwks(&r);
+    assert_eq!(kids.len(), 2, "{kids:?}");
+    assert_eq!(
+        kids[1], old_kids[0],
+        "the old key is published after the new one"
+    );
+    // Minted before: still pulls. Minted after: signed by the new key, pulls.
+    assert_eq!(r.manifest_status("acme/app", &before), 200);
+    skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        "--src-registry-token",
+        &before,
+        &r.nginx.image("acme/app:latest"),
+        &format!("oci:{}:before", r.tmp.path().join("before").display()),
+    ])
+    .ok();
+    let after = token_of(r.registry_token("x", &id_token, "acme/app"));
+    let kid_of = |t: &str| jsonwebtoken::decode_header(t).unwrap().kid.unwrap();
+    assert_eq!(kid_of(&after), kids[0]);
+    assert_eq!(r.manifest_status("acme/app", &after), 200);
+    // A pull token made before the rotation still pulls.
+    r.inspect("ci", &pull_token, "acme/app:latest").ok();
+    // Once the old key is dropped (after the longest pull token it signed has expired), its
+    // tokens stop.
+    std::fs::write(
+        &r.config,
+        text.replace("\nprevious_keys = [\"auth-key-old.pem\"]", "\n"),
+    )
+    .unwrap();
+    r.restart_auth();
+    assert_eq!(jwks(&r).len(), 1);
+    assert_eq!(r.manifest_status("acme/app", &before), 401);
+    assert_eq!(r.manifest_status("acme/app", &after), 200);
 }

@@ -528,21 +528,7 @@ fn docker_logs_in_with_an_id_token_and_pulls_the_private_image() {
         "docker pulled a private image without logging in"
     );
     let id_token = p.issuer.id_token("acme/app", SERVICE);
-    let mut login = docker
-        .command(&["login", &p.edge.addr, "-u", "x", "--password-stdin"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("docker login");
-    login
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(id_token.as_bytes())
-        .unwrap();
-    let login: Run = login.wait_with_output().unwrap().into();
-    login.ok();
+    docker.login(&p.edge.addr, "x", &id_token).ok();
     docker.run(&["pull", &reference]).ok();
 }
 

@@ -230,3 +230,14 @@ fn nginx_binary() -> String {
     }
     "/usr/sbin/nginx".to_string()
 }
+
+/// `out` (a client's pull) failed as unauthorized (401).
+#[track_caller]
+pub fn assert_refused(out: &super::Run, what: &str) {
+    assert_ne!(out.code, 0, "{what}: pulled anyway:\n{}", out.stdout);
+    assert!(
+        out.stderr.contains("unauthorized") || out.stderr.contains("401"),
+        "{what}: not refused as unauthorized:\n{}",
+        out.stderr
+    );
+}

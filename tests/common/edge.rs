@@ -231,4 +231,22 @@ impl Docker {
     pub fn run(&self, args: &[&str]) -> super::Run {
         self.command(args).output().expect("run docker").into()
     }
+
+    /// `docker login HOST -u USER --password-stdin`, the password written to its stdin.
+    pub fn login(&self, host: &str, user: &str, password: &str) -> super::Run {
+        use std::io::Write;
+        let mut login = self
+            .command(&["login", host, "-u", user, "--password-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("docker login");
+        let mut stdin = login.stdin.take().expect("stdin");
+        stdin
+            .write_all(password.as_bytes())
+            .expect("write password");
+        drop(stdin);
+        login.wait_with_output().expect("docker login").into()
+    }
 }

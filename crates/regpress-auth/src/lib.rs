@@ -17,13 +17,18 @@
 //! decides what an identity gets, [`scope`] parses what a client asks for, [`token`] mints and
 //! checks registry tokens, [`routes`] is the HTTP surface, [`server`] holds its sockets under
 //! hostile load (descriptor limit, connection cap, timeouts), [`log`] writes what happened;
-//! [`error`] is how starting fails.
+//! [`error`] is how starting fails. [`pull_token`] makes, revokes and checks pull tokens for
+//! clients without OIDC, [`audit`] appends every private decision to the audit log, and
+//! [`duration`] reads `30d`-style durations.
 
+pub mod audit;
 pub mod config;
+pub mod duration;
 pub mod error;
 pub mod log;
 pub mod oidc;
 pub mod policy;
+pub mod pull_token;
 pub mod routes;
 pub mod scope;
 pub mod server;
@@ -50,6 +55,21 @@ fn run(config_path: &Path, listen: Option<SocketAddr>) -> Result<(), Error> {
         path: config_path.to_path_buf(),
         reason,
     };
+    let previous: Vec<&str> = config
+        .previous_keys_pem
+        .iter()
+        .map(|k| k.expose())
+        .collect();
+    let pull_tokens = match &config.pull_tokens {
+        None => None,
+        Some(p) => Some(routes::PullTokens {
+            max_ttl: p.max_ttl,
+            forbid: policy::Patterns::new(&p.forbid)
+                .map_err(|e| usage(format!("pull_tokens.forbid: {e}")))?,
+            revoked: pull_token::Revoked::load(&p.revoked, p.revocation_check)
+                .map_err(|e| usage(format!("pull_tokens.revoked: {e}")))?,
+        }),
+    };
     let handler = routes::Handler {
         verifier: oidc::Verifier::new(&config.issuers).map_err(usage)?,
         policy: policy::Policy::new(&config.public, &config.trust).map_err(usage)?,
@@ -59,7 +79,13 @@ fn run(config_path: &Path, listen: Option<SocketAddr>) -> Result<(), Error> {
             &config.service,
             config.token_lifetime,
         )
+        .and_then(|s| s.with_previous(&previous))
         .map_err(usage)?,
+        pull_tokens,
+        audit: match &config.audit_log {
+            None => None,
+            Some(path) => Some(audit::Audit::open(path, &config.realm).map_err(usage)?),
+        },
         service: config.service.clone(),
         realm: config.realm.clone(),
     };
