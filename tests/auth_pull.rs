@@ -15,14 +15,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::auth::SERVICE;
-use common::auth::{Nginx, assert_refused, free_port, publish_golden, write_config};
+use common::auth::{
+    Nginx, assert_refused, free_port, publish_golden, rotate_key, serve_config_at, write_config,
+};
+use common::credential::{HELPER, helper, install, with_helper_env};
 use common::edge::{Daemon, Docker};
 use common::oidc::TestIssuer;
 use common::{Run, Server, regpress, s, skopeo};
 use serde_json::{Value, json};
-
-/// The helper as cargo built it.
-const HELPER: &str = env!("CARGO_BIN_EXE_docker-credential-regpress");
 
 /// Private images (`acme/app`, `acme/other`, `acme/secrets/db`) and a public one
 /// (`public/base`) behind nginx and the handler (the example config, revocations read every
@@ -67,7 +67,7 @@ fn registry() -> Registry {
     );
     std::fs::write(&config, text).unwrap();
     let auth_addr = format!("127.0.0.1:{}", free_port());
-    let auth = serve_auth(&config, &auth_addr);
+    let auth = serve_config_at(&config, &auth_addr);
     let nginx = Nginx::start(&nginx_dir, port, &serve.addr, &auth_addr);
     Registry {
         issuer,
@@ -80,10 +80,6 @@ fn registry() -> Registry {
     }
 }
 
-fn serve_auth(config: &Path, addr: &str) -> Server {
-    Server::spawn(&["auth", "serve", "--config", &s(config), "--listen", addr])
-}
-
 impl Registry {
     /// The handler's directory (config, keys, revocation list, audit log).
     fn auth_dir(&self) -> &Path {
@@ -93,7 +89,7 @@ impl Registry {
     /// Stop the handler and start it again on the same address with the config as it is now.
     fn restart_auth(&mut self) {
         drop(self.auth.take());
-        self.auth = Some(serve_auth(&self.config, &self.auth_addr));
+        self.auth = Some(serve_config_at(&self.config, &self.auth_addr));
     }
 
     /// `regpress auth pull-token create` for `repos`, valid for `ttl`, named `name`.
@@ -172,38 +168,6 @@ fn token_of(response: reqwest::blocking::Response) -> String {
     body["token"].as_str().unwrap().to_string()
 }
 
-/// PATH with the helper's directory first, as `cargo install` would put it on PATH.
-fn path_with_helper() -> String {
-    let dir = Path::new(HELPER).parent().expect("helper directory");
-    format!(
-        "{}:{}",
-        dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    )
-}
-
-/// `command` with the helper on PATH, no ID token source but `env`, and the helper's config
-/// file at `config` (absent unless a test writes it).
-fn with_helper_env(command: &mut Command, env: &[(String, String)], config: &Path) {
-    command
-        .env("PATH", path_with_helper())
-        .env("REGPRESS_CREDENTIAL_HELPER_CONFIG", config)
-        .env_remove("ACTIONS_ID_TOKEN_REQUEST_URL")
-        .env_remove("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
-        .env_remove("REGPRESS_ID_TOKEN_FILE")
-        .env_remove("REGPRESS_ID_TOKEN")
-        .envs(env.iter().map(|(k, v)| (k, v)));
-}
-
-fn helper(args: &[&str]) -> Run {
-    Command::new(HELPER)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run docker-credential-regpress")
-        .into()
-}
-
 fn read_json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -231,15 +195,7 @@ fn docker_and_podman_pull_a_private_image_with_only_the_credential_helper() {
     let docker_config: PathBuf = docker.config.join("config.json");
     let authfile = r.tmp.path().join("containers").join("auth.json");
     let helper_config = r.tmp.path().join("credential-helper.toml");
-    helper(&[
-        "install",
-        &host,
-        "--docker-config",
-        &s(&docker_config),
-        "--authfile",
-        &s(&authfile),
-    ])
-    .ok();
+    install(&host, &docker_config, &authfile);
     let only_helpers = json!({"credHelpers": {host.clone(): "regpress"}});
     assert_eq!(read_json(&docker_config), only_helpers);
     assert_eq!(read_json(&authfile), only_helpers);
@@ -565,20 +521,7 @@ fn a_key_rotation_loses_no_pull() {
 
     // The procedure of docs/pulling-private-images.md: a new key signs, the old one is kept
     // as a previous key, the handler restarts.
-    let dir = r.auth_dir().to_path_buf();
-    std::fs::rename(dir.join("auth-key.pem"), dir.join("auth-key-old.pem")).unwrap();
-    let key = regpress(&["auth", "keygen"]);
-    std::fs::write(dir.join("auth-key.pem"), &key.ok().stdout).unwrap();
-    let text = std::fs::read_to_string(&r.config).unwrap();
-    let text = text.replace(
-        "# previous_keys = [\"auth-key-old.pem\"]",
-        "previous_keys = [\"auth-key-old.pem\"]",
-    );
-    assert!(
-        text.contains("\nprevious_keys = "),
-        "examples/auth.toml changed"
-    );
-    std::fs::write(&r.config, &text).unwrap();
+    let text = rotate_key(&r.config);
     r.restart_auth();
 
     let kids = jwks(&r);

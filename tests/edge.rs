@@ -15,7 +15,8 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::auth::{SERVICE, publish_golden, start_auth};
+use common::auth::{SERVICE, publish_golden, rotate_key, serve_config_at, start_auth};
+use common::credential::{install, with_helper_env};
 use common::edge::{Daemon, Docker, Edge};
 use common::oidc::{TestIssuer, unsigned};
 use common::{Run, Server, fixture, golden_digest, pull_all, regpress, s, skopeo};
@@ -350,7 +351,9 @@ print(json.dumps(out))
 /// `regpress auth` trusting the test issuer), as in production.
 struct Private {
     issuer: TestIssuer,
-    auth: Server,
+    auth: Option<Server>,
+    /// The handler's address, kept across restarts.
+    auth_addr: String,
     auth_dir: PathBuf,
     edge: Edge,
     realm: String,
@@ -367,6 +370,7 @@ fn private(extra: &[&str], env: &[(&str, &str)]) -> Private {
     std::fs::create_dir_all(&auth_dir).unwrap();
     let auth = start_auth(&auth_dir, &issuer.url, &realm);
     let auth_url = format!("http://{}", auth.addr);
+    let auth_addr = auth.addr.clone();
     let mut args = vec![
         "--private",
         "acme/**",
@@ -381,7 +385,8 @@ fn private(extra: &[&str], env: &[(&str, &str)]) -> Private {
     let edge = Edge::start_on(port, &site, &args, env, tmp.path());
     Private {
         issuer,
-        auth,
+        auth: Some(auth),
+        auth_addr,
         auth_dir,
         edge,
         realm,
@@ -390,6 +395,15 @@ fn private(extra: &[&str], env: &[(&str, &str)]) -> Private {
 }
 
 impl Private {
+    /// Stop the handler and start it again on the same address with its config as it is now.
+    fn restart_auth(&mut self) {
+        drop(self.auth.take());
+        self.auth = Some(serve_config_at(
+            &self.auth_dir.join("auth.toml"),
+            &self.auth_addr,
+        ));
+    }
+
     /// A registry token for `scope` from `/token` through the Worker, for an ID token of
     /// `repository`'s release workflow.
     fn registry_token(&self, repository: &str, scope: &str) -> String {
@@ -409,7 +423,7 @@ impl Private {
     fn signing_key(&self) -> (EncodingKey, String) {
         let pem = std::fs::read(self.auth_dir.join("auth-key.pem")).unwrap();
         let jwks: Value = http()
-            .get(format!("http://{}/.well-known/jwks.json", self.auth.addr))
+            .get(format!("http://{}/.well-known/jwks.json", self.auth_addr))
             .send()
             .unwrap()
             .json()
@@ -530,6 +544,63 @@ fn docker_logs_in_with_an_id_token_and_pulls_the_private_image() {
     let id_token = p.issuer.id_token("acme/app", SERVICE);
     docker.login(&p.edge.addr, "x", &id_token).ok();
     docker.run(&["pull", &reference]).ok();
+}
+
+/// The credential helper through the Worker: docker pulls the private image with only
+/// `credHelpers` and a GitHub-Actions-shaped environment; then the handler's key is rotated and
+/// a token minted before still pulls at the edge, as does docker with a token of the new key.
+#[test]
+fn docker_pulls_through_the_edge_with_the_credential_helper_across_a_key_rotation() {
+    let mut p = private(&[], &[]);
+    let dockerd = Daemon::dockerd(&p.tmp.path().join("docker"));
+    let docker = Docker::new(&dockerd, p.tmp.path());
+    let authfile = p.tmp.path().join("auth.json");
+    install(&p.edge.addr, &docker.config.join("config.json"), &authfile);
+    let reference = format!("{}/acme/app:latest", p.edge.addr);
+    let helper_config = p.tmp.path().join("credential-helper.toml");
+    let pull = |p: &Private, docker: &Docker| -> Run {
+        let mut cmd = docker.command(&["pull", &reference]);
+        with_helper_env(&mut cmd, &p.issuer.actions_env("acme/app"), &helper_config);
+        cmd.output().unwrap().into()
+    };
+    pull(&p, &docker).ok();
+    let before = p.registry_token("acme/app", "repository:acme/app:pull");
+    assert_eq!(
+        p.get("/v2/acme/app/manifests/latest", Some(&before))
+            .status(),
+        200
+    );
+
+    rotate_key(&p.auth_dir.join("auth.toml"));
+    p.restart_auth();
+    // The Worker still holds the old key, and the JWKS it fetches next still has it.
+    assert_eq!(
+        p.get("/v2/acme/app/manifests/latest", Some(&before))
+            .status(),
+        200
+    );
+    // A token of the new key names a kid the Worker has not seen: it fetches the JWKS again,
+    // at most once per cooldown since its last fetch (edge/src/jwks.ts), so wait that out, as a
+    // deployment does by publishing a key before signing with it
+    // (docs/pulling-private-images.md).
+    std::thread::sleep(Duration::from_secs(31));
+    docker.run(&["rmi", &reference]).ok();
+    pull(&p, &docker).ok();
+    let after = p.registry_token("acme/app", "repository:acme/app:pull");
+    assert_ne!(
+        jsonwebtoken::decode_header(&after).unwrap().kid,
+        jsonwebtoken::decode_header(&before).unwrap().kid
+    );
+    assert_eq!(
+        p.get("/v2/acme/app/manifests/latest", Some(&after))
+            .status(),
+        200
+    );
+    assert_eq!(
+        p.get("/v2/acme/app/manifests/latest", Some(&before))
+            .status(),
+        200
+    );
 }
 
 #[test]

@@ -103,6 +103,32 @@ pub fn serve_config(config: &Path) -> Server {
     ])
 }
 
+/// `regpress auth serve --config <config> --listen <addr>` (a restart keeps its address).
+pub fn serve_config_at(config: &Path, addr: &str) -> Server {
+    Server::spawn(&["auth", "serve", "--config", &s(config), "--listen", addr])
+}
+
+/// Rotate the signing key of the handler configured by `config` (from `examples/auth.toml`)
+/// as docs/pulling-private-images.md says: the key becomes `auth-key-old.pem`, a new
+/// `auth-key.pem` is made, and `previous_keys` names the old one. Returns the config text.
+/// The handler must be restarted to use it.
+pub fn rotate_key(config: &Path) -> String {
+    let dir = config.parent().expect("config directory");
+    std::fs::rename(dir.join("auth-key.pem"), dir.join("auth-key-old.pem")).expect("keep old key");
+    let key = super::regpress(&["auth", "keygen"]);
+    std::fs::write(dir.join("auth-key.pem"), &key.ok().stdout).expect("write new key");
+    let text = swap(
+        "auth.toml",
+        std::fs::read_to_string(config).expect("read config"),
+        &[(
+            "# previous_keys = [\"auth-key-old.pem\"]",
+            "previous_keys = [\"auth-key-old.pem\"]",
+        )],
+    );
+    std::fs::write(config, &text).expect("write config");
+    text
+}
+
 /// A running nginx (`master_process off`, a child of the test), stopped on drop.
 pub struct Nginx {
     child: Child,

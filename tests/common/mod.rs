@@ -6,6 +6,7 @@
 pub mod action;
 pub mod auth;
 pub mod consistency;
+pub mod credential;
 pub mod edge;
 pub mod garage;
 pub mod oidc;
