@@ -21,6 +21,7 @@ use common::auth::{
 use common::credential::{HELPER, helper, install, with_helper_env};
 use common::edge::{Daemon, Docker};
 use common::oidc::TestIssuer;
+use common::receiver::Receiver;
 use common::{Run, Server, regpress, s, skopeo};
 use serde_json::{Value, json};
 
@@ -29,6 +30,8 @@ use serde_json::{Value, json};
 /// [`REVOCATION_CHECK`] second).
 struct Registry {
     issuer: TestIssuer,
+    /// Where the audit's events are POSTed.
+    events: Receiver,
     nginx: Nginx,
     _serve: Server,
     auth: Option<Server>,
@@ -61,9 +64,19 @@ fn registry() -> Registry {
         text.contains("revocation_check = 10"),
         "examples/auth.toml changed"
     );
-    let text = text.replace(
-        "revocation_check = 10",
-        &format!("revocation_check = {REVOCATION_CHECK}"),
+    let events = Receiver::start();
+    let text = text
+        .replace(
+            "revocation_check = 10",
+            &format!("revocation_check = {REVOCATION_CHECK}"),
+        )
+        .replace(
+            "# events_url = \"https://hooks.example.com/regpress\"",
+            &format!("events_url = \"http://{}/audit\"", events.addr),
+        );
+    assert!(
+        text.contains("events_url = \"http://"),
+        "examples/auth.toml changed"
     );
     std::fs::write(&config, text).unwrap();
     let auth_addr = format!("127.0.0.1:{}", free_port());
@@ -71,6 +84,7 @@ fn registry() -> Registry {
     let nginx = Nginx::start(&nginx_dir, port, &serve.addr, &auth_addr);
     Registry {
         issuer,
+        events,
         nginx,
         _serve: serve,
         auth: Some(auth),
@@ -467,6 +481,24 @@ fn pull_tokens_pull_with_docker_and_skopeo_and_stop_once_revoked() {
         })
         .unwrap_or_else(|| panic!("no revoked refusal in {audit:#?}"));
     assert_eq!(revoked["data"]["status"], 401);
+    // The same events, POSTed in batches to the events receiver.
+    let posted = r.events.events(audit.len());
+    let ids = |events: Vec<&Value>| {
+        let mut ids: Vec<String> = events.iter().map(|e| e["id"].to_string()).collect();
+        ids.sort_unstable();
+        ids
+    };
+    assert_eq!(
+        ids(posted.iter().map(|(_, e)| e).collect()),
+        ids(audit.iter().collect()),
+        "the POSTed events are not the logged ones"
+    );
+    assert!(
+        posted
+            .iter()
+            .all(|(head, _)| head.contains("content-type: application/cloudevents-batch+json")),
+        "{posted:?}"
+    );
 }
 
 /// A pull token for `acme/**` named `ci`, signed with the handler's key, issued an hour

@@ -11,6 +11,7 @@ pub mod edge;
 pub mod garage;
 pub mod oidc;
 pub mod proxy;
+pub mod receiver;
 pub mod signing;
 pub mod synth;
 

@@ -103,8 +103,8 @@ pub struct AuthConfig {
     pub previous_keys_pem: Vec<Secret>,
     /// Pull tokens, when the file has a `[pull_tokens]` table.
     pub pull_tokens: Option<PullTokensConfig>,
-    /// Where every `/check` decision about a private repository is appended as a JSON line.
-    pub audit_log: Option<PathBuf>,
+    /// The audit of private decisions, when the file has an `[audit]` table.
+    pub audit: Option<AuditConfig>,
     /// How long a registry token is valid.
     pub token_lifetime: Duration,
     /// Repository patterns anyone may pull without a token.
@@ -146,10 +146,25 @@ struct PullTokensFile {
     forbid: Vec<String>,
 }
 
+/// `[audit]`: where every `/check` decision about a private repository goes.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// Appended with one JSON line (a CloudEvent) per decision.
+    pub log: PathBuf,
+    /// Also POST the events here, batched (`application/cloudevents-batch+json`).
+    pub events_url: Option<String>,
+    /// Sent as the Bearer token of those POSTs (`REGPRESS_EVENTS_TOKEN`).
+    pub events_token: Option<Secret>,
+}
+
+/// The variable holding the Bearer token for audit event POSTs (the publisher's too).
+pub const EVENTS_TOKEN_ENV: &str = "REGPRESS_EVENTS_TOKEN";
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AuditFile {
     log: String,
+    events_url: Option<String>,
 }
 
 /// One allowed OIDC issuer.
@@ -304,6 +319,24 @@ impl AuthConfig {
                 })
             }
         };
+        let audit = match file.audit {
+            None => None,
+            Some(a) => {
+                if let Some(url) = &a.events_url {
+                    check_url("audit.events_url", url)?;
+                }
+                Some(AuditConfig {
+                    log: base.join(a.log),
+                    events_token: a
+                        .events_url
+                        .as_ref()
+                        .and_then(|_| env(EVENTS_TOKEN_ENV))
+                        .filter(|v| !v.is_empty())
+                        .map(Secret::new),
+                    events_url: a.events_url,
+                })
+            }
+        };
         let lifetime = file.token_lifetime.unwrap_or(DEFAULT_TOKEN_LIFETIME);
         if !(10..=3600).contains(&lifetime) {
             return Err(format!(
@@ -371,7 +404,7 @@ impl AuthConfig {
             signing_key_pem: Secret::new(signing_key_pem),
             previous_keys_pem,
             pull_tokens,
-            audit_log: file.audit.map(|a| base.join(a.log)),
+            audit,
             token_lifetime: Duration::from_secs(lifetime),
             public: file.public,
             issuers,

@@ -82,9 +82,9 @@ fn run(config_path: &Path, listen: Option<SocketAddr>) -> Result<(), Error> {
         .and_then(|s| s.with_previous(&previous))
         .map_err(usage)?,
         pull_tokens,
-        audit: match &config.audit_log {
+        audit: match &config.audit {
             None => None,
-            Some(path) => Some(audit::Audit::open(path, &config.realm).map_err(usage)?),
+            Some(a) => Some(audit::Audit::open(a, &config.realm).map_err(usage)?),
         },
         service: config.service.clone(),
         realm: config.realm.clone(),
