@@ -34,8 +34,7 @@ struct Registry {
     events: Receiver,
     nginx: Nginx,
     _serve: Server,
-    auth: Option<Server>,
-    /// The handler's address, kept across restarts.
+    auth: Server,
     auth_addr: String,
     config: PathBuf,
     tmp: tempfile::TempDir,
@@ -87,7 +86,7 @@ fn registry() -> Registry {
         events,
         nginx,
         _serve: serve,
-        auth: Some(auth),
+        auth,
         auth_addr,
         config,
         tmp,
@@ -100,10 +99,9 @@ impl Registry {
         self.config.parent().unwrap()
     }
 
-    /// Stop the handler and start it again on the same address with the config as it is now.
-    fn restart_auth(&mut self) {
-        drop(self.auth.take());
-        self.auth = Some(serve_config_at(&self.config, &self.auth_addr));
+    /// Have the handler reload its keys (SIGHUP), and wait until its JWKS has `keys` keys.
+    fn reload_keys(&self, keys: usize) {
+        common::auth::reload_keys(&self.auth, &self.auth_addr, keys);
     }
 
     /// `regpress auth pull-token create` for `repos`, valid for `ttl`, named `name`.
@@ -529,7 +527,7 @@ fn forge_pull_token(r: &Registry, exp_offset: i64) -> String {
 
 #[test]
 fn a_key_rotation_loses_no_pull() {
-    let mut r = registry();
+    let r = registry();
     let host = r.nginx.addr.clone();
     let id_token = r.issuer.id_token("acme/app", SERVICE);
     let before = token_of(r.registry_token("x", &id_token, "acme/app"));
@@ -552,9 +550,42 @@ fn a_key_rotation_loses_no_pull() {
     assert_eq!(old_kids.len(), 1);
 
     // The procedure of docs/pulling-private-images.md: a new key signs, the old one is kept
-    // as a previous key, the handler restarts.
+    // as a previous key, the handler reloads its keys on SIGHUP.
     let text = rotate_key(&r.config);
-    r.restart_auth();
+    // Pulls keep coming while the handler reloads its keys: every one of them must pass.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pulling = {
+        let (stop, url, token) = (
+            stop.clone(),
+            format!("http://{host}/v2/acme/app/manifests/latest"),
+            before.clone(),
+        );
+        std::thread::spawn(move || {
+            let client = reqwest::blocking::Client::new();
+            let mut statuses = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let status = client
+                    .get(&url)
+                    .header("Accept", "application/vnd.oci.image.index.v1+json")
+                    .bearer_auth(&token)
+                    .send()
+                    .map_or(0, |r| r.status().as_u16());
+                statuses.push(status);
+            }
+            statuses
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    r.reload_keys(2);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let statuses = pulling.join().unwrap();
+    let failed = statuses.iter().filter(|s| **s != 200).count();
+    eprintln!(
+        "{} pulls during the reload, {failed} failed",
+        statuses.len()
+    );
+    assert_eq!(failed, 0, "pulls lost during the rotation: {statuses:?}");
 
     let kids = jwks(&r);
     assert_eq!(kids.len(), 2, "{kids:?}");
@@ -586,7 +617,7 @@ fn a_key_rotation_loses_no_pull() {
         text.replace("\nprevious_keys = [\"auth-key-old.pem\"]", "\n"),
     )
     .unwrap();
-    r.restart_auth();
+    r.reload_keys(1);
     assert_eq!(jwks(&r).len(), 1);
     assert_eq!(r.manifest_status("acme/app", &before), 401);
     assert_eq!(r.manifest_status("acme/app", &after), 200);

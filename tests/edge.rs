@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::auth::{SERVICE, publish_golden, rotate_key, serve_config_at, start_auth};
+use common::auth::{SERVICE, publish_golden, reload_keys, rotate_key, start_auth};
 use common::credential::{install, with_helper_env};
 use common::edge::{Daemon, Docker, Edge};
 use common::oidc::{TestIssuer, unsigned};
@@ -351,8 +351,7 @@ print(json.dumps(out))
 /// `regpress auth` trusting the test issuer), as in production.
 struct Private {
     issuer: TestIssuer,
-    auth: Option<Server>,
-    /// The handler's address, kept across restarts.
+    auth: Server,
     auth_addr: String,
     auth_dir: PathBuf,
     edge: Edge,
@@ -385,7 +384,7 @@ fn private(extra: &[&str], env: &[(&str, &str)]) -> Private {
     let edge = Edge::start_on(port, &site, &args, env, tmp.path());
     Private {
         issuer,
-        auth: Some(auth),
+        auth,
         auth_addr,
         auth_dir,
         edge,
@@ -395,15 +394,6 @@ fn private(extra: &[&str], env: &[(&str, &str)]) -> Private {
 }
 
 impl Private {
-    /// Stop the handler and start it again on the same address with its config as it is now.
-    fn restart_auth(&mut self) {
-        drop(self.auth.take());
-        self.auth = Some(serve_config_at(
-            &self.auth_dir.join("auth.toml"),
-            &self.auth_addr,
-        ));
-    }
-
     /// A registry token for `scope` from `/token` through the Worker, for an ID token of
     /// `repository`'s release workflow.
     fn registry_token(&self, repository: &str, scope: &str) -> String {
@@ -551,7 +541,7 @@ fn docker_logs_in_with_an_id_token_and_pulls_the_private_image() {
 /// a token minted before still pulls at the edge, as does docker with a token of the new key.
 #[test]
 fn docker_pulls_through_the_edge_with_the_credential_helper_across_a_key_rotation() {
-    let mut p = private(&[], &[]);
+    let p = private(&[], &[]);
     let dockerd = Daemon::dockerd(&p.tmp.path().join("docker"));
     let docker = Docker::new(&dockerd, p.tmp.path());
     let authfile = p.tmp.path().join("auth.json");
@@ -572,7 +562,7 @@ fn docker_pulls_through_the_edge_with_the_credential_helper_across_a_key_rotatio
     );
 
     rotate_key(&p.auth_dir.join("auth.toml"));
-    p.restart_auth();
+    reload_keys(&p.auth, &p.auth_addr, 2);
     // The Worker still holds the old key, and the JWKS it fetches next still has it.
     assert_eq!(
         p.get("/v2/acme/app/manifests/latest", Some(&before))

@@ -108,10 +108,35 @@ pub fn serve_config_at(config: &Path, addr: &str) -> Server {
     Server::spawn(&["auth", "serve", "--config", &s(config), "--listen", addr])
 }
 
+/// Send the handler `auth` SIGHUP (it reloads its keys) and wait until the JWKS at `addr`
+/// lists `keys` keys.
+pub fn reload_keys(auth: &Server, addr: &str, keys: usize) {
+    let sent = Command::new("kill")
+        .args(["-HUP", &auth.pid().to_string()])
+        .status()
+        .expect("kill -HUP");
+    assert!(sent.success(), "kill -HUP failed");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let jwks: serde_json::Value =
+            reqwest::blocking::get(format!("http://{addr}/.well-known/jwks.json"))
+                .and_then(|r| r.json())
+                .expect("JWKS");
+        if jwks["keys"].as_array().map(Vec::len) == Some(keys) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the handler did not reload: {jwks}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Rotate the signing key of the handler configured by `config` (from `examples/auth.toml`)
 /// as docs/pulling-private-images.md says: the key becomes `auth-key-old.pem`, a new
 /// `auth-key.pem` is made, and `previous_keys` names the old one. Returns the config text.
-/// The handler must be restarted to use it.
+/// The handler uses it once it reloads its keys ([`reload_keys`]).
 pub fn rotate_key(config: &Path) -> String {
     let dir = config.parent().expect("config directory");
     std::fs::rename(dir.join("auth-key.pem"), dir.join("auth-key-old.pem")).expect("keep old key");

@@ -55,11 +55,6 @@ fn run(config_path: &Path, listen: Option<SocketAddr>) -> Result<(), Error> {
         path: config_path.to_path_buf(),
         reason,
     };
-    let previous: Vec<&str> = config
-        .previous_keys_pem
-        .iter()
-        .map(|k| k.expose())
-        .collect();
     let pull_tokens = match &config.pull_tokens {
         None => None,
         Some(p) => Some(routes::PullTokens {
@@ -73,14 +68,7 @@ fn run(config_path: &Path, listen: Option<SocketAddr>) -> Result<(), Error> {
     let handler = routes::Handler {
         verifier: oidc::Verifier::new(&config.issuers).map_err(usage)?,
         policy: policy::Policy::new(&config.public, &config.trust).map_err(usage)?,
-        signer: token::Signer::new(
-            config.signing_key_pem.expose(),
-            &config.realm,
-            &config.service,
-            config.token_lifetime,
-        )
-        .and_then(|s| s.with_previous(&previous))
-        .map_err(usage)?,
+        signer: std::sync::RwLock::new(Arc::new(signer(&config).map_err(usage)?)),
         pull_tokens,
         audit: match &config.audit {
             None => None,
@@ -113,9 +101,11 @@ fn run(config_path: &Path, listen: Option<SocketAddr>) -> Result<(), Error> {
             "regpress auth for {} (realm {}) at http://{addr}/",
             config.service, config.realm
         );
+        let handler = Arc::new(handler);
+        reload_keys_on_hangup(config_path.to_path_buf(), handler.clone());
         server::serve(
             listener,
-            routes::router(Arc::new(handler)),
+            routes::router(handler),
             config.limits.clone(),
             cap,
             async {
@@ -126,3 +116,66 @@ fn run(config_path: &Path, listen: Option<SocketAddr>) -> Result<(), Error> {
         Ok(())
     })
 }
+
+/// The signer of `config`: its signing key, and its previous keys to accept and publish.
+fn signer(config: &config::AuthConfig) -> Result<token::Signer, String> {
+    let previous: Vec<&str> = config
+        .previous_keys_pem
+        .iter()
+        .map(|k| k.expose())
+        .collect();
+    token::Signer::new(
+        config.signing_key_pem.expose(),
+        &config.realm,
+        &config.service,
+        config.token_lifetime,
+    )?
+    .with_previous(&previous)
+}
+
+/// On SIGHUP, read the config again and sign with its `signing_key` (accepting and publishing
+/// its `previous_keys`) from then on: a key rotation without a restart, so without a moment in
+/// which the proxy cannot reach the handler. Only the keys are reloaded; a config that does not
+/// load, or names another `service` or `realm`, keeps the keys in force (and is logged).
+#[cfg(unix)]
+fn reload_keys_on_hangup(path: std::path::PathBuf, handler: Arc<routes::Handler>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            log::line(format_args!(
+                "cannot watch SIGHUP, keys reload only on restart: {e}"
+            ));
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            let loaded = config::AuthConfig::load(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|c| {
+                    if c.service != handler.service || c.realm != handler.realm {
+                        return Err("service or realm changed: restart to change them".to_string());
+                    }
+                    signer(&c)
+                });
+            match loaded {
+                Ok(signer) => {
+                    let kids: Vec<String> = signer.jwks()["keys"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|k| k["kid"].as_str().map(str::to_string))
+                        .collect();
+                    handler.replace_signer(signer);
+                    log::line(format_args!("keys reloaded: {}", kids.join(" ")));
+                }
+                Err(e) => log::line(format_args!("keys not reloaded, keeping them: {e}")),
+            }
+        }
+    });
+}
+
+/// SIGHUP does not exist here: keys reload on restart.
+#[cfg(not(unix))]
+fn reload_keys_on_hangup(_: std::path::PathBuf, _: Arc<routes::Handler>) {}

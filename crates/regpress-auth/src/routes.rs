@@ -43,8 +43,8 @@ pub struct Handler {
     pub verifier: Verifier,
     /// Decides what identities get.
     pub policy: Policy,
-    /// Mints and checks registry tokens.
-    pub signer: Signer,
+    /// Mints and checks registry tokens; replaced whole when the keys are reloaded (SIGHUP).
+    pub signer: std::sync::RwLock<Arc<Signer>>,
     /// The service name clients send and tokens are for.
     pub service: String,
     /// The token endpoint's public URL, for challenges.
@@ -308,7 +308,7 @@ impl Handler {
             return Err(refuse("pull tokens are not enabled here".to_string()));
         };
         let claims: PullClaims = self
-            .signer
+            .signer()
             .verify_pull_token(token)
             .map_err(|e| refuse(format!("invalid pull token: {e}")))?;
         if claims.exp.saturating_sub(claims.iat) > settings.max_ttl.as_secs() {
@@ -367,7 +367,7 @@ impl Handler {
                 .collect::<Vec<_>>()
                 .join(" ")
         ));
-        let minted = self.signer.mint(subject, access, via).map_err(|e| {
+        let minted = self.signer().mint(subject, access, via).map_err(|e| {
             log::line(format_args!("cannot mint a token: {e}"));
             TokenError {
                 status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -596,9 +596,22 @@ fn client_address(headers: &HeaderMap) -> Option<&str> {
 }
 
 impl Handler {
+    /// The signer in force.
+    pub fn signer(&self) -> Arc<Signer> {
+        self.signer
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Sign with `signer` from now on (tokens of its keys are accepted from now on too).
+    pub fn replace_signer(&self, signer: Signer) {
+        *self.signer.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(signer);
+    }
+
     /// A registry token's checks, and then its pull token's revocation.
     fn verify(&self, token: &str) -> Result<Verified, String> {
-        let verified = self.signer.verify(token)?;
+        let verified = self.signer().verify(token)?;
         if let (Some(jti), Some(settings)) = (&verified.via.pull_token, &self.pull_tokens)
             && settings.revoked.contains(jti)
         {
@@ -611,7 +624,7 @@ impl Handler {
 async fn jwks(State(h): State<Arc<Handler>>) -> Response {
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],
-        Json(h.signer.jwks()),
+        Json(h.signer().jwks()),
     )
         .into_response()
 }
