@@ -536,8 +536,8 @@ fn docker_logs_in_with_an_id_token_and_pulls_the_private_image() {
     docker.run(&["pull", &reference]).ok();
 }
 
-/// The credential helper through the Worker: docker pulls the private image with only
-/// `credHelpers` and a GitHub-Actions-shaped environment; then the handler's key is rotated and
+/// The credential helper through the Worker: docker and podman pull the private image with
+/// only `credHelpers` and a GitHub-Actions-shaped environment; then the handler's key is rotated and
 /// a token minted before still pulls at the edge, as does docker with a token of the new key.
 #[test]
 fn docker_pulls_through_the_edge_with_the_credential_helper_across_a_key_rotation() {
@@ -554,6 +554,26 @@ fn docker_pulls_through_the_edge_with_the_credential_helper_across_a_key_rotatio
         cmd.output().unwrap().into()
     };
     pull(&p, &docker).ok();
+    // podman, through containers' auth.json.
+    let root = p.tmp.path().join("podman");
+    let mut podman = Command::new("podman");
+    podman
+        .args([
+            "--root",
+            &s(&root.join("root")),
+            "--runroot",
+            &s(&root.join("run")),
+        ])
+        .args(["--storage-driver", "vfs", "pull", "--tls-verify=false"])
+        .arg(format!("--authfile={}", authfile.display()))
+        .arg(&reference);
+    with_helper_env(
+        &mut podman,
+        &p.issuer.actions_env("acme/app"),
+        &helper_config,
+    );
+    let pulled: Run = podman.output().unwrap().into();
+    pulled.ok();
     let before = p.registry_token("acme/app", "repository:acme/app:pull");
     assert_eq!(
         p.get("/v2/acme/app/manifests/latest", Some(&before))
