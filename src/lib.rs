@@ -6,9 +6,10 @@
 //! served registry as clients do; [`report`] says what was verified; [`auth`] is the companion
 //! handler that guards private repositories with OIDC-based registry tokens; [`events`] tells
 //! other systems what a publish changed; [`summary`] turns a publish report into the GitHub
-//! Action's job summary; [`credential`] is the `docker-credential-regpress` helper's logic. [`lists`] keeps tag lists and the catalog right under concurrent
-//! publishers, and [`repair`] writes again the blobs a crawl found bad; [`gc`] collects what no tag reaches. [`retry`], [`duration`] and [`causes`] are
-//! small leaves everyone may use. ARCHITECTURE.md draws the map; `tests/architecture.rs` keeps
+//! Action's job summary; [`credential`] is the `docker-credential-regpress` helper's logic.
+//! [`lists`] keeps tag lists and the catalog right under concurrent publishers, and [`repair`]
+//! writes again the blobs a crawl found bad; [`gc`] collects what no tag reaches. [`retry`],
+//! [`duration`] (from `regpress-auth`) and [`causes`] are small leaves everyone may use. ARCHITECTURE.md draws the map; `tests/architecture.rs` keeps
 //! the modules free of import cycles.
 //!
 //! Two parts live in crates of their own and are re-exported here, so their paths read as
