@@ -6,9 +6,12 @@
 //! served registry as clients do; [`report`] says what was verified; [`auth`] is the companion
 //! handler that guards private repositories with OIDC-based registry tokens; [`events`] tells
 //! other systems what a publish changed; [`summary`] turns a publish report into the GitHub
-//! Action's job summary. [`lists`] keeps tag lists and the catalog right under concurrent
-//! publishers, [`packages`] keeps the package index `sbom search` reads, and [`repair`] writes again the blobs a crawl found bad; [`gc`] collects what no tag reaches. [`retry`], [`duration`] and [`causes`] are
-//! small leaves everyone may use. ARCHITECTURE.md draws the map; `tests/architecture.rs` keeps
+//! Action's job summary; [`credential`] is the `docker-credential-regpress` helper's logic.
+//! [`lists`] keeps tag lists and the catalog right under concurrent publishers, [`packages`]
+//! keeps the package index `sbom search` reads, [`governance`] holds immutable tags, retention
+//! and yanks, and [`repair`] writes again the blobs a crawl found bad; [`gc`] collects what no
+//! tag reaches. [`retry`], [`duration`] (from `regpress-auth`) and [`causes`] are small leaves
+//! everyone may use. ARCHITECTURE.md draws the map; `tests/architecture.rs` keeps
 //! the modules free of import cycles.
 //!
 //! Two parts live in crates of their own and are re-exported here, so their paths read as
@@ -20,7 +23,7 @@ pub mod causes;
 pub mod check;
 pub mod cli;
 pub mod config;
-pub mod duration;
+pub mod credential;
 pub mod error;
 pub mod events;
 pub mod gc;
@@ -42,4 +45,5 @@ pub mod target;
 pub mod verify;
 
 pub use regpress_auth as auth;
+pub use regpress_auth::duration;
 pub use regpress_oci::{digest, names};

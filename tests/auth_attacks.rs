@@ -654,7 +654,11 @@ fn check_refuses_forged_and_expired_registry_tokens_and_path_tricks() {
     )
     .unwrap();
     let forged = other
-        .mint("x", serde_json::from_value(access(&token)).unwrap())
+        .mint(
+            "x",
+            serde_json::from_value(access(&token)).unwrap(),
+            &regpress::auth::token::Via::default(),
+        )
         .unwrap();
     assert_eq!(t.check("GET", MANIFEST, Some(&forged.token)), invalid);
 

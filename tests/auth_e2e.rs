@@ -7,7 +7,7 @@ mod common;
 
 use std::fs;
 
-use common::auth::{Nginx, SERVICE, free_port, start_auth};
+use common::auth::{Nginx, SERVICE, assert_refused, free_port, start_auth};
 use common::garage::Garage;
 use common::oidc::TestIssuer;
 use common::{Server, fixture, regpress, regpress_with_env, s, skopeo};
@@ -148,16 +148,6 @@ impl Registry {
         ]);
         assert_refused(&anonymous, "anonymous pull of a private image");
     }
-}
-
-#[track_caller]
-fn assert_refused(out: &common::Run, what: &str) {
-    assert_ne!(out.code, 0, "{what}: pulled anyway:\n{}", out.stdout);
-    assert!(
-        out.stderr.contains("unauthorized") || out.stderr.contains("401"),
-        "{what}: not refused as unauthorized:\n{}",
-        out.stderr
-    );
 }
 
 #[test]

@@ -9,9 +9,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::auth::{SERVICE, free_port, start_auth};
+use common::auth::{SERVICE, free_port, publish_golden, start_auth};
 use common::oidc::TestIssuer;
-use common::{Server, fixture, golden_digest, regpress, s, skopeo};
+use common::{Server, golden_digest, regpress, s, skopeo};
 
 /// caddy running the example, stopped on drop.
 struct Caddy {
@@ -74,21 +74,7 @@ impl Drop for Caddy {
 fn caddy_forward_auth_pulls_private_images_with_an_id_token_only() {
     let tmp = tempfile::tempdir().unwrap();
     let site = tmp.path().join("site");
-    let golden = s(&fixture("apko/golden"));
-    for repo in ["acme/app", "public/base"] {
-        regpress(&[
-            "publish",
-            &golden,
-            "-q",
-            "--repo",
-            repo,
-            "--tag",
-            "latest",
-            "--to",
-            &s(&site),
-        ])
-        .ok();
-    }
+    publish_golden(&site, &["acme/app", "public/base"]);
     let serve = Server::start(&site);
     let port = free_port();
     let issuer = TestIssuer::start();

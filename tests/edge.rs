@@ -8,16 +8,17 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::auth::{SERVICE, start_auth};
-use common::edge::{Daemon, Edge};
+use common::auth::{SERVICE, publish_golden, reload_keys, rotate_key, start_auth};
+use common::credential::{install, with_helper_env};
+use common::edge::{Daemon, Docker, Edge};
 use common::oidc::{TestIssuer, unsigned};
+use common::receiver::{Receiver, read_message};
 use common::{Run, Server, fixture, golden_digest, pull_all, regpress, s, skopeo};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use regpress::digest::Digest;
@@ -29,21 +30,7 @@ fn site(dir: &Path) -> PathBuf {
     let site = dir.join("site");
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/regpress.toml");
     regpress(&["publish", "-q", "--config", &s(&config), "--to", &s(&site)]).ok();
-    let golden = s(&fixture("apko/golden"));
-    for repo in ["acme/app", "acme/other"] {
-        regpress(&[
-            "publish",
-            &golden,
-            "-q",
-            "--repo",
-            repo,
-            "--tag",
-            "latest",
-            "--to",
-            &s(&site),
-        ])
-        .ok();
-    }
+    publish_golden(&site, &["acme/app", "acme/other"]);
     site
 }
 
@@ -360,40 +347,12 @@ print(json.dumps(out))
     }
 }
 
-/// docker with a config directory and daemon socket of the test's own.
-struct Docker {
-    host: String,
-    config: PathBuf,
-}
-
-impl Docker {
-    fn new(daemon: &Daemon, dir: &Path) -> Docker {
-        let config = dir.join("docker-config");
-        std::fs::create_dir_all(&config).unwrap();
-        Docker {
-            host: format!("unix://{}", daemon.socket.display()),
-            config,
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("docker");
-        cmd.env("DOCKER_HOST", &self.host)
-            .env("DOCKER_CONFIG", &self.config)
-            .args(args);
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        self.command(args).output().expect("run docker").into()
-    }
-}
-
 /// The Worker with `acme/**` private, its realm at the Worker (which proxies `/token` to a
 /// `regpress auth` trusting the test issuer), as in production.
 struct Private {
     issuer: TestIssuer,
     auth: Server,
+    auth_addr: String,
     auth_dir: PathBuf,
     edge: Edge,
     realm: String,
@@ -410,6 +369,7 @@ fn private(extra: &[&str], env: &[(&str, &str)]) -> Private {
     std::fs::create_dir_all(&auth_dir).unwrap();
     let auth = start_auth(&auth_dir, &issuer.url, &realm);
     let auth_url = format!("http://{}", auth.addr);
+    let auth_addr = auth.addr.clone();
     let mut args = vec![
         "--private",
         "acme/**",
@@ -425,6 +385,7 @@ fn private(extra: &[&str], env: &[(&str, &str)]) -> Private {
     Private {
         issuer,
         auth,
+        auth_addr,
         auth_dir,
         edge,
         realm,
@@ -452,7 +413,7 @@ impl Private {
     fn signing_key(&self) -> (EncodingKey, String) {
         let pem = std::fs::read(self.auth_dir.join("auth-key.pem")).unwrap();
         let jwks: Value = http()
-            .get(format!("http://{}/.well-known/jwks.json", self.auth.addr))
+            .get(format!("http://{}/.well-known/jwks.json", self.auth_addr))
             .send()
             .unwrap()
             .json()
@@ -571,22 +532,85 @@ fn docker_logs_in_with_an_id_token_and_pulls_the_private_image() {
         "docker pulled a private image without logging in"
     );
     let id_token = p.issuer.id_token("acme/app", SERVICE);
-    let mut login = docker
-        .command(&["login", &p.edge.addr, "-u", "x", "--password-stdin"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("docker login");
-    login
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(id_token.as_bytes())
-        .unwrap();
-    let login: Run = login.wait_with_output().unwrap().into();
-    login.ok();
+    docker.login(&p.edge.addr, "x", &id_token).ok();
     docker.run(&["pull", &reference]).ok();
+}
+
+/// The credential helper through the Worker: docker and podman pull the private image with
+/// only `credHelpers` and a GitHub-Actions-shaped environment; then the handler's key is rotated and
+/// a token minted before still pulls at the edge, as does docker with a token of the new key.
+#[test]
+fn docker_pulls_through_the_edge_with_the_credential_helper_across_a_key_rotation() {
+    let p = private(&[], &[]);
+    let dockerd = Daemon::dockerd(&p.tmp.path().join("docker"));
+    let docker = Docker::new(&dockerd, p.tmp.path());
+    let authfile = p.tmp.path().join("auth.json");
+    install(&p.edge.addr, &docker.config.join("config.json"), &authfile);
+    let reference = format!("{}/acme/app:latest", p.edge.addr);
+    let helper_config = p.tmp.path().join("credential-helper.toml");
+    let pull = |p: &Private, docker: &Docker| -> Run {
+        let mut cmd = docker.command(&["pull", &reference]);
+        with_helper_env(&mut cmd, &p.issuer.actions_env("acme/app"), &helper_config);
+        cmd.output().unwrap().into()
+    };
+    pull(&p, &docker).ok();
+    // podman, through containers' auth.json.
+    let root = p.tmp.path().join("podman");
+    let mut podman = Command::new("podman");
+    podman
+        .args([
+            "--root",
+            &s(&root.join("root")),
+            "--runroot",
+            &s(&root.join("run")),
+        ])
+        .args(["--storage-driver", "vfs", "pull", "--tls-verify=false"])
+        .arg(format!("--authfile={}", authfile.display()))
+        .arg(&reference);
+    with_helper_env(
+        &mut podman,
+        &p.issuer.actions_env("acme/app"),
+        &helper_config,
+    );
+    let pulled: Run = podman.output().unwrap().into();
+    pulled.ok();
+    let before = p.registry_token("acme/app", "repository:acme/app:pull");
+    assert_eq!(
+        p.get("/v2/acme/app/manifests/latest", Some(&before))
+            .status(),
+        200
+    );
+
+    rotate_key(&p.auth_dir.join("auth.toml"));
+    reload_keys(&p.auth, &p.auth_addr, 2);
+    // The Worker still holds the old key, and the JWKS it fetches next still has it.
+    assert_eq!(
+        p.get("/v2/acme/app/manifests/latest", Some(&before))
+            .status(),
+        200
+    );
+    // A token of the new key names a kid the Worker has not seen: it fetches the JWKS again,
+    // at most once per cooldown since its last fetch (edge/src/jwks.ts), so wait that out, as a
+    // deployment does by publishing a key before signing with it
+    // (docs/pulling-private-images.md).
+    std::thread::sleep(Duration::from_secs(31));
+    docker.run(&["rmi", &reference]).ok();
+    pull(&p, &docker).ok();
+    let after = p.registry_token("acme/app", "repository:acme/app:pull");
+    assert_ne!(
+        jsonwebtoken::decode_header(&after).unwrap().kid,
+        jsonwebtoken::decode_header(&before).unwrap().kid
+    );
+    assert_eq!(
+        p.get("/v2/acme/app/manifests/latest", Some(&after))
+            .status(),
+        200
+    );
+    assert_eq!(
+        p.get("/v2/acme/app/manifests/latest", Some(&before))
+            .status(),
+        200
+    );
 }
 
 #[test]
@@ -692,35 +716,6 @@ fn raw_get(addr: &str, raw_path: &str) -> (u16, String) {
     )
 }
 
-/// One HTTP/1.1 message from `stream`: its head (lowercased) and a body of Content-Length bytes.
-fn read_message(stream: &mut TcpStream) -> (String, Vec<u8>) {
-    let mut data = Vec::new();
-    let mut buf = [0u8; 65536];
-    loop {
-        let n = match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return (String::from_utf8_lossy(&data).to_lowercase(), Vec::new()),
-            Ok(n) => n,
-        };
-        data.extend_from_slice(&buf[..n]);
-        let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") else {
-            continue;
-        };
-        let head = String::from_utf8_lossy(&data[..end]).to_lowercase();
-        let length: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length:"))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
-        while data.len() < end + 4 + length {
-            match stream.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => data.extend_from_slice(&buf[..n]),
-            }
-        }
-        return (head, data[end + 4..].to_vec());
-    }
-}
-
 #[test]
 fn path_tricks_are_refused_and_never_reach_a_private_image() {
     let p = private(&[], &[]);
@@ -768,60 +763,6 @@ fn path_tricks_are_refused_and_never_reach_a_private_image() {
         raw_get(&p.edge.addr, "/v2/apko/golden/manifests/latest").0,
         200
     );
-}
-
-/// Requests a receiver got: head (lowercased) and body.
-type Requests = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
-
-/// A receiver on loopback that records every request (headers, body) and answers 202.
-struct Receiver {
-    addr: String,
-    seen: Requests,
-}
-
-impl Receiver {
-    fn start() -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let seen: Requests = Arc::new(Mutex::new(Vec::new()));
-        let shared = seen.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let (head, body) = read_message(&mut stream);
-                let _ = stream.write_all(
-                    b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                );
-                shared.lock().unwrap().push((head, body));
-            }
-        });
-        Receiver { addr, seen }
-    }
-
-    /// Every event received so far, waiting up to 10 s for at least `n`.
-    fn events(&self, n: usize) -> Vec<(String, Value)> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let events: Vec<(String, Value)> = self
-                .seen
-                .lock()
-                .unwrap()
-                .iter()
-                .flat_map(|(head, body)| {
-                    let batch: Vec<Value> =
-                        serde_json::from_slice(body).expect("a batch of events");
-                    batch
-                        .into_iter()
-                        .map(|e| (head.clone(), e))
-                        .collect::<Vec<_>>()
-                })
-                .collect();
-            if events.len() >= n || Instant::now() > deadline {
-                return events;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
 }
 
 #[test]

@@ -72,6 +72,7 @@ fn a_fresh_registry_token_passes_the_token_target() {
                 name: scope.repository,
                 actions: vec![PULL.to_string()],
             }],
+            &regpress::auth::token::Via::default(),
         )
         .expect("mint");
     assert!(targets::registry_token(minted.token.as_bytes()));

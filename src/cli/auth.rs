@@ -1,5 +1,5 @@
-//! `regpress auth`: the companion handler that guards private repositories (`auth serve`) and
-//! its signing key (`auth keygen`).
+//! `regpress auth`: the companion handler that guards private repositories (`auth serve`), its
+//! signing key (`auth keygen`) and pull tokens (`auth pull-token create|revoke`).
 //!
 //! Its flags and the calls to [`crate::auth`]; the key is this command's product, so it is
 //! printed here, not by [`super::print`].
@@ -18,6 +18,9 @@ pub(super) enum AuthCommand {
     Serve(AuthServeArgs),
     /// Print a new P-256 signing key (PKCS#8 PEM) for auth.toml's `signing_key`.
     Keygen,
+    /// Pull tokens for clients without OIDC: create one, or revoke one.
+    #[command(subcommand)]
+    PullToken(crate::auth::pull_token::PullTokenCommand),
 }
 
 #[derive(Args, Debug)]
@@ -36,6 +39,9 @@ pub(super) struct AuthServeArgs {
 pub(super) fn run(command: AuthCommand) -> Result<(), Error> {
     match command {
         AuthCommand::Serve(args) => crate::auth::serve(&args.config, args.listen),
+        AuthCommand::PullToken(command) => {
+            crate::auth::pull_token::run(command).map_err(Error::from)
+        }
         AuthCommand::Keygen => {
             print!(
                 "{}",

@@ -34,6 +34,25 @@ fn example(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
 
+/// Publish the golden fixture as `repo:latest` for each of `repos` into the directory `site`.
+pub fn publish_golden(site: &Path, repos: &[&str]) {
+    let golden = s(&super::fixture("apko/golden"));
+    for repo in repos {
+        super::regpress(&[
+            "publish",
+            &golden,
+            "-q",
+            "--repo",
+            repo,
+            "--tag",
+            "latest",
+            "--to",
+            &s(site),
+        ])
+        .ok();
+    }
+}
+
 /// A free loopback port (bound and released: good enough for tests on one machine).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -82,6 +101,57 @@ pub fn serve_config(config: &Path) -> Server {
         "--listen",
         "127.0.0.1:0",
     ])
+}
+
+/// `regpress auth serve --config <config> --listen <addr>` (a restart keeps its address).
+pub fn serve_config_at(config: &Path, addr: &str) -> Server {
+    Server::spawn(&["auth", "serve", "--config", &s(config), "--listen", addr])
+}
+
+/// Send the handler `auth` SIGHUP (it reloads its keys) and wait until the JWKS at `addr`
+/// lists `keys` keys.
+pub fn reload_keys(auth: &Server, addr: &str, keys: usize) {
+    let sent = Command::new("kill")
+        .args(["-HUP", &auth.pid().to_string()])
+        .status()
+        .expect("kill -HUP");
+    assert!(sent.success(), "kill -HUP failed");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let jwks: serde_json::Value =
+            reqwest::blocking::get(format!("http://{addr}/.well-known/jwks.json"))
+                .and_then(|r| r.json())
+                .expect("JWKS");
+        if jwks["keys"].as_array().map(Vec::len) == Some(keys) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the handler did not reload: {jwks}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Rotate the signing key of the handler configured by `config` (from `examples/auth.toml`)
+/// as docs/pulling-private-images.md says: the key becomes `auth-key-old.pem`, a new
+/// `auth-key.pem` is made, and `previous_keys` names the old one. Returns the config text.
+/// The handler uses it once it reloads its keys ([`reload_keys`]).
+pub fn rotate_key(config: &Path) -> String {
+    let dir = config.parent().expect("config directory");
+    std::fs::rename(dir.join("auth-key.pem"), dir.join("auth-key-old.pem")).expect("keep old key");
+    let key = super::regpress(&["auth", "keygen"]);
+    std::fs::write(dir.join("auth-key.pem"), &key.ok().stdout).expect("write new key");
+    let text = swap(
+        "auth.toml",
+        std::fs::read_to_string(config).expect("read config"),
+        &[(
+            "# previous_keys = [\"auth-key-old.pem\"]",
+            "previous_keys = [\"auth-key-old.pem\"]",
+        )],
+    );
+    std::fs::write(config, &text).expect("write config");
+    text
 }
 
 /// A running nginx (`master_process off`, a child of the test), stopped on drop.
@@ -210,4 +280,15 @@ fn nginx_binary() -> String {
         }
     }
     "/usr/sbin/nginx".to_string()
+}
+
+/// `out` (a client's pull) failed as unauthorized (401).
+#[track_caller]
+pub fn assert_refused(out: &super::Run, what: &str) {
+    assert_ne!(out.code, 0, "{what}: pulled anyway:\n{}", out.stdout);
+    assert!(
+        out.stderr.contains("unauthorized") || out.stderr.contains("401"),
+        "{what}: not refused as unauthorized:\n{}",
+        out.stderr
+    );
 }

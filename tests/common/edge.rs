@@ -1,6 +1,7 @@
 //! The edge Worker in workerd for the tests: `edge/dev.sh` on a published site, and the
 //! daemons some clients need (dockerd with vfs storage and no networking of its own, a
-//! standalone containerd), each in its own directory with its own socket, stopped on drop.
+//! standalone containerd), each in its own directory with its own socket, stopped on drop;
+//! and the docker CLI pointed at such a dockerd.
 //!
 //! Every process here is started in a process group of its own and stopped by that group's
 //! id (SIGTERM, then SIGKILL), so workerd, which Miniflare starts as a child of node, never
@@ -199,5 +200,53 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         stop_group(&mut self.child);
+    }
+}
+
+/// The docker CLI with a config directory and daemon socket of the test's own.
+pub struct Docker {
+    host: String,
+    /// The client's config directory (`DOCKER_CONFIG`).
+    pub config: PathBuf,
+}
+
+impl Docker {
+    pub fn new(daemon: &Daemon, dir: &Path) -> Docker {
+        let config = dir.join("docker-config");
+        std::fs::create_dir_all(&config).unwrap();
+        Docker {
+            host: format!("unix://{}", daemon.socket.display()),
+            config,
+        }
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("docker");
+        cmd.env("DOCKER_HOST", &self.host)
+            .env("DOCKER_CONFIG", &self.config)
+            .args(args);
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> super::Run {
+        self.command(args).output().expect("run docker").into()
+    }
+
+    /// `docker login HOST -u USER --password-stdin`, the password written to its stdin.
+    pub fn login(&self, host: &str, user: &str, password: &str) -> super::Run {
+        use std::io::Write;
+        let mut login = self
+            .command(&["login", host, "-u", user, "--password-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("docker login");
+        let mut stdin = login.stdin.take().expect("stdin");
+        stdin
+            .write_all(password.as_bytes())
+            .expect("write password");
+        drop(stdin);
+        login.wait_with_output().expect("docker login").into()
     }
 }

@@ -6,10 +6,12 @@
 pub mod action;
 pub mod auth;
 pub mod consistency;
+pub mod credential;
 pub mod edge;
 pub mod garage;
 pub mod oidc;
 pub mod proxy;
+pub mod receiver;
 pub mod signing;
 pub mod synth;
 pub mod tuf;

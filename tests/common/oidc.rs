@@ -91,6 +91,19 @@ struct Shared {
     jwks_status: AtomicU16,
     /// The `jwks_uri` discovery names instead of its own `/jwks`.
     jwks_uri: Mutex<Option<String>>,
+    /// GitHub Actions' ID token service, once [`TestIssuer::actions_env`] turned it on.
+    actions: Mutex<Option<Actions>>,
+    /// ID tokens the Actions service handed out.
+    actions_hits: AtomicUsize,
+}
+
+/// What the Actions token service needs: the job's request token, whose ID tokens it signs
+/// (repository), and the key.
+struct Actions {
+    bearer: String,
+    repository: String,
+    encoding: EncodingKey,
+    header: Header,
 }
 
 /// A running issuer, stopped on drop.
@@ -119,10 +132,13 @@ impl TestIssuer {
             jwks_hangs: AtomicBool::new(false),
             jwks_status: AtomicU16::new(0),
             jwks_uri: Mutex::new(None),
+            actions: Mutex::new(None),
+            actions_hits: AtomicUsize::new(0),
         });
         let app = axum::Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
             .route("/jwks", get(jwks))
+            .route("/actions/idtoken", get(actions_token))
             .fallback(other)
             .with_state(shared.clone());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -189,9 +205,48 @@ impl TestIssuer {
         self.discovery_hits() + self.jwks_hits() + self.other_hits()
     }
 
+    /// Serve GitHub Actions' ID token request endpoint for a job of `repository` (tokens
+    /// signed with [`TestIssuer::key`], for the `audience` asked) and return the environment
+    /// such a job has: `ACTIONS_ID_TOKEN_REQUEST_URL` and `ACTIONS_ID_TOKEN_REQUEST_TOKEN`.
+    pub fn actions_env(&self, repository: &str) -> Vec<(String, String)> {
+        let bearer = format!("job-{}", jsonwebtoken::get_current_timestamp());
+        let mut header = Header::new(self.key.alg);
+        header.kid = Some(self.key.kid.clone());
+        *self.shared.actions.lock().unwrap() = Some(Actions {
+            bearer: bearer.clone(),
+            repository: repository.to_string(),
+            encoding: self.key.encoding.clone(),
+            header,
+        });
+        vec![
+            (
+                "ACTIONS_ID_TOKEN_REQUEST_URL".to_string(),
+                format!("{}/actions/idtoken?api-version=2.0", self.url),
+            ),
+            ("ACTIONS_ID_TOKEN_REQUEST_TOKEN".to_string(), bearer),
+        ]
+    }
+
+    /// How many ID tokens the Actions endpoint handed out.
+    pub fn actions_hits(&self) -> usize {
+        self.shared.actions_hits.load(Ordering::SeqCst)
+    }
+
     /// GitHub Actions ID token claims for a push to `refs/heads/main` of `repository`,
     /// valid now for five minutes, for audience `aud`.
     pub fn github_claims(&self, repository: &str, aud: &str) -> Value {
+        github_claims(&self.url, repository, aud)
+    }
+
+    /// A valid ID token for `repository`'s release workflow, audience `aud`.
+    pub fn id_token(&self, repository: &str, aud: &str) -> String {
+        self.key.sign(&self.github_claims(repository, aud))
+    }
+}
+
+/// GitHub Actions ID token claims of issuer `url` (see [`TestIssuer::github_claims`]).
+fn github_claims(url: &str, repository: &str, aud: &str) -> Value {
+    {
         let now = jsonwebtoken::get_current_timestamp();
         let owner = repository.split('/').next().unwrap_or_default();
         let workflow = format!("{repository}/.github/workflows/release.yml@refs/heads/main");
@@ -218,16 +273,11 @@ impl TestIssuer {
             "ref_type": "branch",
             "environment": "production",
             "runner_environment": "github-hosted",
-            "iss": self.url,
+            "iss": url,
             "nbf": now - 5,
             "iat": now - 5,
             "exp": now + 300,
         })
-    }
-
-    /// A valid ID token for `repository`'s release workflow, audience `aud`.
-    pub fn id_token(&self, repository: &str, aud: &str) -> String {
-        self.key.sign(&self.github_claims(repository, aud))
     }
 }
 
@@ -262,6 +312,40 @@ async fn jwks(State(s): State<Arc<Shared>>) -> axum::response::Response {
             .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR)
             .into_response(),
     }
+}
+
+/// GitHub Actions' `ACTIONS_ID_TOKEN_REQUEST_URL`: `bearer <request token>` in, `{"value": <ID
+/// token for ?audience=>}` out; 401 for another bearer, 400 without an audience.
+async fn actions_token(
+    State(s): State<Arc<Shared>>,
+    headers: axum::http::HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let guard = s.actions.lock().unwrap();
+    let Some(actions) = guard.as_ref() else {
+        return axum::http::StatusCode::NOT_FOUND.into_response();
+    };
+    let expected = format!("bearer {}", actions.bearer);
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+        return axum::http::StatusCode::UNAUTHORIZED.into_response();
+    }
+    let query = query.unwrap_or_default();
+    let Some(audience) = form_urlencoded_value(&query, "audience") else {
+        return axum::http::StatusCode::BAD_REQUEST.into_response();
+    };
+    s.actions_hits.fetch_add(1, Ordering::SeqCst);
+    let claims = github_claims(&s.url, &actions.repository, &audience);
+    let token = jsonwebtoken::encode(&actions.header, &claims, &actions.encoding).expect("sign");
+    Json(json!({ "count": 1, "value": token })).into_response()
+}
+
+/// The first value of `name` in a query string.
+fn form_urlencoded_value(query: &str, name: &str) -> Option<String> {
+    let url = reqwest::Url::parse(&format!("http://query.invalid/?{query}")).ok()?;
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 async fn other(State(s): State<Arc<Shared>>) -> axum::http::StatusCode {

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -98,6 +98,13 @@ pub struct AuthConfig {
     pub realm: String,
     /// The P-256 private key (PKCS#8 PEM) that signs registry tokens.
     pub signing_key_pem: Secret,
+    /// Keys signed with before a rotation (PEM): published in the JWKS and accepted, never
+    /// signed with.
+    pub previous_keys_pem: Vec<Secret>,
+    /// Pull tokens, when the file has a `[pull_tokens]` table.
+    pub pull_tokens: Option<PullTokensConfig>,
+    /// The audit of private decisions, when the file has an `[audit]` table.
+    pub audit: Option<AuditConfig>,
     /// How long a registry token is valid.
     pub token_lifetime: Duration,
     /// Repository patterns anyone may pull without a token.
@@ -108,6 +115,56 @@ pub struct AuthConfig {
     pub trust: Vec<TrustConfig>,
     /// Connection cap, timeouts and head size.
     pub limits: Limits,
+}
+
+/// Longest pull token lifetime when `[pull_tokens]` does not say: 90 days.
+pub const DEFAULT_PULL_TOKEN_MAX_TTL: &str = "90d";
+/// Seconds between reads of the revocation list when `[pull_tokens]` does not say.
+pub const DEFAULT_REVOCATION_CHECK: u64 = 10;
+
+/// `[pull_tokens]`: long-lived tokens for clients without OIDC, signed by the handler's key.
+#[derive(Debug, Clone)]
+pub struct PullTokensConfig {
+    /// The longest lifetime a pull token may have (longer ones are refused when made and used).
+    pub max_ttl: Duration,
+    /// The revocation list: one revoked `jti` a line (`#` starts a comment); a missing file
+    /// revokes nothing.
+    pub revoked: PathBuf,
+    /// The list is read again at most this long after it was last read.
+    pub revocation_check: Duration,
+    /// Repository patterns no pull token may pull, whatever it names.
+    pub forbid: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PullTokensFile {
+    max_ttl: Option<String>,
+    revoked: String,
+    revocation_check: Option<u64>,
+    #[serde(default)]
+    forbid: Vec<String>,
+}
+
+/// `[audit]`: where every `/check` decision about a private repository goes.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// Appended with one JSON line (a CloudEvent) per decision.
+    pub log: PathBuf,
+    /// Also POST the events here, batched (`application/cloudevents-batch+json`).
+    pub events_url: Option<String>,
+    /// Sent as the Bearer token of those POSTs (`REGPRESS_EVENTS_TOKEN`).
+    pub events_token: Option<Secret>,
+}
+
+/// The variable holding the Bearer token for audit event POSTs (the publisher's too).
+pub const EVENTS_TOKEN_ENV: &str = "REGPRESS_EVENTS_TOKEN";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditFile {
+    log: String,
+    events_url: Option<String>,
 }
 
 /// One allowed OIDC issuer.
@@ -172,6 +229,10 @@ struct AuthFile {
     realm: String,
     signing_key: Option<String>,
     signing_key_env: Option<String>,
+    #[serde(default)]
+    previous_keys: Vec<String>,
+    pull_tokens: Option<PullTokensFile>,
+    audit: Option<AuditFile>,
     token_lifetime: Option<u64>,
     #[serde(default)]
     public: Vec<String>,
@@ -226,6 +287,55 @@ impl AuthConfig {
                 .filter(|v| !v.is_empty())
                 .ok_or_else(|| format!("signing_key_env: environment variable {var} is not set"))?,
             _ => return Err("give exactly one of signing_key (a PEM file) and signing_key_env (a variable holding the PEM)".to_string()),
+        };
+        let previous_keys_pem = file
+            .previous_keys
+            .iter()
+            .map(|p| {
+                let path = base.join(p);
+                std::fs::read_to_string(&path)
+                    .map(Secret::new)
+                    .map_err(|e| format!("cannot read previous_keys {}: {e}", path.display()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let pull_tokens = match file.pull_tokens {
+            None => None,
+            Some(p) => {
+                let text = p.max_ttl.as_deref().unwrap_or(DEFAULT_PULL_TOKEN_MAX_TTL);
+                let max_ttl = crate::duration::parse_duration(text)
+                    .map_err(|e| format!("pull_tokens.max_ttl: {e}"))?;
+                if max_ttl.as_secs() < 60 {
+                    return Err(format!("pull_tokens.max_ttl {text}: at least 60 s"));
+                }
+                Some(PullTokensConfig {
+                    max_ttl,
+                    revoked: base.join(p.revoked),
+                    revocation_check: seconds(
+                        "pull_tokens.revocation_check",
+                        p.revocation_check,
+                        DEFAULT_REVOCATION_CHECK,
+                    )?,
+                    forbid: p.forbid,
+                })
+            }
+        };
+        let audit = match file.audit {
+            None => None,
+            Some(a) => {
+                if let Some(url) = &a.events_url {
+                    check_url("audit.events_url", url)?;
+                }
+                Some(AuditConfig {
+                    log: base.join(a.log),
+                    events_token: a
+                        .events_url
+                        .as_ref()
+                        .and_then(|_| env(EVENTS_TOKEN_ENV))
+                        .filter(|v| !v.is_empty())
+                        .map(Secret::new),
+                    events_url: a.events_url,
+                })
+            }
         };
         let lifetime = file.token_lifetime.unwrap_or(DEFAULT_TOKEN_LIFETIME);
         if !(10..=3600).contains(&lifetime) {
@@ -292,6 +402,9 @@ impl AuthConfig {
             service: file.service,
             realm: file.realm,
             signing_key_pem: Secret::new(signing_key_pem),
+            previous_keys_pem,
+            pull_tokens,
+            audit,
             token_lifetime: Duration::from_secs(lifetime),
             public: file.public,
             issuers,

@@ -17,13 +17,18 @@
 //! decides what an identity gets, [`scope`] parses what a client asks for, [`token`] mints and
 //! checks registry tokens, [`routes`] is the HTTP surface, [`server`] holds its sockets under
 //! hostile load (descriptor limit, connection cap, timeouts), [`log`] writes what happened;
-//! [`error`] is how starting fails.
+//! [`error`] is how starting fails. [`pull_token`] makes, revokes and checks pull tokens for
+//! clients without OIDC, [`audit`] appends every private decision to the audit log, and
+//! [`duration`] reads `30d`-style durations.
 
+pub mod audit;
 pub mod config;
+pub mod duration;
 pub mod error;
 pub mod log;
 pub mod oidc;
 pub mod policy;
+pub mod pull_token;
 pub mod routes;
 pub mod scope;
 pub mod server;
@@ -50,16 +55,25 @@ fn run(config_path: &Path, listen: Option<SocketAddr>) -> Result<(), Error> {
         path: config_path.to_path_buf(),
         reason,
     };
+    let pull_tokens = match &config.pull_tokens {
+        None => None,
+        Some(p) => Some(routes::PullTokens {
+            max_ttl: p.max_ttl,
+            forbid: policy::Patterns::new(&p.forbid)
+                .map_err(|e| usage(format!("pull_tokens.forbid: {e}")))?,
+            revoked: pull_token::Revoked::load(&p.revoked, p.revocation_check)
+                .map_err(|e| usage(format!("pull_tokens.revoked: {e}")))?,
+        }),
+    };
     let handler = routes::Handler {
         verifier: oidc::Verifier::new(&config.issuers).map_err(usage)?,
         policy: policy::Policy::new(&config.public, &config.trust).map_err(usage)?,
-        signer: token::Signer::new(
-            config.signing_key_pem.expose(),
-            &config.realm,
-            &config.service,
-            config.token_lifetime,
-        )
-        .map_err(usage)?,
+        signer: std::sync::RwLock::new(Arc::new(signer(&config).map_err(usage)?)),
+        pull_tokens,
+        audit: match &config.audit {
+            None => None,
+            Some(a) => Some(audit::Audit::open(a, &config.realm).map_err(usage)?),
+        },
         service: config.service.clone(),
         realm: config.realm.clone(),
     };
@@ -87,9 +101,11 @@ fn run(config_path: &Path, listen: Option<SocketAddr>) -> Result<(), Error> {
             "regpress auth for {} (realm {}) at http://{addr}/",
             config.service, config.realm
         );
+        let handler = Arc::new(handler);
+        reload_keys_on_hangup(config_path.to_path_buf(), handler.clone());
         server::serve(
             listener,
-            routes::router(Arc::new(handler)),
+            routes::router(handler),
             config.limits.clone(),
             cap,
             async {
@@ -100,3 +116,66 @@ fn run(config_path: &Path, listen: Option<SocketAddr>) -> Result<(), Error> {
         Ok(())
     })
 }
+
+/// The signer of `config`: its signing key, and its previous keys to accept and publish.
+fn signer(config: &config::AuthConfig) -> Result<token::Signer, String> {
+    let previous: Vec<&str> = config
+        .previous_keys_pem
+        .iter()
+        .map(|k| k.expose())
+        .collect();
+    token::Signer::new(
+        config.signing_key_pem.expose(),
+        &config.realm,
+        &config.service,
+        config.token_lifetime,
+    )?
+    .with_previous(&previous)
+}
+
+/// On SIGHUP, read the config again and sign with its `signing_key` (accepting and publishing
+/// its `previous_keys`) from then on: a key rotation without a restart, so without a moment in
+/// which the proxy cannot reach the handler. Only the keys are reloaded; a config that does not
+/// load, or names another `service` or `realm`, keeps the keys in force (and is logged).
+#[cfg(unix)]
+fn reload_keys_on_hangup(path: std::path::PathBuf, handler: Arc<routes::Handler>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            log::line(format_args!(
+                "cannot watch SIGHUP, keys reload only on restart: {e}"
+            ));
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            let loaded = config::AuthConfig::load(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|c| {
+                    if c.service != handler.service || c.realm != handler.realm {
+                        return Err("service or realm changed: restart to change them".to_string());
+                    }
+                    signer(&c)
+                });
+            match loaded {
+                Ok(signer) => {
+                    let kids: Vec<String> = signer.jwks()["keys"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|k| k["kid"].as_str().map(str::to_string))
+                        .collect();
+                    handler.replace_signer(signer);
+                    log::line(format_args!("keys reloaded: {}", kids.join(" ")));
+                }
+                Err(e) => log::line(format_args!("keys not reloaded, keeping them: {e}")),
+            }
+        }
+    });
+}
+
+/// SIGHUP does not exist here: keys reload on restart.
+#[cfg(not(unix))]
+fn reload_keys_on_hangup(_: std::path::PathBuf, _: Arc<routes::Handler>) {}

@@ -31,6 +31,9 @@ enum Command {
     Serve(ServeArgs),
     /// Print a new P-256 signing key (PKCS#8 PEM) for auth.toml's `signing_key`.
     Keygen,
+    /// Pull tokens for clients without OIDC: create one, or revoke one.
+    #[command(subcommand)]
+    PullToken(regpress_auth::pull_token::PullTokenCommand),
 }
 
 #[derive(Args, Debug)]
@@ -48,6 +51,7 @@ struct ServeArgs {
 fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Serve(args) => regpress_auth::serve(&args.config, args.listen),
+        Command::PullToken(command) => regpress_auth::pull_token::run(command),
         Command::Keygen => {
             print!(
                 "{}",

@@ -14,6 +14,25 @@ use crate::config::TrustConfig;
 use crate::oidc::Identity;
 use crate::scope::{PULL, PUSH, Scope};
 
+/// Compiled repository patterns (`acme/app`, `acme/*`, `acme/**`), for pull tokens.
+#[derive(Debug)]
+pub struct Patterns(Vec<GlobMatcher>);
+
+impl Patterns {
+    /// Compile `list`; the error names the bad pattern.
+    pub fn new(list: &[String]) -> Result<Patterns, String> {
+        list.iter()
+            .map(|p| glob(p))
+            .collect::<Result<_, _>>()
+            .map(Patterns)
+    }
+
+    /// Does any pattern match `repository`?
+    pub fn matches(&self, repository: &str) -> bool {
+        self.0.iter().any(|g| g.is_match(repository))
+    }
+}
+
 /// The compiled policy.
 #[derive(Debug)]
 pub struct Policy {

@@ -20,11 +20,13 @@ use base64::Engine;
 use bytes::Bytes;
 use serde_json::json;
 
+use crate::audit::{Audit, Decision};
 use crate::log;
-use crate::oidc::{Identity, MAX_TOKEN_BYTES, Refusal, Verifier};
-use crate::policy::Policy;
-use crate::scope::{PULL, PUSH, Scope, Target, parse_request};
-use crate::token::{Access, Signer, covers};
+use crate::oidc::{MAX_TOKEN_BYTES, Refusal, Verifier};
+use crate::policy::{Patterns, Policy};
+use crate::pull_token::Revoked;
+use crate::scope::{PULL, PUSH, Scope, Target, endpoint, parse_request};
+use crate::token::{Access, PullClaims, Signer, Verified, Via, covers};
 
 /// Most scopes one token request may name (keeps tokens far below header size limits); more
 /// is a 400, not a silent cap, so a client never gets a token short of what it asked for
@@ -41,12 +43,26 @@ pub struct Handler {
     pub verifier: Verifier,
     /// Decides what identities get.
     pub policy: Policy,
-    /// Mints and checks registry tokens.
-    pub signer: Signer,
+    /// Mints and checks registry tokens; replaced whole when the keys are reloaded (SIGHUP).
+    pub signer: std::sync::RwLock<Arc<Signer>>,
     /// The service name clients send and tokens are for.
     pub service: String,
     /// The token endpoint's public URL, for challenges.
     pub realm: String,
+    /// Pull tokens, when enabled.
+    pub pull_tokens: Option<PullTokens>,
+    /// The audit log, when configured.
+    pub audit: Option<Audit>,
+}
+
+/// What `/token` and `/check` need to honour pull tokens.
+pub struct PullTokens {
+    /// The longest lifetime accepted.
+    pub max_ttl: std::time::Duration,
+    /// Repositories no pull token may pull.
+    pub forbid: Patterns,
+    /// Revoked `jti`s.
+    pub revoked: Revoked,
 }
 
 /// The router: `/token`, `/check`, `/.well-known/jwks.json`.
@@ -123,8 +139,8 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// The password of an HTTP Basic `Authorization` header, if there is one.
-fn basic_password(headers: &HeaderMap) -> Result<Option<String>, TokenError> {
+/// The username and password of an HTTP Basic `Authorization` header, if there is one.
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, TokenError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -154,10 +170,10 @@ fn basic_password(headers: &HeaderMap) -> Result<Option<String>, TokenError> {
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or_else(|| unauthorized("bad Basic credentials"))?;
-    let (_, password) = decoded
+    let (username, password) = decoded
         .split_once(':')
         .ok_or_else(|| unauthorized("bad Basic credentials"))?;
-    Ok(Some(password.to_string()))
+    Ok(Some((username.to_string(), password.to_string())))
 }
 
 async fn token_get(
@@ -166,8 +182,11 @@ async fn token_get(
     RawQuery(query): RawQuery,
 ) -> Response {
     let params = parse_form(query.unwrap_or_default().as_bytes());
-    let result = match basic_password(&headers) {
-        Ok(password) => h.issue(&params, password.as_deref()).await,
+    let result = match basic_credentials(&headers) {
+        Ok(credentials) => {
+            let credentials = credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
+            h.issue(&params, credentials).await
+        }
         Err(e) => Err(e),
     };
     respond(result, Flavor::Docker, &h.realm)
@@ -177,7 +196,10 @@ async fn token_post(State(h): State<Arc<Handler>>, body: Bytes) -> Response {
     let params = parse_form(&body);
     let result = match param(&params, "grant_type") {
         Some("password") => match param(&params, "password") {
-            Some(password) if !password.is_empty() => h.issue(&params, Some(password)).await,
+            Some(password) if !password.is_empty() => {
+                let username = param(&params, "username").unwrap_or_default();
+                h.issue(&params, Some((username, password))).await
+            }
             _ => Err(TokenError::bad_request(
                 "the password grant needs a password (the OIDC ID token)",
             )),
@@ -211,7 +233,7 @@ impl Handler {
     async fn issue(
         &self,
         params: &[(String, String)],
-        id_token: Option<&str>,
+        credentials: Option<(&str, &str)>,
     ) -> Result<serde_json::Value, TokenError> {
         if let Some(service) = param(params, "service")
             && service != self.service
@@ -232,7 +254,12 @@ impl Handler {
                 asked.len()
             )));
         }
-        let identity = match id_token {
+        if let Some((username, password)) = credentials
+            && Signer::is_pull_token(password)
+        {
+            return self.issue_for_pull_token(username, password, &asked);
+        }
+        let identity = match credentials.map(|(_, password)| password) {
             None => None,
             Some(t) => Some(self.verifier.verify(t).await.map_err(|r| {
                 log::line(format_args!("token refused: {r}"));
@@ -249,15 +276,89 @@ impl Handler {
                 }
             })?),
         };
-        let access = self.grant(identity.as_ref(), &asked);
+        let access = grant(&asked, |scope| self.policy.grant(identity.as_ref(), scope));
         let subject = identity
             .as_ref()
             .map_or("anonymous", |i| i.subject.as_str());
+        let via = Via {
+            issuer: identity.as_ref().map(|i| i.issuer.clone()),
+            pull_token: None,
+        };
+        self.mint(subject, access, &via, &asked)
+    }
+
+    /// A registry token for a pull token: checked (signature, lifetime, name, revocation), then
+    /// what it names of what is asked, pull only, public repositories as for anyone, never a
+    /// repository the config forbids to pull tokens.
+    fn issue_for_pull_token(
+        &self,
+        username: &str,
+        token: &str,
+        asked: &[&str],
+    ) -> Result<serde_json::Value, TokenError> {
+        let refuse = |message: String| {
+            log::line(format_args!("token refused: {message}"));
+            TokenError {
+                status: StatusCode::UNAUTHORIZED,
+                oauth_code: "invalid_grant",
+                message,
+            }
+        };
+        let Some(settings) = &self.pull_tokens else {
+            return Err(refuse("pull tokens are not enabled here".to_string()));
+        };
+        let claims: PullClaims = self
+            .signer()
+            .verify_pull_token(token)
+            .map_err(|e| refuse(format!("invalid pull token: {e}")))?;
+        if claims.exp.saturating_sub(claims.iat) > settings.max_ttl.as_secs() {
+            return Err(refuse(format!(
+                "pull token {:?} lives longer than the {} s max_ttl allows",
+                claims.name,
+                settings.max_ttl.as_secs()
+            )));
+        }
+        if username != claims.name {
+            return Err(refuse(format!(
+                "pull token {:?} presented as user {username:?}: use its name as the username",
+                claims.name
+            )));
+        }
+        if settings.revoked.contains(&claims.jti) {
+            return Err(refuse(format!("pull token {:?} is revoked", claims.name)));
+        }
+        let patterns = Patterns::new(&claims.repositories)
+            .map_err(|e| refuse(format!("invalid pull token: {e}")))?;
+        let access = grant(asked, |scope| {
+            let repo = scope.repository.as_str();
+            let allowed = self.policy.is_public(repo)
+                || (patterns.matches(repo) && !settings.forbid.matches(repo));
+            if allowed && scope.actions.iter().any(|a| a == PULL) {
+                vec![PULL.to_string()]
+            } else {
+                Vec::new()
+            }
+        });
+        let via = Via {
+            issuer: Some(self.realm.clone()),
+            pull_token: Some(claims.jti.clone()),
+        };
+        self.mint(&claims.sub, access, &via, asked)
+    }
+
+    /// Log and mint a registry token.
+    fn mint(
+        &self,
+        subject: &str,
+        access: Vec<Access>,
+        via: &Via,
+        asked: &[&str],
+    ) -> Result<serde_json::Value, TokenError> {
         log::line(format_args!(
             "token for {subject:?}{}: asked [{}], granted [{}]",
-            identity
+            via.issuer
                 .as_ref()
-                .map(|i| format!(" from {}", i.issuer))
+                .map(|i| format!(" from {i}"))
                 .unwrap_or_default(),
             asked.join(" "),
             access
@@ -266,7 +367,7 @@ impl Handler {
                 .collect::<Vec<_>>()
                 .join(" ")
         ));
-        let minted = self.signer.mint(subject, access).map_err(|e| {
+        let minted = self.signer().mint(subject, access, via).map_err(|e| {
             log::line(format_args!("cannot mint a token: {e}"));
             TokenError {
                 status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -280,29 +381,6 @@ impl Handler {
             "expires_in": minted.expires_in,
             "issued_at": minted.issued_at,
         }))
-    }
-
-    /// The intersection of what is asked and what the policy allows, one entry per repository.
-    fn grant(&self, identity: Option<&Identity>, asked: &[&str]) -> Vec<Access> {
-        let mut by_repo: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for scope in asked.iter().filter_map(|s| Scope::parse(s)) {
-            let granted = self.policy.grant(identity, &scope);
-            let entry = by_repo.entry(scope.repository).or_default();
-            for action in granted {
-                if !entry.contains(&action) {
-                    entry.push(action);
-                }
-            }
-        }
-        by_repo
-            .into_iter()
-            .filter(|(_, actions)| !actions.is_empty())
-            .map(|(name, actions)| Access {
-                kind: "repository".to_string(),
-                name,
-                actions,
-            })
-            .collect()
     }
 
     /// A 401 with the Bearer challenge a registry client follows to `/token`.
@@ -324,6 +402,30 @@ impl Handler {
         }
         response
     }
+}
+
+/// The intersection of what is asked and what `allows` grants of each scope, one entry per
+/// repository.
+fn grant(asked: &[&str], allows: impl Fn(&Scope) -> Vec<String>) -> Vec<Access> {
+    let mut by_repo: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for scope in asked.iter().filter_map(|s| Scope::parse(s)) {
+        let granted = allows(&scope);
+        let entry = by_repo.entry(scope.repository).or_default();
+        for action in granted {
+            if !entry.contains(&action) {
+                entry.push(action);
+            }
+        }
+    }
+    by_repo
+        .into_iter()
+        .filter(|(_, actions)| !actions.is_empty())
+        .map(|(name, actions)| Access {
+            kind: "repository".to_string(),
+            name,
+            actions,
+        })
+        .collect()
 }
 
 /// Headers naming the original request's URI: nginx sends `X-Original-URI`, Caddy and Traefik
@@ -408,9 +510,9 @@ async fn check(State(h): State<Arc<Handler>>, headers: HeaderMap) -> Response {
             return (StatusCode::FORBIDDEN, format!("refused: {why}\n")).into_response();
         }
     };
-    let token = bearer(&headers);
+    let token = bearer(&headers).map(|t| h.verify(t));
     match target {
-        Target::Base => match token.map(|t| h.signer.verify(t)) {
+        Target::Base => match token {
             None if !h.policy.has_private() => StatusCode::OK.into_response(),
             None => h.challenge(None, None),
             Some(Ok(_)) => StatusCode::OK.into_response(),
@@ -434,25 +536,95 @@ async fn check(State(h): State<Arc<Handler>>, headers: HeaderMap) -> Response {
                 actions: actions.into_iter().map(str::to_string).collect(),
             }
             .render();
-            match token.map(|t| h.signer.verify(t)) {
-                None => h.challenge(Some(&scope), None),
-                Some(Ok(access)) if covers(&access, &name, action) => {
-                    StatusCode::OK.into_response()
+            let (response, reason) = match &token {
+                None => (
+                    h.challenge(Some(&scope), None),
+                    Some("no token".to_string()),
+                ),
+                Some(Ok(v)) if covers(&v.access, &name, action) => {
+                    (StatusCode::OK.into_response(), None)
                 }
-                Some(Ok(_)) => h.challenge(Some(&scope), Some("insufficient_scope")),
+                Some(Ok(_)) => (
+                    h.challenge(Some(&scope), Some("insufficient_scope")),
+                    Some(format!("the token does not grant {action} on {name}")),
+                ),
                 Some(Err(why)) => {
                     log::line(format_args!("check {method} {uri:?}: invalid token: {why}"));
-                    h.challenge(Some(&scope), Some("invalid_token"))
+                    (
+                        h.challenge(Some(&scope), Some("invalid_token")),
+                        Some(format!("invalid token: {why}")),
+                    )
                 }
+            };
+            if let Some(audit) = &h.audit {
+                let verified = token.as_ref().and_then(|t| t.as_ref().ok());
+                let (kind, reference) = endpoint(uri);
+                audit.record(&Decision {
+                    repository: &name,
+                    reference,
+                    kind,
+                    method,
+                    action,
+                    status: response.status().as_u16(),
+                    identity: verified.map_or("anonymous", |v| v.subject.as_str()),
+                    issuer: verified.and_then(|v| v.via.issuer.as_deref()),
+                    jti: verified.map(|v| v.jti.as_str()),
+                    pull_token: verified.and_then(|v| v.via.pull_token.as_deref()),
+                    reason: reason.as_deref(),
+                    user_agent: headers
+                        .get(header::USER_AGENT)
+                        .and_then(|v| v.to_str().ok()),
+                    remote_address: client_address(&headers),
+                });
             }
+            response
         }
+    }
+}
+
+/// The client's address as the proxy passed it: `X-Real-IP`, else the first
+/// `X-Forwarded-For` entry.
+fn client_address(headers: &HeaderMap) -> Option<&str> {
+    if let Some(ip) = headers.get("x-real-ip").and_then(|v| v.to_str().ok()) {
+        return Some(ip.trim());
+    }
+    headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(str::trim)
+}
+
+impl Handler {
+    /// The signer in force.
+    pub fn signer(&self) -> Arc<Signer> {
+        self.signer
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Sign with `signer` from now on (tokens of its keys are accepted from now on too).
+    pub fn replace_signer(&self, signer: Signer) {
+        *self.signer.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(signer);
+    }
+
+    /// A registry token's checks, and then its pull token's revocation.
+    fn verify(&self, token: &str) -> Result<Verified, String> {
+        let verified = self.signer().verify(token)?;
+        if let (Some(jti), Some(settings)) = (&verified.via.pull_token, &self.pull_tokens)
+            && settings.revoked.contains(jti)
+        {
+            return Err(format!("its pull token {jti} is revoked"));
+        }
+        Ok(verified)
     }
 }
 
 async fn jwks(State(h): State<Arc<Handler>>) -> Response {
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],
-        Json(h.signer.jwks()),
+        Json(h.signer().jwks()),
     )
         .into_response()
 }

@@ -124,6 +124,23 @@ pub fn parse_request(method: &str, uri: &str) -> Result<Target, String> {
     Ok(Target::Repository { name, action })
 }
 
+/// What a repository request's URI (one [`parse_request`] accepted) reaches, for the audit:
+/// `manifest`, `blob`, `referrers`, `tags` or `upload`, and the reference (tag, digest,
+/// `list`, upload id).
+pub fn endpoint(uri: &str) -> (&'static str, &str) {
+    let path = uri.split('?').next().unwrap_or_default();
+    let mut segments = path.trim_end_matches('/').rsplit('/');
+    let last = segments.next().unwrap_or_default();
+    let kind = match segments.next() {
+        Some("manifests") => "manifest",
+        Some("blobs") => "blob",
+        Some("referrers") => "referrers",
+        Some("tags") => "tags",
+        _ => "upload",
+    };
+    (kind, last)
+}
+
 /// Characters of repository names, tags, digests and the `/` between them.
 fn is_path_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '+' | '=' | '/')
