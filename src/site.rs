@@ -737,7 +737,7 @@ mod tests {
         let tag = site
             .objects
             .iter()
-            .find(|o| o.key.ends_with("/latest"))
+            .find(|o| o.key.ends_with("/manifests/latest"))
             .unwrap();
         assert_eq!(tag.content_type, "application/vnd.oci.image.index.v1+json");
         assert_eq!(tag.cache_control, CACHE_SHORT);

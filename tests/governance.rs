@@ -412,3 +412,65 @@ fn of_two_publishers_racing_to_create_an_immutable_tag_the_second_loses() {
     let held = fs::read(site.join("v2/acme/app/manifests/v1")).unwrap();
     assert_eq!(held, fs::read(other.join("index.json")).unwrap());
 }
+
+#[test]
+fn a_search_result_feeds_yank_which_takes_down_every_image_listing_the_package() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = s(&tmp.path().join("site"));
+    let golden = s(&fixture("apko/golden"));
+    let other = s(&fixture("apko/top_image"));
+    for (layout, repo) in [
+        (&golden, "acme/app"),
+        (&golden, "mirror/app"),
+        (&other, "acme/other"),
+    ] {
+        common::regpress(&[
+            "publish", layout, "--repo", repo, "--tag", "v1", "--to", &site, "-q",
+        ])
+        .ok();
+    }
+    let search = common::regpress(&["sbom", "search", "--to", &site, "replayout", "--json"]);
+    search.ok();
+    let found: serde_json::Value = serde_json::from_str(&search.stdout).unwrap();
+    let repos: BTreeSet<&str> = found["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["repository"].as_str())
+        .collect();
+    assert_eq!(
+        repos,
+        ["acme/app", "mirror/app"].into(),
+        "{}",
+        search.stdout
+    );
+    let result = tmp.path().join("search.json");
+    fs::write(&result, &search.stdout).unwrap();
+    let out = common::regpress(&[
+        "yank",
+        "--to",
+        &site,
+        "--from-search",
+        &s(&result),
+        "--reason",
+        "replayout is compromised",
+    ]);
+    out.ok();
+    let tag = |repo: &str| {
+        Path::new(&site)
+            .join(format!("v2/{repo}/manifests/v1"))
+            .exists()
+    };
+    assert!(!tag("acme/app") && !tag("mirror/app"), "{}", out.stdout);
+    assert!(
+        tag("acme/other"),
+        "an image without the package keeps its tag"
+    );
+    let again = common::regpress(&["sbom", "search", "--to", &site, "replayout", "--json"]);
+    let after: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
+    assert_eq!(
+        after["matches"],
+        serde_json::json!([]),
+        "no tag reaches it any more"
+    );
+}

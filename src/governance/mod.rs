@@ -85,7 +85,7 @@ impl Globs {
 }
 
 /// Remove the tags `(repository, tag)` and their records, then settle the tag lists of their
-/// repositories and the catalog. Returns how many lists (and catalogs) were rewritten.
+/// repositories, the catalog and the package index's tag maps. Returns how many lists (and catalogs) were rewritten.
 pub fn remove_tags<'a>(
     store: &dyn Store,
     tags: impl IntoIterator<Item = (&'a str, &'a str)>,
@@ -104,7 +104,17 @@ pub fn remove_tags<'a>(
         return Err(Error::Target(first));
     }
     let repos: BTreeSet<String> = tags.iter().map(|(repo, _)| repo.to_string()).collect();
-    Ok(crate::lists::settle(store, &repos, true, pool)?.rewritten)
+    let rewritten = crate::lists::settle(store, &repos, true, pool)?.rewritten;
+    // The package index follows the tags present: `sbom search` no longer finds these.
+    let removals: Vec<site::Removal> = tags
+        .iter()
+        .map(|(repo, tag)| site::Removal {
+            key: site::tag_key(repo, tag),
+            phase: site::Phase::RemoveTags,
+        })
+        .collect();
+    crate::packages::update(store, &[], &[], &removals, pool)?;
+    Ok(rewritten)
 }
 
 #[cfg(test)]
