@@ -382,21 +382,38 @@ fn tag_view(
     })
 }
 
-/// A repository's tags present and their digests: from the listing where the store records
-/// digests (the directory target), else one HEAD per tag.
+/// A repository's tags present and their digests, from the one listing of its manifests: the
+/// digest the store records (the directory target), else the manifest by digest with the same
+/// single-part ETag (the MD5 of the bytes) and size, else one HEAD.
 fn tags_of(store: &dyn Store, repo: &str) -> Result<BTreeMap<String, String>, StoreError> {
     let listing = store.list(&format!("{}manifests/", site::repository_prefix(repo)))?;
+    let by_etag: BTreeMap<(&str, u64), String> = listing
+        .iter()
+        .filter_map(|info| {
+            let (_, _, digest) = site::parse_content_key(&info.key)?;
+            let etag = info.etag.as_deref().filter(|e| !e.contains('-'))?;
+            Some(((etag, info.size), digest.to_string()))
+        })
+        .collect();
     let mut tags = BTreeMap::new();
-    for info in listing {
+    for info in &listing {
         let Some((_, tag)) = site::parse_tag_key(&info.key) else {
             continue;
         };
-        let digest = match info.sha256 {
-            Some(d) => Some(d),
-            None => store.head(&info.key)?.and_then(|i| i.sha256),
+        let same_bytes = info
+            .etag
+            .as_deref()
+            .and_then(|etag| by_etag.get(&(etag, info.size)).cloned());
+        let digest = match (&info.sha256, same_bytes) {
+            (Some(d), _) => Some(d.to_string()),
+            (None, Some(d)) => Some(d),
+            (None, None) => store
+                .head(&info.key)?
+                .and_then(|i| i.sha256)
+                .map(|d| d.to_string()),
         };
         if let Some(digest) = digest {
-            tags.insert(tag.to_string(), digest.to_string());
+            tags.insert(tag.to_string(), digest);
         }
     }
     Ok(tags)

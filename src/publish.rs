@@ -333,7 +333,7 @@ fn prepare(
     let pool = sync::worker_pool(options.jobs)?;
     let inventory = inventory(&target, images, options.prune, &pool)?;
     if !options.allow_yanked {
-        yank::refuse_yanked(target.store.as_ref(), images)?;
+        yank::refuse_yanked(target.store.as_ref(), &inventory, images)?;
     }
     let existing = governance.existing(&inventory, options.prune);
     let site = plan(&target, images, &inventory, existing.clone(), &pool)?;
@@ -406,7 +406,7 @@ fn write(
     if !options.dry_run {
         summary = apply(&p.target, hashed, summary, &p.pool, options.progress)?;
         summary = settle(&p.target, &p.inventory, hashed, summary, &p.pool)?;
-        index(&p.target, images, hashed, &p.pool)?;
+        summary.index_written = index(&p.target, images, hashed, &p.pool)?;
     }
     let name = p.spec.name.clone();
     Ok(finish(
@@ -584,18 +584,18 @@ pub fn settle(
 }
 
 /// Stage 5c: add the images' packages to the package index `sbom search` reads, and settle
-/// the tag maps of the repositories this run touched ([`crate::packages`]).
+/// the tag maps of the repositories this run touched ([`crate::packages`]); returns the
+/// index objects written.
 pub fn index(
     target: &Target,
     images: &[VerifiedImage],
     hashed: &Hashed,
     pool: &rayon::ThreadPool,
-) -> Result<(), Error> {
+) -> Result<u64, Error> {
     let Diff {
         changes, removals, ..
     } = &hashed.0;
-    crate::packages::update(target.store.as_ref(), images, changes, removals, pool)?;
-    Ok(())
+    Ok(crate::packages::update(target.store.as_ref(), images, changes, removals, pool)?.written)
 }
 
 /// Stage 6: the report (of the target called `name`, if the config names it), and (unless a

@@ -33,6 +33,9 @@ pub struct Inventory {
     /// [`site::MARKS`]). They are not in `objects`: a marked object may be deleted at
     /// any moment, so this run writes it anew rather than relying on it.
     pub marked: BTreeSet<String>,
+    /// Whether `objects` holds every key under `v2/` (one listing of it), not only the
+    /// published repositories' prefixes.
+    pub whole: bool,
 }
 
 /// Read the inventory for publishing into `repositories`: the catalog (one GET), then, when
@@ -79,6 +82,7 @@ pub fn take_inventory(
         );
     }
     let whole = whole || inventory.existing.repositories.len() <= 2 * repositories.len();
+    inventory.whole = whole;
     let mut listings: Vec<Vec<ObjectInfo>> = if whole {
         vec![store.list("v2/")?]
     } else {
@@ -311,6 +315,9 @@ pub struct Summary {
     pub requests: u64,
     /// Incomplete uploads (or temporary files) of earlier, killed runs removed.
     pub stale_removed: u64,
+    /// Package index shards and tag maps (`sbom search`) written after the plan's objects (not
+    /// counted in `objects_written`, which are the plan's).
+    pub index_written: u64,
     /// Objects gc had marked for collection, written anew rather than reused (see
     /// [`Inventory::marked`]).
     pub marked_rewritten: u64,

@@ -17,6 +17,7 @@ use crate::digest::Digest;
 use crate::error::Error;
 use crate::site::{self, Content};
 use crate::store::{Attributes, Body, ObjectInfo, Store, StoreError};
+use crate::sync::Inventory;
 use crate::verify::VerifiedImage;
 
 /// Where yank records live: beside the repositories, under a name no repository can have.
@@ -122,20 +123,33 @@ pub fn actor() -> String {
 
 /// The yank records of the target, by digest.
 pub fn records(store: &dyn Store) -> Result<BTreeMap<Digest, String>, StoreError> {
-    Ok(store
-        .list(YANKED)?
-        .into_iter()
-        .filter_map(|info| {
-            let digest = Digest::parse(info.key.strip_prefix(YANKED)?).ok()?;
-            Some((digest, info.key))
-        })
-        .collect())
+    Ok(records_in(
+        store.list(YANKED)?.iter().map(|i| i.key.as_str()),
+    ))
 }
 
-/// Refuse to publish any of `images` whose index or manifests were yanked from the target
-/// (one listing; the record of each refused digest is read to say why).
-pub fn refuse_yanked(store: &dyn Store, images: &[VerifiedImage]) -> Result<(), Error> {
-    let yanked = records(store)?;
+/// The yank records among `keys`, by digest.
+fn records_in<'a>(keys: impl Iterator<Item = &'a str>) -> BTreeMap<Digest, String> {
+    keys.filter_map(|key| {
+        let digest = Digest::parse(key.strip_prefix(YANKED)?).ok()?;
+        Some((digest, key.to_string()))
+    })
+    .collect()
+}
+
+/// Refuse to publish any of `images` whose index or manifests were yanked from the target: the
+/// records are among the `inventory` when it listed all of `v2/`, else one more listing; the
+/// record of each refused digest is read to say why.
+pub fn refuse_yanked(
+    store: &dyn Store,
+    inventory: &Inventory,
+    images: &[VerifiedImage],
+) -> Result<(), Error> {
+    let yanked = if inventory.whole {
+        records_in(inventory.objects.keys().map(String::as_str))
+    } else {
+        records(store)?
+    };
     if yanked.is_empty() {
         return Ok(());
     }
