@@ -1,7 +1,8 @@
 //! `regpress sbom search`: a catalog of 200 generated images, one package planted in one
 //! platform SBOM of one image, found with one shard GET and one tag-map GET, from the directory
 //! target and from `regpress serve`; a package nowhere present costs one GET and finds nothing;
-//! a re-tag drops the match; `check --repair` rebuilds the index.
+//! a re-tag drops the match; `check --repair` rebuilds the index; and the same catalog in
+//! Garage, searched through the S3 API.
 
 mod common;
 
@@ -368,4 +369,49 @@ fn racing_publishers_lose_no_index_entry() {
             .collect();
         assert_eq!(repos.len(), 6, "round {round}: {repos:?}");
     }
+}
+
+#[test]
+fn in_garage_a_catalog_of_200_images_is_searched_in_two_gets() {
+    let garage = common::garage::Garage::start();
+    let bucket = garage.bucket("search");
+    let env = garage.env();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = format!(
+        "[target]\nto = \"s3://{bucket}\"\nendpoint = \"{}\"\nregion = \"garage\"\n",
+        garage.endpoint
+    );
+    for i in 0..IMAGES {
+        generate(
+            &tmp.path().join(format!("layouts/app{i}")),
+            i,
+            i == PLANTED_IN,
+        );
+        config.push_str(&format!(
+            "[[image]]\nlayout = \"layouts/app{i}\"\nrepository = \"team{}/app{i}\"\ntags = [\"latest\"]\n",
+            i % 7
+        ));
+    }
+    let config_path = tmp.path().join("regpress.toml");
+    fs::write(&config_path, &config).unwrap();
+    let cfg = s(&config_path);
+    common::regpress_with_env(&["publish", "--config", &cfg, "-q"], &env).ok();
+    let run = |query: &str| -> Value {
+        let out =
+            common::regpress_with_env(&["sbom", "search", "--config", &cfg, query, "--json"], &env);
+        out.ok();
+        serde_json::from_str(&out.stdout).unwrap()
+    };
+    let found = run("tainted-lib");
+    let matches = found["matches"].as_array().unwrap();
+    assert_eq!(matches.len(), 1, "{found:#}");
+    assert_eq!(
+        matches[0]["repository"],
+        format!("team{}/app{PLANTED_IN}", PLANTED_IN % 7).as_str()
+    );
+    assert_eq!(matches[0]["platform"], "linux/arm64");
+    assert_eq!(found["requests"], 2, "one shard, one tag map");
+    let none = run("nowhere-present");
+    assert_eq!(none["matches"], json!([]));
+    assert_eq!(none["requests"], 1);
 }
