@@ -1386,3 +1386,32 @@ fn the_tokenizer_reads_what_the_docs_write() {
     assert_eq!(p.segments.len(), 4);
     assert!(!p.background);
 }
+
+/// The ```toml blocks of the pages that document `regpress.toml` (with a placeholder
+/// `[[image]]` where a block shows only other tables).
+#[test]
+fn every_regpress_toml_block_in_the_docs_parses() {
+    let pages = [
+        "docs/configuration.md",
+        "docs/governance.md",
+        "docs/provenance.md",
+        "docs/r2.md",
+        "docs/signatures.md",
+    ];
+    let mut parsed = 0;
+    for page in pages {
+        let text = std::fs::read_to_string(root().join(page)).unwrap();
+        for block in text.split("```toml\n").skip(1) {
+            let block = block.split("```").next().unwrap_or_default();
+            let config = if block.contains("[[image]]") {
+                block.to_string()
+            } else {
+                format!("{block}\n[[image]]\nlayout = \"l\"\nrepository = \"a\"\n")
+            };
+            regpress::config::Config::parse(&config, Path::new("/etc/regpress"))
+                .unwrap_or_else(|e| panic!("{page}: a ```toml block does not parse: {e}\n{block}"));
+            parsed += 1;
+        }
+    }
+    assert!(parsed >= 8, "only {parsed} blocks");
+}
