@@ -131,6 +131,11 @@ impl Reports {
         })
     }
 
+    /// Whether it is a report of several targets.
+    pub fn is_replicated(&self) -> bool {
+        matches!(self, Reports::Replicated { .. })
+    }
+
     /// The job summary: a section per target, then the targets that failed.
     pub fn markdown(&self) -> String {
         match self {

@@ -96,11 +96,17 @@ fn replication_completes_every_target_that_works_and_the_failed_one_converges() 
         let check = regpress_with_env(&["check", &format!("http://{}", garage.web)], &env);
         check.ok();
     }
-    // The Action's summary has a section per target.
-    let md = regpress_with_env(&["summarize", "--report", &s(&rep)], &env);
+    // The Action's summary (which passes the exit code) says the run failed and still has a
+    // section per target.
+    let md = regpress_with_env(
+        &["summarize", "--report", &s(&rep), "--exit-code", "4"],
+        &env,
+    );
     md.ok();
     assert!(
-        md.stdout.contains("→ `east (s3://") && md.stdout.contains("failed → `west`"),
+        md.stdout.contains("failed (exit 4")
+            && md.stdout.contains("→ `east (s3://")
+            && md.stdout.contains("failed → `west`"),
         "{}",
         md.stdout
     );

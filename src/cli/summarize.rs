@@ -29,7 +29,8 @@ pub(super) struct SummarizeArgs {
     report: Option<PathBuf>,
     /// The publish's exit code. Not 0: the summary says the publish failed (exit N, and what
     /// N means) and to see the log, whether or not the report exists (a failed publish
-    /// writes none); the step outputs are `digests` = {} and an empty `report`.
+    /// writes none); the step outputs are `digests` = {} and an empty `report`. A publish to
+    /// several targets that failed on some reports the others: that report is summarised too.
     #[arg(long, value_name = "N")]
     exit_code: Option<i32>,
     /// Append the Markdown summary to this file, e.g. "$GITHUB_STEP_SUMMARY" [default: print
@@ -44,7 +45,23 @@ pub(super) struct SummarizeArgs {
 
 /// Write the summary and the step outputs.
 pub(super) fn run(args: SummarizeArgs) -> Result<(), Error> {
+    // A publish to several targets that failed on some still reports the others: summarise it.
+    let partial = match (args.exit_code, &args.report) {
+        (Some(code), Some(path)) if code != 0 && path.exists() => {
+            Reports::load(path).ok().filter(Reports::is_replicated)
+        }
+        _ => None,
+    };
     let (markdown, digests, report_path) = match (args.exit_code, &args.report) {
+        (Some(code), Some(path)) if let Some(report) = &partial => (
+            format!(
+                "{}{}",
+                summary::failed(code, exit_meaning(code)),
+                report.markdown()
+            ),
+            report.digests(),
+            path.display().to_string(),
+        ),
         (Some(code), _) if code != 0 => (
             summary::failed(code, exit_meaning(code)),
             Default::default(),
