@@ -300,10 +300,12 @@ impl Governance {
         if !prune {
             return inventory.existing.clone();
         }
-        let verdicts = self.retention.judge(
-            &retention::dated(inventory.objects.values()),
-            jiff::Timestamp::now(),
-        );
+        let verdicts = if self.retention.is_empty() {
+            Default::default()
+        } else {
+            let tags = retention::dated(inventory.objects.values());
+            self.retention.judge(&tags, jiff::Timestamp::now())
+        };
         let mut existing = Existing::default();
         for (repo, tags) in &inventory.existing.tags {
             for tag in tags {

@@ -26,7 +26,7 @@ use crate::verify::provenance::{Patterns, ProvenanceSpec};
 use crate::verify::trust::{PolicySpec, SignerSpec};
 
 /// Where the target is: flags, or a config's `[target]` (flags win).
-#[derive(Args, Debug)]
+#[derive(Args, Clone, Debug)]
 #[command(next_help_heading = "Target")]
 pub(super) struct TargetArgs {
     /// Target: `s3://BUCKET[/PREFIX]`, a directory (`./site`) or `file:///abs/path`.

@@ -20,6 +20,7 @@ use crate::events::{self, Delivery, TagRemoved};
 use crate::governance::immutable::Immutable;
 use crate::governance::retention::{self, Retention};
 use crate::governance::yank::{self, Ref};
+use crate::store::Store;
 use crate::target::{self, TargetSpec};
 
 const RETAIN_EXAMPLES: &str = "\
@@ -56,12 +57,12 @@ pub(super) struct Where {
 
 impl Where {
     /// The config (empty without --config) and the targets.
-    fn resolve(self) -> Result<(Config, Vec<TargetSpec>), Error> {
+    fn resolve(&self) -> Result<(Config, Vec<TargetSpec>), Error> {
         let config = match &self.config {
             Some(path) => Config::load(path)?,
             None => Config::default(),
         };
-        let targets = targets_only(self.config.as_deref(), self.target)?;
+        let targets = targets_only(self.config.as_deref(), self.target.clone())?;
         Ok((config, targets))
     }
 }
@@ -128,6 +129,43 @@ pub(super) struct UnyankArgs {
     dry_run: bool,
 }
 
+impl Run {
+    /// `work` on each target in turn (what it removed, and the events for that), then the
+    /// events sent, the lines (`lines`, unless --json or quiet) and the report.
+    fn each<R: Serialize>(
+        &self,
+        config: &Config,
+        targets: Vec<TargetSpec>,
+        output: Output,
+        lines: fn(&R),
+        work: impl Fn(
+            &dyn Store,
+            &TargetSpec,
+            bool,
+            &rayon::ThreadPool,
+        ) -> Result<(R, Vec<TagRemoved>), Error>,
+    ) -> Result<(), Error> {
+        let events = event_options(&self.events, config)?;
+        let mut reports = Vec::new();
+        for spec in &targets {
+            let target = target::open(spec, self.jobs)?;
+            let pool = crate::sync::worker_pool(self.jobs)?;
+            let store = target.store.as_ref();
+            let (report, removed) = work(store, spec, self.dry_run, &pool)?;
+            let told = Told {
+                events: tell(&events, store.name(), self.dry_run, removed),
+                report,
+            };
+            print::undelivered(told.events.as_ref());
+            if !self.reporting.json && output != Output::Quiet {
+                lines(&told.report);
+            }
+            reports.push(told);
+        }
+        finish(reports, &self.reporting)
+    }
+}
+
 /// One target's report, with the events sent for it.
 #[derive(Serialize)]
 struct Told<R> {
@@ -150,28 +188,21 @@ pub(super) fn retain(args: RetainArgs, output: Output) -> Result<(), Error> {
     }
     let retention = Retention::new(&config.retention).map_err(Error::Usage)?;
     let immutable = Immutable::new(&config.immutable).map_err(Error::Usage)?;
-    let events = event_options(&args.events, &config)?;
-    let mut reports = Vec::new();
-    for spec in &targets {
-        let target = target::open(spec, args.jobs)?;
-        let pool = crate::sync::worker_pool(args.jobs)?;
-        let store = target.store.as_ref();
-        let report = retention::retain(store, &retention, &immutable, args.dry_run, &pool)?;
-        let removed = report
-            .removed_tags
-            .iter()
-            .map(|t| gone(spec, t, "retention"));
-        let told = Told {
-            events: tell(&events, store.name(), args.dry_run, removed),
-            report,
-        };
-        print::undelivered(told.events.as_ref());
-        if !args.reporting.json && output != Output::Quiet {
-            retained(&told.report);
-        }
-        reports.push(told);
-    }
-    finish(reports, &args.reporting)
+    args.each(
+        &config,
+        targets,
+        output,
+        retained,
+        |store, spec, dry_run, pool| {
+            let report = retention::retain(store, &retention, &immutable, dry_run, pool)?;
+            let removed = report
+                .removed_tags
+                .iter()
+                .map(|t| gone(spec, t, "retention"))
+                .collect();
+            Ok((report, removed))
+        },
+    )
 }
 
 /// Yank the refs from each target.
@@ -200,31 +231,27 @@ pub(super) fn yank(args: YankArgs, output: Output) -> Result<(), Error> {
     let reason = args.reason;
     let args = args.run;
     let (config, targets) = args.at.resolve()?;
-    let events = event_options(&args.events, &config)?;
-    let mut reports = Vec::new();
-    for spec in &targets {
-        let target = target::open(spec, args.jobs)?;
-        let pool = crate::sync::worker_pool(args.jobs)?;
-        let store = target.store.as_ref();
-        let report = yank::yank(store, &refs, &reason, args.dry_run, &pool)?;
-        let removed = report.removed_tags.iter().map(|t| TagRemoved {
-            target: spec.label().to_string(),
-            repository: t.repository.clone(),
-            tag: t.tag.clone(),
-            digest: Some(t.digest.clone()),
-            reason: Some(reason.clone()),
-        });
-        let told = Told {
-            events: tell(&events, store.name(), args.dry_run, removed),
-            report,
-        };
-        print::undelivered(told.events.as_ref());
-        if !args.reporting.json && output != Output::Quiet {
-            yanked(&told.report);
-        }
-        reports.push(told);
-    }
-    finish(reports, &args.reporting)
+    args.each(
+        &config,
+        targets,
+        output,
+        yanked,
+        |store, spec, dry_run, pool| {
+            let report = yank::yank(store, &refs, &reason, dry_run, pool)?;
+            let removed = report
+                .removed_tags
+                .iter()
+                .map(|t| TagRemoved {
+                    target: spec.label().to_string(),
+                    repository: t.repository.clone(),
+                    tag: t.tag.clone(),
+                    digest: Some(t.digest.clone()),
+                    reason: Some(reason.clone()),
+                })
+                .collect();
+            Ok((report, removed))
+        },
+    )
 }
 
 /// Remove the yank records of the digests from each target.
@@ -278,11 +305,12 @@ fn tell(
     events: &Option<crate::publish::Events>,
     store: &str,
     dry_run: bool,
-    removed: impl Iterator<Item = TagRemoved>,
+    removed: Vec<TagRemoved>,
 ) -> Option<Delivery> {
     let events = events.as_ref().filter(|_| !dry_run)?;
     let source = events.source.as_deref().unwrap_or(store);
-    let built: Result<Vec<_>, String> = removed.map(|r| events::removed(source, &r)).collect();
+    let built: Result<Vec<_>, String> =
+        removed.iter().map(|r| events::removed(source, r)).collect();
     Some(match built {
         Ok(list) if list.is_empty() => return None,
         Ok(list) => events.sink.deliver(list),

@@ -7,10 +7,12 @@
 //! it ([`crate::sync::Change::create_only`]), so of two publishers racing to create it with
 //! different digests only one succeeds. `--prune` and retention never remove one.
 
+use std::collections::HashMap;
+
 use crate::digest::Digest;
 use crate::error::Error;
 use crate::governance::{Globs, ImmutableRule};
-use crate::site::{self, PublishedTag};
+use crate::site::{self, Phase, PublishedTag};
 use crate::store::Store;
 use crate::sync::{Change, Inventory};
 
@@ -49,12 +51,18 @@ pub fn guard(
     immutable: &Immutable,
 ) -> Result<(), Error> {
     let mut moved = Vec::new();
+    let at: HashMap<String, usize> = changes
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.object.phase == Phase::Tags)
+        .map(|(i, c)| (c.object.key.clone(), i))
+        .collect();
     for tag in tags
         .iter()
         .filter(|t| immutable.covers(&t.repository, &t.tag))
     {
         let key = site::tag_key(&tag.repository, &tag.tag);
-        let Some(change) = changes.iter_mut().find(|c| c.object.key == key) else {
+        let Some(change) = at.get(&key).map(|&i| &mut changes[i]) else {
             continue;
         };
         if !inventory.objects.contains_key(&key) {
