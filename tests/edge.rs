@@ -660,7 +660,7 @@ fn every_bad_token_is_refused_with_the_challenge() {
         let response = p.get("/v2/acme/app/manifests/latest", Some(&token));
         assert_eq!(response.status(), 401, "{what}");
         assert_eq!(challenge(&response), invalid, "{what}");
-        assert!(!p.edge.log().is_empty());
+        assert!(!p.edge.logged().is_empty());
     }
     // A valid token for another repository: insufficient scope.
     let other = p.registry_token("acme/app", "repository:acme/app:pull");

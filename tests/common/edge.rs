@@ -101,6 +101,19 @@ impl Edge {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The log once it holds anything, waiting up to 10 s: workerd writes a Worker's console
+    /// output after the response has gone.
+    pub fn logged(&self) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if !log.is_empty() || std::time::Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     /// `http://127.0.0.1:PORT<path>`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
