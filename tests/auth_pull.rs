@@ -164,13 +164,23 @@ impl Registry {
             .as_u16()
     }
 
-    /// Every line of the audit log, parsed.
-    fn audit(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.auth_dir().join("audit.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("an audit line is JSON"))
-            .collect()
+    /// Every complete line of the audit log, parsed, once one satisfies `until` (the handler
+    /// writes the log on a thread of its own, after answering), or after 10 s.
+    fn audit_until(&self, until: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let text =
+                std::fs::read_to_string(self.auth_dir().join("audit.jsonl")).unwrap_or_default();
+            let complete = text.rsplit_once('\n').map_or("", |(lines, _)| lines);
+            let lines: Vec<Value> = complete
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("an audit line is JSON"))
+                .collect();
+            if lines.iter().any(&until) || std::time::Instant::now() > deadline {
+                return lines;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 }
 
@@ -436,7 +446,12 @@ fn pull_tokens_pull_with_docker_and_skopeo_and_stop_once_revoked() {
 
     // Every decision about a private repository is in the audit log: the pull token's pulls,
     // docker's, the refusals; with who, from where, with what.
-    let audit = r.audit();
+    // The revoked pull token's refusal is the last decision made.
+    let audit = r.audit_until(|e| {
+        e["data"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("revoked"))
+    });
     let by = |identity: &str, status: u64| {
         audit
             .iter()
