@@ -10,7 +10,10 @@
 //! 3. [`diff`]: what must be written, copied or (with `--prune`) removed.
 //! 4. [`hash`]: every blob this run sends is hashed against its digest, before anything is
 //!    written (on a dry run too): a refused image writes nothing. A no-op re-publish does not
-//!    re-read gigabytes the bucket already holds (checked against their digests on upload).
+//!    re-read gigabytes the bucket already holds. A blob large enough to go up in parts is
+//!    left to its upload, which reads it once and completes only if it has its digest
+//!    ([`crate::store::upload`]): a bad one is never stored, though smaller blobs of the run
+//!    may be (no manifest names them; `gc` collects them).
 //! 5. [`apply`], [`settle`] and [`index`]: the writes, phase by phase; then the tag lists and
 //!    catalog it wrote are settled against the tags present ([`crate::lists`]), so a concurrent
 //!    publisher's update is never lost; then the package index ([`crate::packages`]).
@@ -33,6 +36,7 @@ use crate::progress;
 use crate::report::{PublishedImage, SbomReport};
 use crate::site::{self, Existing, Phase, Removal, Site};
 use crate::store::Body;
+use crate::store::upload::Uploads;
 use crate::sync::{self, Change, Inventory, KeptTag, Summary};
 use crate::target::{self, Target, TargetSpec};
 use crate::verify::trust::{TrustError, TrustPolicy};
@@ -234,7 +238,12 @@ pub fn publish(config: &Config, options: &Options) -> Result<Vec<Outcome>, Error
             Err(refused) => return Err(refused),
         }
     }
-    let hashed = hash(&images, diffs, options.progress)?;
+    let sends: Vec<_> = diffs
+        .into_iter()
+        .zip(&ready)
+        .map(|(diff, p)| (diff, (!options.dry_run).then_some(p.target.uploads)))
+        .collect();
+    let hashed = hash(&images, sends, options.progress)?;
     let written = each(ready.into_iter().zip(hashed).collect(), |(p, hashed)| {
         Outcome {
             target: p.spec.label().to_string(),
@@ -503,23 +512,26 @@ pub fn diff(site: &Site, inventory: &Inventory, prune: bool) -> Diff {
 }
 
 /// Stage 4: hash every blob any of the diffs sends (not those copied or already there), each
-/// once however many targets need it.
+/// once however many targets need it; but not those each diff's `uploads` proves itself as it
+/// sends them ([`Uploads::proves`]; `None`: nothing is sent, as on a dry run).
 pub fn hash(
     images: &[VerifiedImage],
-    diffs: Vec<Diff>,
+    diffs: Vec<(Diff, Option<Uploads>)>,
     mode: progress::Mode,
 ) -> Result<Vec<Hashed>, Error> {
     let sent: HashSet<&Path> = diffs
         .iter()
-        .flat_map(|d| &d.changes)
-        .filter(|c| c.write && c.copy_from.is_none())
-        .filter_map(|c| match &c.object.body {
-            Body::File { path, .. } => Some(path.as_path()),
-            Body::Bytes(_) => None,
+        .flat_map(|(d, uploads)| d.changes.iter().map(move |c| (c, uploads)))
+        .filter(|(c, _)| c.write && c.copy_from.is_none())
+        .filter_map(|(c, uploads)| match &c.object.body {
+            Body::File { path, len, .. } if !uploads.is_some_and(|u| u.proves(*len)) => {
+                Some(path.as_path())
+            }
+            _ => None,
         })
         .collect();
     verify::hash_blobs(images, |b| sent.contains(b.path.as_path()), mode).map_err(Error::Verify)?;
-    Ok(diffs.into_iter().map(Hashed).collect())
+    Ok(diffs.into_iter().map(|(d, _)| Hashed(d)).collect())
 }
 
 /// Stage 5a: clear what killed runs left, then write (and remove) phase by phase.

@@ -67,7 +67,7 @@ pub(super) struct PublishArgs {
     /// Blobs of at least this many bytes are uploaded in parts [default: 64 MiB].
     #[arg(help_heading = "Target", long, value_name = "BYTES")]
     multipart_threshold: Option<u64>,
-    /// Bytes per multipart part, all parts but the last (min 5 MiB) [default: 16 MiB].
+    /// Bytes per multipart part, all parts but the last (min 5 MiB) [default: 8 MiB].
     #[arg(help_heading = "Target", long, value_name = "BYTES")]
     part_size: Option<u64>,
     /// Verify and print the plan (per phase: objects and bytes to write, unchanged); write

@@ -199,10 +199,10 @@ impl<A: Around, S: Store> Store for Layered<A, S> {
         upload: &str,
         number: u16,
         body: &Body,
-        sha256: &[u8; 32],
+        crc32: u32,
     ) -> Result<String, StoreError> {
         self.around
-            .around(&mut || self.inner.put_part(key, upload, number, body, sha256))
+            .around(&mut || self.inner.put_part(key, upload, number, body, crc32))
     }
 
     fn complete_multipart(
@@ -350,10 +350,10 @@ impl<S: Store> Store for Prefixed<S> {
         upload: &str,
         number: u16,
         body: &Body,
-        sha256: &[u8; 32],
+        crc32: u32,
     ) -> Result<String, StoreError> {
         self.inner
-            .put_part(&self.full(key), upload, number, body, sha256)
+            .put_part(&self.full(key), upload, number, body, crc32)
             .map_err(|e| self.unprefixed(e))
     }
 

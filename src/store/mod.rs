@@ -163,8 +163,8 @@ pub struct Part {
     pub number: u16,
     /// The ETag the store gave it.
     pub etag: String,
-    /// sha256 of its bytes.
-    pub sha256: [u8; 32],
+    /// CRC-32 of its bytes (the store checks it, `x-amz-checksum-crc32`).
+    pub crc32: u32,
 }
 
 /// How a failed operation may recover.
@@ -302,17 +302,17 @@ pub trait Store: Send + Sync {
         Ok(None)
     }
 
-    /// Upload part `number` (from 1) of `upload`; its bytes must hash to `sha256`. Returns the
-    /// part's ETag.
+    /// Upload part `number` (from 1) of `upload`; its bytes must have the CRC-32 `crc32`.
+    /// Returns the part's ETag.
     fn put_part(
         &self,
         key: &str,
         upload: &str,
         number: u16,
         body: &Body,
-        sha256: &[u8; 32],
+        crc32: u32,
     ) -> Result<String, StoreError> {
-        let _ = (upload, number, body, sha256);
+        let _ = (upload, number, body, crc32);
         Err(no_multipart(self, key))
     }
 

@@ -4,15 +4,19 @@
 //! `reqwest`'s async client on a small runtime the worker threads block on. Each operation is
 //! one request, sent once; its failure says whether trying again may help ([`Recovery`]), and
 //! the retry layer ([`super::layer`]) decides. Bodies stream from disk. Each PUT carries
-//! `x-amz-checksum-sha256`, so a store that checks it refuses any byte that is not the
-//! digest's; and since not all do, the MD5 of what was sent is compared with the ETag the store
-//! answers ([`Sent`]): bytes changed on the way are removed and sent again. The digest is kept in `x-amz-meta-digest` for an edge rule to surface as
-//! `Docker-Content-Digest`. Multipart uploads are the trait's own calls, driven by
-//! [`super::upload`]; keys are the bucket's own (a prefix is [`super::layer::Prefixed`]).
+//! `x-amz-checksum-sha256` (a part, `x-amz-checksum-crc32`), so a store that checks it refuses
+//! any byte that is not the digest's. Not all stores do: until one answers a write with the
+//! checksum it was sent (proof that it computed it), the MD5 of what is sent is compared with
+//! the ETag it answers ([`Sent`]), and bytes changed on the way are removed and sent again;
+//! after that, MD5 (the slowest hash on the path) is no longer computed. The digest is kept in
+//! `x-amz-meta-digest` for an edge rule to surface as `Docker-Content-Digest`. Multipart
+//! uploads are the trait's own calls, driven by [`super::upload`]; keys are the bucket's own
+//! (a prefix is [`super::layer::Prefixed`]).
 
 use std::borrow::Cow;
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -81,6 +85,9 @@ pub struct S3Store {
     http: Client,
     runtime: tokio::runtime::Runtime,
     timeout: Duration,
+    /// The store has answered a write with the checksum it was sent: it checks them, so the
+    /// MD5 of what is sent need not be compared with its ETag.
+    checks_checksums: AtomicBool,
 }
 
 impl S3Store {
@@ -114,6 +121,7 @@ impl S3Store {
             http,
             runtime,
             timeout: settings.timeout,
+            checks_checksums: AtomicBool::new(false),
         })
     }
 
@@ -195,8 +203,9 @@ impl S3Store {
         pass: &[StatusCode],
     ) -> Result<Reply, StoreError> {
         let mut action = PutObject::new(&self.bucket, Some(&self.credentials), key);
+        let checksum = checksum_of(&attributes.sha256);
         let mut headers = object_headers(attributes);
-        headers.push(("x-amz-checksum-sha256", checksum_of(&attributes.sha256)));
+        headers.push(("x-amz-checksum-sha256", checksum.clone()));
         headers.extend(extra.iter().cloned());
         for (name, value) in &headers {
             action.headers_mut().insert(*name, value.clone());
@@ -208,14 +217,12 @@ impl S3Store {
         for (name, value) in &headers {
             request = request.header(*name, value);
         }
-        let (request, sent) = match body_of(body) {
-            Ok((b, sent)) => (
-                Ok(request.header(CONTENT_LENGTH, body.len()).body(b)),
-                Some(sent),
-            ),
+        let (request, sent) = match self.body_of(body) {
+            Ok((b, sent)) => (Ok(request.header(CONTENT_LENGTH, body.len()).body(b)), sent),
             Err(e) => (Err(e), None),
         };
         let reply = self.send_passing(Some(key), body.len(), &passing, request)?;
+        self.learn(&reply, "x-amz-checksum-sha256", &checksum);
         let etag = reply.headers().get("etag").and_then(|v| v.to_str().ok());
         let wrong = sent.and_then(|s| s.contradicted_by(etag));
         if let (true, Some(reason)) = (reply.status().is_success(), wrong) {
@@ -527,7 +534,7 @@ impl Store for S3Store {
     ) -> Result<Option<String>, StoreError> {
         let create = CreateMultipartUpload::new(&self.bucket, Some(&self.credentials), key);
         let mut headers = object_headers(attributes);
-        headers.push(("x-amz-checksum-algorithm", "SHA256".to_string()));
+        headers.push(("x-amz-checksum-algorithm", "CRC32".to_string()));
         let text = self.send_with_headers(create, &headers, key)?.text();
         let created = CreateMultipartUpload::parse_response(&text).map_err(|e| {
             self.error(Some(key), format!("bad CreateMultipartUpload answer: {e}"))
@@ -542,25 +549,26 @@ impl Store for S3Store {
         upload: &str,
         number: u16,
         body: &Body,
-        sha256: &[u8; 32],
+        crc32: u32,
     ) -> Result<String, StoreError> {
-        let checksum = BASE64.encode(sha256);
+        let checksum = BASE64.encode(crc32.to_be_bytes());
         let mut action =
             UploadPart::new(&self.bucket, Some(&self.credentials), key, number, upload);
         action
             .headers_mut()
-            .insert("x-amz-checksum-sha256", checksum.clone());
+            .insert("x-amz-checksum-crc32", checksum.clone());
         let url = action.sign(SIGN_FOR);
         let len = body.len();
-        let (body, sent) = body_of(body).map_err(|e| self.error(Some(key), e))?;
+        let (body, sent) = self.body_of(body).map_err(|e| self.error(Some(key), e))?;
         let request = self
             .http
             .put(url)
-            .header("x-amz-checksum-sha256", checksum)
+            .header("x-amz-checksum-crc32", &checksum)
             .header(CONTENT_LENGTH, len)
             .body(body);
         let response = self.send(Some(key), len, Ok(request))?;
         let response = self.expect_found(response, Some(key))?;
+        self.learn(&response, "x-amz-checksum-crc32", &checksum);
         let etag = response
             .headers()
             .get("etag")
@@ -571,7 +579,7 @@ impl Store for S3Store {
                     .recovering(Recovery::Transient)
             })?;
         // A part the store got wrong is sent again under the same number, which replaces it.
-        match sent.contradicted_by(Some(&etag)) {
+        match sent.and_then(|s| s.contradicted_by(Some(&etag))) {
             Some(reason) => Err(self
                 .error(Some(key), format!("part {number}: {reason}"))
                 .recovering(Recovery::Transient)),
@@ -596,10 +604,10 @@ impl Store for S3Store {
         let mut xml = String::from("<CompleteMultipartUpload>");
         for part in parts {
             xml.push_str(&format!(
-                "<Part><PartNumber>{}</PartNumber><ETag>{}</ETag><ChecksumSHA256>{}</ChecksumSHA256></Part>",
+                "<Part><PartNumber>{}</PartNumber><ETag>{}</ETag><ChecksumCRC32>{}</ChecksumCRC32></Part>",
                 part.number,
                 part.etag.replace('"', "&quot;"),
-                BASE64.encode(part.sha256)
+                BASE64.encode(part.crc32.to_be_bytes())
             ));
         }
         xml.push_str("</CompleteMultipartUpload>");
@@ -669,29 +677,48 @@ fn checksum_of(digest: &Digest) -> String {
     BASE64.encode(hex::decode(digest.hex()).unwrap_or_default())
 }
 
-/// A request body: small documents from memory, files streamed in large chunks.
-fn body_of(body: &Body) -> Result<(reqwest::Body, Sent), String> {
-    let sent = Sent::default();
-    Ok(match body {
-        Body::Bytes(bytes) => {
-            sent.add(bytes);
-            (reqwest::Body::from(bytes.to_vec()), sent)
-        }
-        Body::File { path, offset, len } => {
-            let mut file =
-                File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-            file.seek(SeekFrom::Start(*offset))
-                .map_err(|e| format!("cannot seek in {}: {e}", path.display()))?;
-            let section = tokio::io::AsyncReadExt::take(tokio::fs::File::from_std(file), *len);
-            let seen = sent.clone();
-            let stream = ReaderStream::with_capacity(section, BODY_CHUNK).inspect(move |chunk| {
-                if let Ok(chunk) = chunk {
-                    seen.add(chunk);
+impl S3Store {
+    /// A request body: documents and parts from memory (not copied), files streamed in large
+    /// chunks; with the MD5 of what is sent taken as it goes, unless the store is known to
+    /// check the checksum headers itself.
+    fn body_of(&self, body: &Body) -> Result<(reqwest::Body, Option<Sent>), String> {
+        let sent = (!self.checks_checksums.load(Ordering::Relaxed)).then(Sent::default);
+        Ok(match body {
+            Body::Bytes(bytes) => {
+                if let Some(sent) = &sent {
+                    sent.add(bytes);
                 }
-            });
-            (reqwest::Body::wrap_stream(stream), sent)
+                let bytes = bytes::Bytes::from_owner(Arc::clone(bytes));
+                (reqwest::Body::from(bytes), sent)
+            }
+            Body::File { path, offset, len } => {
+                let mut file =
+                    File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+                file.seek(SeekFrom::Start(*offset))
+                    .map_err(|e| format!("cannot seek in {}: {e}", path.display()))?;
+                let section = tokio::io::AsyncReadExt::take(tokio::fs::File::from_std(file), *len);
+                let stream = ReaderStream::with_capacity(section, BODY_CHUNK);
+                let body = match sent.clone() {
+                    Some(seen) => reqwest::Body::wrap_stream(stream.inspect(move |chunk| {
+                        if let Ok(chunk) = chunk {
+                            seen.add(chunk);
+                        }
+                    })),
+                    None => reqwest::Body::wrap_stream(stream),
+                };
+                (body, sent)
+            }
+        })
+    }
+
+    /// Remember that the store checks checksums when its answer to a write carries the
+    /// checksum `header` it was sent, `sent`: it computed it from the bytes it received.
+    fn learn(&self, reply: &Reply, header: &str, sent: &str) {
+        let echoed = reply.headers().get(header).and_then(|v| v.to_str().ok());
+        if reply.status().is_success() && echoed == Some(sent) {
+            self.checks_checksums.store(true, Ordering::Relaxed);
         }
-    })
+    }
 }
 
 /// Whether an error answer says the body did not match a checksum header (AWS: BadDigest,

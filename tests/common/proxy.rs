@@ -9,7 +9,7 @@
 //! sent, so SigV4 signatures made for the proxy's address still verify at Garage.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -74,6 +74,8 @@ struct State {
     /// The process to kill (0 until known).
     victim: AtomicU32,
     killed: AtomicU32,
+    /// Answer without `x-amz-checksum-*` headers, as a store that checks no checksum does.
+    hide_checksums: AtomicBool,
 }
 
 /// A running proxy (stopped when dropped).
@@ -109,6 +111,7 @@ impl Proxy {
             kill: Mutex::new(None),
             victim: AtomicU32::new(0),
             killed: AtomicU32::new(0),
+            hide_checksums: AtomicBool::new(false),
         });
         let shared = state.clone();
         runtime.spawn(async move {
@@ -161,6 +164,12 @@ impl Proxy {
     /// The pid killed by the last `kill_at`, or 0 when the process never got that far.
     pub fn killed(&self) -> u32 {
         self.state.killed.load(Ordering::SeqCst)
+    }
+
+    /// Answer (or not) without the `x-amz-checksum-*` headers the store sends, as a store
+    /// that checks no checksum (and so never echoes one) would.
+    pub fn hide_checksums(&self, hide: bool) {
+        self.state.hide_checksums.store(hide, Ordering::SeqCst);
     }
 
     /// Start counting from 1 again and forget the log (and any pending kill).
@@ -272,12 +281,12 @@ async fn handle(
                 *byte ^= 0x01;
             }
             let changed = Request::from_parts(parts, Full::new(Bytes::from(bytes)));
-            let response = forward(&state, changed).await?;
+            let response = state.answer(forward(&state, changed).await?);
             return Ok(response.map(|b| b.map_err(std::io::Error::other).boxed()));
         }
         Some(Fault::Truncate | Fault::WrongEtag) | None => {}
     }
-    let response = forward(&state, req).await?;
+    let response = state.answer(forward(&state, req).await?);
     if kill_now(true).await {
         return Err(reset());
     }
@@ -309,6 +318,24 @@ async fn handle(
         parts,
         StreamBody::new(stream::iter(frames)).boxed(),
     ))
+}
+
+impl State {
+    /// The store's answer as relayed (its checksum headers hidden, when asked).
+    fn answer<B>(&self, mut response: Response<B>) -> Response<B> {
+        if self.hide_checksums.load(Ordering::SeqCst) {
+            let headers = response.headers_mut();
+            let names: Vec<_> = headers
+                .keys()
+                .filter(|k| k.as_str().starts_with("x-amz-checksum"))
+                .cloned()
+                .collect();
+            for name in names {
+                headers.remove(&name);
+            }
+        }
+        response
+    }
 }
 
 /// Send `req` to the upstream on a fresh connection, Host header and body as received.
