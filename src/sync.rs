@@ -52,7 +52,7 @@ pub fn take_inventory(
 ) -> Result<Inventory, StoreError> {
     let mut inventory = Inventory::default();
     if let Some(fetched) = store.get(CATALOG_KEY)? {
-        let bytes = fetched.bytes;
+        let bytes = &fetched.bytes;
         let catalog: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
             StoreError::new(
                 store.name(),
@@ -74,7 +74,7 @@ pub fn take_inventory(
                 key: CATALOG_KEY.to_string(),
                 size: bytes.len() as u64,
                 sha256: Some(crate::digest::Digest::of_bytes(&bytes)),
-                etag: None,
+                etag: fetched.etag,
                 content_type: None,
                 cache_control: None,
                 modified: None,
@@ -189,6 +189,11 @@ pub struct Change {
     /// it): an immutable tag this run creates ([`crate::governance::immutable`]). Another
     /// writer's tag there already is kept if it holds the same bytes, and fails the write if not.
     pub create_only: bool,
+    /// Write only if the stored object is still the one the inventory read (compare-and-swap
+    /// where the store honours it; `Absent` when there was none): the catalog, which every
+    /// publisher rewrites. A lost race is no failure: settling merges this run's repositories
+    /// into what the other wrote ([`crate::lists`]).
+    pub swap: Option<Condition>,
 }
 
 impl Change {
@@ -234,11 +239,18 @@ pub fn diff(site: &Site, inventory: &Inventory) -> Vec<Change> {
                     uploading.insert(digest.to_string(), object.key.clone());
                 }
             }
+            let swap = (write && object.key == CATALOG_KEY).then(|| {
+                match inventory.objects.get(CATALOG_KEY) {
+                    None => Some(Condition::Absent),
+                    Some(held) => held.etag.clone().map(Condition::Matches),
+                }
+            });
             Change {
                 object: object.clone(),
                 write,
                 copy_from,
                 create_only: false,
+                swap: swap.flatten(),
             }
         })
         .collect()
@@ -451,7 +463,10 @@ pub fn apply(
                         .copy(source, &object.key, object.size, &attributes)
                         .and_then(|copied| if copied { Ok(()) } else { upload() }),
                     None if change.create_only => create(store, object),
-                    None => upload(),
+                    None => match &change.swap {
+                        Some(condition) => swap(store, object, condition),
+                        None => upload(),
+                    },
                 };
                 match result {
                     Ok(()) => {
@@ -519,6 +534,18 @@ fn create(store: &dyn Store, object: &SiteObject) -> Result<(), StoreError> {
             ),
         )),
     }
+}
+
+/// Write `object` if `condition` still holds, where the store honours conditions (elsewhere
+/// an ordinary write); a lost race leaves the other writer's object for settling to merge.
+fn swap(store: &dyn Store, object: &SiteObject, condition: &Condition) -> Result<(), StoreError> {
+    let attributes = object.attributes();
+    if store.conditional_writes()? != Support::Yes {
+        return store.put(&object.key, &object.body, &attributes);
+    }
+    store
+        .put_if(&object.key, &object.body, &attributes, condition)
+        .map(drop)
 }
 
 /// After the tags are written: each of `rewritten` (objects this run wrote because gc had

@@ -975,3 +975,51 @@ fn sharded_publishers_together_publish_the_whole_config_once() {
     assert_eq!(without_config.code, 2, "a shard of a config only");
     assert_eq!(snapshot(&site), before, "refused runs write nothing");
 }
+
+/// Publishing one image into a new repository changes the catalog: settling it costs what the
+/// change costs (the stored catalog read, swapped), not a listing of the whole site.
+#[test]
+fn a_new_repository_costs_the_same_requests_in_a_catalog_of_5_or_150() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    let golden = fixture("apko/golden");
+    let grow = |from: usize, to: usize| {
+        let repos: Vec<String> = (from..to).map(|i| format!("cat/r{i:03}")).collect();
+        let images: Vec<(&Path, &str, &[&str])> = repos
+            .iter()
+            .map(|r| (golden.as_path(), r.as_str(), &["v1"][..]))
+            .collect();
+        let cfg = tmp.path().join(format!("grow-{to}.toml"));
+        config(&cfg, &site, &images);
+        regpress(&["publish", "--config", &s(&cfg), "-q"]).ok();
+    };
+    let new_repository = |name: &str| -> serde_json::Value {
+        let out = tmp.path().join(format!("{}.json", name.replace('/', "-")));
+        let args = [
+            "publish",
+            &s(&golden),
+            "--repo",
+            name,
+            "--tag",
+            "v1",
+            "--to",
+            &s(&site),
+        ];
+        regpress(&[&args[..], &["-q", "--report", &s(&out)]].concat()).ok();
+        report(&out)
+    };
+    grow(0, 5);
+    let small = new_repository("new/small");
+    grow(5, 150);
+    assert!(keys(&site).len() > 3000, "several listing pages of keys");
+    let large = new_repository("new/large");
+    assert_eq!(small["objects_written"], large["objects_written"]);
+    assert_eq!(
+        small["requests"], large["requests"],
+        "a new repository in a catalog of 150 costs what it costs in one of 5"
+    );
+    let catalog: BTreeSet<String> =
+        serde_json::from_value(json(&site, "v2/_catalog")["repositories"].clone()).unwrap();
+    assert_eq!(catalog.len(), 152);
+    assert!(catalog.contains("new/small") && catalog.contains("new/large"));
+}
