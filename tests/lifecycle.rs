@@ -1023,3 +1023,40 @@ fn a_new_repository_costs_the_same_requests_in_a_catalog_of_5_or_150() {
     assert_eq!(catalog.len(), 152);
     assert!(catalog.contains("new/small") && catalog.contains("new/large"));
 }
+
+/// gc reads each tag's document and what it lists, but not the empty referrers index of every
+/// manifest nothing refers to: the listing shows their bytes (recorded sha256, or MD5 ETag).
+#[test]
+fn gc_reads_one_document_per_manifest_not_the_empty_referrers_indexes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    let layouts: Vec<(PathBuf, String)> = (0..3)
+        .map(|i| {
+            let dir = tmp.path().join(format!("img{i}"));
+            image(&dir, &format!("img{i}"), 100 + i, &[]);
+            (dir, format!("plain/r{i}"))
+        })
+        .collect();
+    let images: Vec<(&Path, &str, &[&str])> = layouts
+        .iter()
+        .map(|(dir, repo)| (dir.as_path(), repo.as_str(), &["v1"][..]))
+        .collect();
+    let cfg = tmp.path().join("plain.toml");
+    config(&cfg, &site, &images);
+    regpress(&["publish", "--config", &s(&cfg), "-q"]).ok();
+    let referrers = keys(&site)
+        .iter()
+        .filter(|k| k.contains("/referrers/"))
+        .count();
+    assert_eq!(
+        referrers, 9,
+        "an (empty) referrers index per index and platform manifest"
+    );
+    let report = collect(&site, Duration::from_secs(3600));
+    assert_eq!(report.tags, 3);
+    assert_eq!(report.reachable as usize, 3 * (3 + 3) + 3 * 4, "{report:?}");
+    // Each tag's index and its two platform manifests; one listing of v2/, one of the probes.
+    assert_eq!(report.documents_read, 3 * 3, "{report:?}");
+    assert_eq!(report.requests, 3 * 3 + 2);
+    assert!(report.garbage.is_empty() && report.missing.is_empty());
+}
