@@ -977,9 +977,10 @@ fn sharded_publishers_together_publish_the_whole_config_once() {
 }
 
 /// Publishing one image into a new repository changes the catalog: settling it costs what the
-/// change costs (the stored catalog read, swapped), not a listing of the whole site.
+/// change costs (the stored catalog read, swapped), not a listing of the whole site; and
+/// `check --repo` of it crawls that repository only.
 #[test]
-fn a_new_repository_costs_the_same_requests_in_a_catalog_of_5_or_150() {
+fn a_new_repository_and_its_check_cost_the_same_requests_in_a_catalog_of_5_or_150() {
     let tmp = tempfile::tempdir().unwrap();
     let site = tmp.path().join("site");
     let golden = fixture("apko/golden");
@@ -1010,9 +1011,21 @@ fn a_new_repository_costs_the_same_requests_in_a_catalog_of_5_or_150() {
     };
     grow(0, 5);
     let small = new_repository("new/small");
+    let server = Server::start(&site);
+    let check = || -> serde_json::Value {
+        let run = regpress(&["check", &server.url(""), "--repo", "new/small", "--json"]);
+        serde_json::from_str(&run.ok().stdout).unwrap()
+    };
+    let checked_small = check();
     grow(5, 150);
     assert!(keys(&site).len() > 3000, "several listing pages of keys");
     let large = new_repository("new/large");
+    let checked_large = check();
+    assert!(checked_small["requests"].as_u64().unwrap() > 10);
+    assert_eq!(
+        checked_small["requests"], checked_large["requests"],
+        "checking one repository costs the same in either catalog"
+    );
     assert_eq!(small["objects_written"], large["objects_written"]);
     assert_eq!(
         small["requests"], large["requests"],
