@@ -31,6 +31,7 @@ import pathlib
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
@@ -123,19 +124,21 @@ def config(catalog, name, repos):
 
 
 class Bench:
-    def __init__(self, garage, bucket):
+    def __init__(self, garage, bucket, regpress=REGPRESS):
         self.garage = garage
         self.bucket = bucket
+        self.regpress = regpress
         self.target = ["--to", f"s3://{bucket}", "--endpoint", garage.endpoint, "--region", "garage"]
-        self.n = 0
 
     def run(self, *args, expect=None):
         """One regpress command with --report: wall, CPU, peak RSS and the report."""
-        self.n += 1
-        report = BENCH / f"report-{self.n}.json"
-        result = harness.measure([REGPRESS, *args, "--report", report, "-q"], env=self.garage.env,
+        fd, report = tempfile.mkstemp(suffix=".json", dir=BENCH)
+        os.close(fd)
+        report = pathlib.Path(report)
+        result = harness.measure([self.regpress, *args, "--report", report, "-q"], env=self.garage.env,
                                  stats=BENCH / "time.txt")
         result["report"] = json.loads(report.read_text())
+        report.unlink()
         result["requests"] = result["report"].get("requests")
         if expect:
             expect(result["report"], args)
@@ -143,6 +146,25 @@ class Bench:
 
     def publish(self, *args, expect=None):
         return self.run("publish", *args, *self.target, expect=expect)
+
+    def operations(self, catalog, size, label, web):
+        """Every measured operation at this size, run by this binary (`label` keeps its new
+        image, tag and repository apart from another binary's)."""
+        new = single_layout(catalog, f"new-{size}-{label}")
+        r = {}
+        r["one new image"] = self.publish(new, "--repo", repo_name(0), "--tag", f"new-{size}-{label}")
+        r["one image no-op"] = self.publish(new, "--repo", repo_name(0), "--tag", f"new-{size}-{label}",
+                                            expect=writes_nothing)
+        r["move one tag"] = self.publish(new, "--repo", repo_name(0), "--tag", "moving")
+        r["new repository"] = self.publish(new, "--repo", f"scale/new-{size}-{label}", "--tag", "v1")
+        r["whole catalog no-op"] = self.publish("--config", config(catalog, f"all-{size}", range(size)),
+                                                expect=writes_nothing)
+        r["gc, nothing to delete"] = self.run("gc", *self.target, expect=deletes_nothing)
+        r["check one repository"] = self.run("check", web, "--repo", repo_name(1), expect=crawls_clean)
+        for op in OPERATIONS:
+            print(f"  {label:8} {op:24} {r[op]['requests']!s:>7} requests {r[op]['wall']:8.2f}s "
+                  f"{r[op]['rss_mb']:7.0f} MB", flush=True)
+        return r
 
 
 def writes_nothing(report, args):
@@ -176,6 +198,8 @@ def grow(args):
     rows, growth = {}, {}
     try:
         bench = Bench(garage, garage.bucket("scale"))
+        binaries = [("before", Bench(garage, bench.bucket, pathlib.Path(args.baseline)))] if args.baseline else []
+        binaries.append(("after" if args.baseline else "", bench))
         garage.expose(bench.bucket)
         web = f"http://{garage.web}"
         bench.publish(single_layout(catalog, "seed"), "--repo", repo_name(0), "--tag", "moving")
@@ -187,22 +211,8 @@ def grow(args):
             print(f"{size} repositories: grew by {size - have} in {built['wall']:.1f}s "
                   f"({built['report']['objects_written']} objects)", flush=True)
             have = size
-            new = single_layout(catalog, f"new-{size}")
-            r = {}
-            r["one new image"] = bench.publish(new, "--repo", repo_name(0), "--tag", f"new-{size}")
-            r["one image no-op"] = bench.publish(new, "--repo", repo_name(0), "--tag", f"new-{size}",
-                                                 expect=writes_nothing)
-            r["move one tag"] = bench.publish(new, "--repo", repo_name(0), "--tag", "moving")
-            r["new repository"] = bench.publish(new, "--repo", f"scale/new-{size}", "--tag", "v1")
-            r["whole catalog no-op"] = bench.publish("--config", config(catalog, f"all-{size}", range(size)),
-                                                     expect=writes_nothing)
-            r["gc, nothing to delete"] = bench.run("gc", *bench.target, expect=deletes_nothing)
-            r["check one repository"] = bench.run("check", web, "--repo", repo_name(1), expect=crawls_clean)
-            keys = r["gc, nothing to delete"]["report"]["objects_listed"]
-            rows[size] = {"keys": keys, **r}
-            for op in OPERATIONS:
-                print(f"  {op:24} {r[op]['requests']!s:>7} requests {r[op]['wall']:8.2f}s {r[op]['rss_mb']:7.0f} MB",
-                      flush=True)
+            rows[size] = {label: b.operations(catalog, size, label, web) for label, b in binaries}
+            rows[size]["keys"] = rows[size][binaries[-1][0]]["gc, nothing to delete"]["report"]["objects_listed"]
     finally:
         garage.stop()
     return rows, growth
@@ -255,20 +265,31 @@ def shards(args):
     return table
 
 
+def labels(rows):
+    """The binaries measured, baseline first."""
+    first = next(iter(rows.values()))
+    return [k for k in first if k != "keys"]
+
+
 def markdown(rows, growth, sharded, args):
     out = []
     if rows:
         sizes = sorted(rows)
-        head = " | ".join(f"{s:,} repos ({rows[s]['keys']:,} keys)" for s in sizes)
-        out += ["requests per operation (wall s, peak RSS MB):", "",
-                f"| operation | {head} |", "| --- |" + " ---: |" * len(sizes)]
-        for op in OPERATIONS:
-            cells = " | ".join(f"{rows[s][op]['requests']} ({rows[s][op]['wall']:.2f} s, {rows[s][op]['rss_mb']:.0f} MB)"
-                               for s in sizes)
-            out.append(f"| {op} | {cells} |")
-        cells = " | ".join(f"{growth[s]['written']:,} objects, {growth[s]['requests']:,} requests "
-                           f"({growth[s]['wall']:.1f} s, {growth[s]['rss_mb']:.0f} MB)" for s in sizes)
-        out += [f"| (growing the bucket to this size) | {cells} |", ""]
+        names = labels(rows)
+        head = " | ".join(f"{s:,} repos, {rows[s]['keys']:,} keys" for s in sizes)
+        what = " (" + " → ".join(names) + ")" if len(names) > 1 else ""
+        for metric, unit, fmt in (("requests", "requests", "{}"), ("wall", "wall s", "{:.2f}"),
+                                  ("rss_mb", "peak RSS MB", "{:.0f}")):
+            out += [f"{unit}{what}:", "", f"| operation | {head} |", "| --- |" + " ---: |" * len(sizes)]
+            for op in OPERATIONS:
+                cells = " | ".join(" → ".join("-" if rows[s][n][op][metric] is None else fmt.format(rows[s][n][op][metric])
+                                              for n in names) for s in sizes)
+                out.append(f"| {op} | {cells} |")
+            out.append("")
+        cells = " | ".join(f"{growth[s]['written']:,} objects, {growth[s]['requests']:,} requests, "
+                           f"{growth[s]['wall']:.1f} s, {growth[s]['rss_mb']:.0f} MB" for s in sizes)
+        out += ["growing the bucket to each size (one publish of the repositories added):", "",
+                f"| | {head} |", "| --- |" + " ---: |" * len(sizes), f"| grow | {cells} |", ""]
     if sharded:
         out += [f"{args.shard_repos} repositories x {TAGS} tags, N publishers at once into one bucket:", "",
                 "| shards | wall s | requests | objects written | lists re-settled | peak RSS MB (one publisher) "
@@ -287,19 +308,29 @@ def plot(rows, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     sizes = sorted(rows)
+    names = labels(rows)
     keys = [rows[s]["keys"] for s in sizes]
-    fig, (req, wall) = plt.subplots(1, 2, figsize=(11, 4.5))
-    for op in OPERATIONS:
-        req.plot(keys, [rows[s][op]["requests"] for s in sizes], marker="o", label=op)
-        wall.plot(keys, [rows[s][op]["wall"] for s in sizes], marker="o", label=op)
+    fig, (req, wall) = plt.subplots(1, 2, figsize=(12, 5))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, op in enumerate(OPERATIONS):
+        for n in names:
+            style = "--" if n == "before" else "-"
+            label = f"{op} ({n})" if n else op
+            counted = [(k, rows[s][n][op]["requests"]) for k, s in zip(keys, sizes)
+                       if rows[s][n][op]["requests"] is not None]
+            if counted:
+                req.plot(*zip(*counted), style, marker="o", color=colors[i % len(colors)], label=label)
+            wall.plot(keys, [rows[s][n][op]["wall"] for s in sizes], style, marker="o",
+                      color=colors[i % len(colors)], label=label)
     for ax, what in ((req, "requests"), (wall, "wall time, s")):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("keys in the bucket")
         ax.set_ylabel(what)
         ax.grid(True, which="both", alpha=0.3)
-    req.legend(fontsize=8)
-    fig.suptitle(f"regpress at scale: {', '.join(f'{s:,}' for s in sizes)} repositories x {TAGS} tags (Garage, one machine)")
+    req.legend(fontsize=7)
+    fig.suptitle(f"regpress at scale: {', '.join(f'{s:,}' for s in sizes)} repositories x {TAGS} tags "
+                 "(Garage, one machine)" + ("; dashed: before" if "before" in names else ""))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -311,15 +342,18 @@ def main():
     ap.add_argument("--shard-repos", type=int, default=100, help="the sharded mode's catalog, in repositories")
     ap.add_argument("--no-grow", action="store_true", help="only the sharded mode")
     ap.add_argument("--plot", default=str(harness.ROOT / "docs" / "scale.png"))
+    ap.add_argument("--baseline", help="another regpress binary to measure at each size too (before a change)")
     args = ap.parse_args()
     BENCH.mkdir(parents=True, exist_ok=True)
     rows, growth = ({}, {}) if args.no_grow else grow(args)
     sharded = shards(args) if args.shards else {}
     text = markdown(rows, growth, sharded, args)
     (BENCH / "scale.md").write_text(text)
-    (BENCH / "scale.json").write_text(json.dumps({"rows": {s: {k: v if k == "keys" else {m: v[m] for m in ("wall", "cpu", "rss_mb", "requests")}
-                                                            for k, v in r.items()} for s, r in rows.items()},
-                                                  "growth": growth, "shards": sharded}, indent=1))
+    keep = ("wall", "cpu", "rss_mb", "requests")
+    (BENCH / "scale.json").write_text(json.dumps({
+        "rows": {s: {n: v if n == "keys" else {op: {m: v[op][m] for m in keep} for op in OPERATIONS}
+                     for n, v in r.items()} for s, r in rows.items()},
+        "growth": growth, "shards": sharded}, indent=1))
     print("\n" + text)
     if rows:
         plot(rows, args.plot)
