@@ -53,7 +53,7 @@ pub fn take_inventory(
     let mut inventory = Inventory::default();
     if let Some(fetched) = store.get(CATALOG_KEY)? {
         let bytes = &fetched.bytes;
-        let catalog: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+        let catalog: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
             StoreError::new(
                 store.name(),
                 Some(CATALOG_KEY),
@@ -73,7 +73,7 @@ pub fn take_inventory(
             ObjectInfo {
                 key: CATALOG_KEY.to_string(),
                 size: bytes.len() as u64,
-                sha256: Some(crate::digest::Digest::of_bytes(&bytes)),
+                sha256: Some(crate::digest::Digest::of_bytes(bytes)),
                 etag: fetched.etag,
                 content_type: None,
                 cache_control: None,
