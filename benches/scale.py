@@ -211,7 +211,8 @@ def grow(args):
             print(f"{size} repositories: grew by {size - have} in {built['wall']:.1f}s "
                   f"({built['report']['objects_written']} objects)", flush=True)
             have = size
-            rows[size] = {label: b.operations(catalog, size, label, web) for label, b in binaries}
+            rows[size] = {label: b.operations(catalog, size, label, web) for label, b in binaries
+                          if label != "before" or size <= args.baseline_max}
             rows[size]["keys"] = rows[size][binaries[-1][0]]["gc, nothing to delete"]["report"]["objects_listed"]
     finally:
         garage.stop()
@@ -267,7 +268,7 @@ def shards(args):
 
 def labels(rows):
     """The binaries measured, baseline first."""
-    first = next(iter(rows.values()))
+    first = rows[min(rows)]
     return [k for k in first if k != "keys"]
 
 
@@ -282,8 +283,8 @@ def markdown(rows, growth, sharded, args):
                                   ("rss_mb", "peak RSS MB", "{:.0f}")):
             out += [f"{unit}{what}:", "", f"| operation | {head} |", "| --- |" + " ---: |" * len(sizes)]
             for op in OPERATIONS:
-                cells = " | ".join(" → ".join("-" if rows[s][n][op][metric] is None else fmt.format(rows[s][n][op][metric])
-                                              for n in names) for s in sizes)
+                cells = " | ".join(" → ".join("-" if n not in rows[s] or rows[s][n][op][metric] is None
+                                              else fmt.format(rows[s][n][op][metric]) for n in names) for s in sizes)
                 out.append(f"| {op} | {cells} |")
             out.append("")
         cells = " | ".join(f"{growth[s]['written']:,} objects, {growth[s]['requests']:,} requests, "
@@ -316,11 +317,11 @@ def plot(rows, path):
         for n in names:
             style = "--" if n == "before" else "-"
             label = f"{op} ({n})" if n else op
-            counted = [(k, rows[s][n][op]["requests"]) for k, s in zip(keys, sizes)
-                       if rows[s][n][op]["requests"] is not None]
+            have = [(k, rows[s][n][op]) for k, s in zip(keys, sizes) if n in rows[s]]
+            counted = [(k, r["requests"]) for k, r in have if r["requests"] is not None]
             if counted:
                 req.plot(*zip(*counted), style, marker="o", color=colors[i % len(colors)], label=label)
-            wall.plot(keys, [rows[s][n][op]["wall"] for s in sizes], style, marker="o",
+            wall.plot([k for k, _ in have], [r["wall"] for _, r in have], style, marker="o",
                       color=colors[i % len(colors)], label=label)
     for ax, what in ((req, "requests"), (wall, "wall time, s")):
         ax.set_xscale("log")
@@ -343,6 +344,7 @@ def main():
     ap.add_argument("--no-grow", action="store_true", help="only the sharded mode")
     ap.add_argument("--plot", default=str(harness.ROOT / "docs" / "scale.png"))
     ap.add_argument("--baseline", help="another regpress binary to measure at each size too (before a change)")
+    ap.add_argument("--baseline-max", type=int, default=1 << 30, help="measure --baseline only up to this size")
     args = ap.parse_args()
     BENCH.mkdir(parents=True, exist_ok=True)
     rows, growth = ({}, {}) if args.no_grow else grow(args)
