@@ -477,6 +477,16 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
+    /// Bytes to write and the attributes they go with.
+    fn object(bytes: &[u8], content_type: &str, cache_control: &str) -> (Arc<[u8]>, Attributes) {
+        let attributes = Attributes {
+            content_type: content_type.into(),
+            cache_control: cache_control.into(),
+            sha256: Digest::of_bytes(bytes),
+        };
+        (Arc::from(bytes.to_vec()), attributes)
+    }
+
     #[test]
     fn key_paths_round_trip_and_refuse_escapes() {
         for key in [
@@ -505,12 +515,7 @@ mod tests {
     fn records_serve_headers_and_leave_no_temporary_files() {
         let dir = tempfile::tempdir().unwrap();
         let store = DirStore::new("t", dir.path().to_path_buf());
-        let bytes: Arc<[u8]> = Arc::from(b"{}".to_vec());
-        let attributes = Attributes {
-            content_type: "application/json".into(),
-            cache_control: "public, max-age=60".into(),
-            sha256: Digest::of_bytes(&bytes),
-        };
+        let (bytes, attributes) = object(b"{}", "application/json", "public, max-age=60");
         store.put("v2/", &Body::Bytes(bytes), &attributes).unwrap();
         let (path, meta) = store.lookup("v2/").unwrap();
         assert_eq!(path, dir.path().join("v2/.slash"));
@@ -532,12 +537,7 @@ mod tests {
     fn a_listing_walks_the_tree_once_not_once_per_page() {
         let dir = tempfile::tempdir().unwrap();
         let store = DirStore::new("t", dir.path().to_path_buf());
-        let bytes: Arc<[u8]> = Arc::from(b"x".to_vec());
-        let attributes = Attributes {
-            content_type: "text/plain".into(),
-            cache_control: "no-store".into(),
-            sha256: Digest::of_bytes(&bytes),
-        };
+        let (bytes, attributes) = object(b"x", "text/plain", "no-store");
         let keys: Vec<String> = (0..LIST_PAGE + 5)
             .map(|i| format!("v2/r/k{i:05}"))
             .collect();
