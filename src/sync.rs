@@ -273,6 +273,28 @@ fn same(want: &SiteObject, have: &ObjectInfo) -> bool {
         }
 }
 
+/// Beyond this many repositories, a run sweeps all of `v2/` for what killed runs left.
+const SWEEP_EACH_UP_TO: usize = 8;
+
+/// Where a killed run may have left incomplete uploads this run should sweep
+/// ([`Store::clean_stale`]): the prefix of each repository it uploads blobs to, or all of
+/// `v2/` when that is more than a few; none when it uploads nothing. A sweep of `v2/` lists
+/// every upload of the bucket, which some stores (Garage) answer by scanning every key.
+pub fn upload_prefixes(changes: &[Change]) -> Vec<String> {
+    let repositories: BTreeSet<&str> = changes
+        .iter()
+        .filter(|c| c.write && c.copy_from.is_none() && c.object.phase == Phase::Blobs)
+        .filter_map(|c| site::parse_content_key(&c.object.key).map(|(repo, _, _)| repo))
+        .collect();
+    if repositories.len() > SWEEP_EACH_UP_TO {
+        return vec!["v2/".to_string()];
+    }
+    repositories
+        .into_iter()
+        .map(site::repository_prefix)
+        .collect()
+}
+
 /// Counts for one phase.
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
 pub struct PhaseReport {
@@ -713,6 +735,45 @@ mod tests {
             Some(wanted.key),
             "copied from this run's upload"
         );
+    }
+
+    #[test]
+    fn a_run_sweeps_stale_uploads_only_where_it_uploads() {
+        let blob = |repo: &str, body: &[u8]| SiteObject {
+            phase: Phase::Blobs,
+            ..object(
+                &format!("v2/{repo}/blobs/{}", Digest::of_bytes(body)),
+                body,
+                CACHE_IMMUTABLE,
+            )
+        };
+        let change = |object: SiteObject, copy: bool| Change {
+            copy_from: copy.then(|| "v2/x/blobs/sha256:00".to_string()),
+            object,
+            write: true,
+            create_only: false,
+            swap: None,
+        };
+        let tag = change(object("v2/t/manifests/v1", b"{}", CACHE_SHORT), false);
+        assert!(
+            upload_prefixes(std::slice::from_ref(&tag)).is_empty(),
+            "a tag moved: none"
+        );
+        let changes = vec![
+            tag,
+            change(blob("a", b"1"), false),
+            change(blob("a/b", b"2"), false),
+            change(blob("c", b"3"), true),
+        ];
+        assert_eq!(
+            upload_prefixes(&changes),
+            ["v2/a/", "v2/a/b/"],
+            "not the copy's"
+        );
+        let many: Vec<Change> = (0..=SWEEP_EACH_UP_TO)
+            .map(|i| change(blob(&format!("r{i}"), b"x"), false))
+            .collect();
+        assert_eq!(upload_prefixes(&many), ["v2/"]);
     }
 
     #[test]
