@@ -647,6 +647,18 @@ mod tests {
         }
     }
 
+    /// A blob of `repo` holding `body`.
+    fn blob(repo: &str, body: &[u8]) -> SiteObject {
+        SiteObject {
+            phase: Phase::Blobs,
+            ..object(
+                &format!("v2/{repo}/blobs/{}", Digest::of_bytes(body)),
+                body,
+                CACHE_IMMUTABLE,
+            )
+        }
+    }
+
     fn info(o: &SiteObject, sha: Option<Digest>) -> ObjectInfo {
         ObjectInfo {
             key: o.key.clone(),
@@ -662,10 +674,6 @@ mod tests {
     #[test]
     fn a_shared_blob_is_uploaded_once_and_copied_elsewhere() {
         let key = |repo: &str, body: &[u8]| format!("v2/{repo}/blobs/{}", Digest::of_bytes(body));
-        let blob = |repo: &str, body: &[u8]| SiteObject {
-            phase: Phase::Blobs,
-            ..object(&key(repo, body), body, CACHE_IMMUTABLE)
-        };
         let site = Site {
             objects: vec![
                 blob("a", b"shared"),
@@ -703,14 +711,6 @@ mod tests {
 
     #[test]
     fn a_blob_stored_under_a_digest_it_does_not_have_is_neither_kept_nor_copied() {
-        let blob = |repo: &str, body: &[u8]| SiteObject {
-            phase: Phase::Blobs,
-            ..object(
-                &format!("v2/{repo}/blobs/{}", Digest::of_bytes(body)),
-                body,
-                CACHE_IMMUTABLE,
-            )
-        };
         let wanted = blob("new", b"bytes");
         let site = Site {
             objects: vec![wanted.clone(), blob("bad", b"bytes")],
@@ -739,14 +739,6 @@ mod tests {
 
     #[test]
     fn a_run_sweeps_stale_uploads_only_where_it_uploads() {
-        let blob = |repo: &str, body: &[u8]| SiteObject {
-            phase: Phase::Blobs,
-            ..object(
-                &format!("v2/{repo}/blobs/{}", Digest::of_bytes(body)),
-                body,
-                CACHE_IMMUTABLE,
-            )
-        };
         let change = |object: SiteObject, copy: bool| Change {
             copy_from: copy.then(|| "v2/x/blobs/sha256:00".to_string()),
             object,
