@@ -16,9 +16,10 @@ import sys
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-BENCH = ROOT / "target" / "bench"
-REGPRESS = ROOT / "target" / "release" / "regpress"
-SYNTH = ROOT / "target" / "release" / "examples" / "synth_catalog"
+TARGET = pathlib.Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
+BENCH = TARGET / "bench"
+REGPRESS = TARGET / "release" / "regpress"
+SYNTH = TARGET / "release" / "examples" / "synth_catalog"
 GARAGE = ROOT / "tests" / "garage.sh"
 PORTS = {"GARAGE_S3_PORT": "39100", "GARAGE_RPC_PORT": "39101", "GARAGE_WEB_PORT": "39102"}
 REGISTRY_ADDR = "127.0.0.1:39110"
@@ -32,9 +33,10 @@ def sh(cmd, env=None, cwd=None, check=True):
     return out.stdout
 
 
-def measure(cmd, env=None, cwd=None):
-    """Wall time, CPU time (user+sys) and peak RSS of a command, via GNU time."""
-    stats = BENCH / "time.txt"
+def measure(cmd, env=None, cwd=None, stats=None):
+    """Wall time, CPU time (user+sys) and peak RSS of a command, via GNU time (its figures go
+    to `stats`, a file of the caller's; default one under BENCH)."""
+    stats = stats or BENCH / "time.txt"
     start = time.monotonic()
     sh(["/usr/bin/time", "-f", "%U %S %M", "-o", str(stats), *map(str, cmd)], env=env, cwd=cwd)
     wall = time.monotonic() - start
@@ -51,8 +53,8 @@ def total(results):
 
 
 class Garage:
-    def __init__(self):
-        self.env = dict(os.environ, GARAGE_DIR=str(BENCH / "garage"), **PORTS)
+    def __init__(self, directory=None, ports=None):
+        self.env = dict(os.environ, GARAGE_DIR=str(directory or BENCH / "garage"), **(ports or PORTS))
         sh([GARAGE, "stop"], env=self.env)
         for line in sh([GARAGE, "start"], env=self.env).splitlines():
             key, _, value = line.removeprefix("export ").partition("=")

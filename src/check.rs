@@ -9,6 +9,7 @@
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 use reqwest::blocking::Client;
@@ -44,6 +45,8 @@ pub struct Outcome {
     pub referrers: usize,
     /// Problems, each naming the URL and what is wrong.
     pub problems: Vec<String>,
+    /// HTTP requests sent.
+    pub requests: u64,
     /// The blobs among the problems that are missing or are not the bytes their digest names
     /// (what `check --repair` can write again from a layout).
     pub bad_blobs: Vec<BadBlob>,
@@ -174,6 +177,29 @@ enum FaultKind {
     NotAnIndex(String),
 }
 
+/// The crawl's HTTP client, counting the requests it sends.
+struct Http {
+    client: Client,
+    sent: AtomicU64,
+}
+
+impl Http {
+    fn new() -> Result<Http, String> {
+        let client = Client::builder()
+            .build()
+            .map_err(|e| format!("cannot build HTTP client: {e}"))?;
+        Ok(Http {
+            client,
+            sent: AtomicU64::new(0),
+        })
+    }
+
+    fn get(&self, url: &str) -> reqwest::blocking::RequestBuilder {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        self.client.get(url)
+    }
+}
+
 fn fault(url: &str, kind: FaultKind) -> Fault {
     Fault {
         url: url.to_string(),
@@ -185,9 +211,7 @@ fn fault(url: &str, kind: FaultKind) -> Fault {
 /// The error (the registry cannot be crawled at all) is the CLI's usage error message.
 pub fn check(base: &str, repositories: &[String], jobs: usize) -> Result<Outcome, String> {
     let base = base.trim_end_matches('/');
-    let http = Client::builder()
-        .build()
-        .map_err(|e| format!("cannot build HTTP client: {e}"))?;
+    let http = Http::new()?;
     let mut outcome = Outcome {
         url: base.to_string(),
         ..Outcome::default()
@@ -268,6 +292,7 @@ pub fn check(base: &str, repositories: &[String], jobs: usize) -> Result<Outcome
         .problems
         .extend(bad.iter().map(|b| b.problem.clone()));
     outcome.bad_blobs = bad;
+    outcome.requests = http.sent.load(Ordering::Relaxed);
     Ok(outcome)
 }
 
@@ -278,14 +303,12 @@ pub fn check_blobs(
     blobs: &[(String, String, u64)],
     jobs: usize,
 ) -> Result<Vec<BadBlob>, String> {
-    let http = Client::builder()
-        .build()
-        .map_err(|e| format!("cannot build HTTP client: {e}"))?;
+    let http = Http::new()?;
     check_blobs_with(&http, base.trim_end_matches('/'), blobs, jobs)
 }
 
 fn check_blobs_with(
-    http: &Client,
+    http: &Http,
     base: &str,
     blobs: &[(String, String, u64)],
     jobs: usize,
@@ -330,7 +353,7 @@ enum Visit {
 
 /// The state of one repository's crawl.
 struct Crawl<'a> {
-    http: &'a Client,
+    http: &'a Http,
     base: &'a str,
     repo: &'a str,
     seen: &'a mut BTreeSet<String>,
@@ -446,7 +469,7 @@ impl Crawl<'_> {
 /// GET a manifest or index: Content-Type must be its mediaType; with `wanted`, its digest and
 /// size must match the descriptor.
 fn fetch_document(
-    http: &Client,
+    http: &Http,
     url: &str,
     wanted: Option<&Descriptor>,
 ) -> Result<(Digest, String, Document), Fault> {
@@ -510,7 +533,7 @@ fn content_type(response: &reqwest::blocking::Response) -> String {
 }
 
 /// GET a blob and hash it as it streams.
-fn check_blob(http: &Client, base: &str, repo: &str, desc: &Descriptor) -> Result<(), Fault> {
+fn check_blob(http: &Http, base: &str, repo: &str, desc: &Descriptor) -> Result<(), Fault> {
     let url = format!("{base}/v2/{repo}/blobs/{}", desc.digest);
     let at = |kind| fault(&url, kind);
     let response = http
@@ -544,7 +567,7 @@ fn check_blob(http: &Client, base: &str, repo: &str, desc: &Descriptor) -> Resul
     Ok(())
 }
 
-fn get_json<T: serde::de::DeserializeOwned>(http: &Client, url: &str) -> Result<T, Fault> {
+fn get_json<T: serde::de::DeserializeOwned>(http: &Http, url: &str) -> Result<T, Fault> {
     let at = |kind| fault(url, kind);
     let response = http
         .get(url)

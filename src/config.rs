@@ -276,6 +276,58 @@ impl Config {
     }
 }
 
+/// One of `count` parts of a config's images (`publish --shard K/N`), so that a CI matrix of
+/// `count` runners publishes one catalog into one bucket together: the repositories, in name
+/// order, are dealt out in turn, so every repository (all its images) belongs to exactly one
+/// shard and the shards differ by at most one repository. Shards share no tag list; the
+/// catalog, which they all update, is settled as under any concurrent publishers
+/// ([`crate::lists`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// Which part, from 1.
+    pub index: usize,
+    /// How many parts.
+    pub count: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Shard, String> {
+        let bad = || format!("{text:?}: give K/N, the K-th of N shards, 1 <= K <= N (e.g. 2/8)");
+        let (index, count) = text.split_once('/').ok_or_else(bad)?;
+        let index: usize = index.trim().parse().map_err(|_| bad())?;
+        let count: usize = count.trim().parse().map_err(|_| bad())?;
+        if index == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl Shard {
+    /// Keep only this shard's images of `images`.
+    pub fn select(&self, images: Vec<ImageSpec>) -> Vec<ImageSpec> {
+        let repositories: BTreeSet<&str> = images.iter().map(|i| i.repository.as_str()).collect();
+        let mine: BTreeSet<String> = repositories
+            .into_iter()
+            .enumerate()
+            .filter(|(n, _)| n % self.count == self.index - 1)
+            .map(|(_, repo)| repo.to_string())
+            .collect();
+        images
+            .into_iter()
+            .filter(|i| mine.contains(&i.repository))
+            .collect()
+    }
+}
+
 /// `[target]` (one table) or `[[target]]` (an array of them): either way, the list.
 fn one_or_many<'de, D>(deserializer: D) -> Result<Vec<TargetConfig>, D::Error>
 where
@@ -303,6 +355,44 @@ fn resolve_target(to: &str, base: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shards_deal_out_whole_repositories_in_turn() {
+        let text: String = [("c", "1"), ("a", "1"), ("b", "1"), ("a", "2"), ("d", "1")]
+            .iter()
+            .map(|(repo, tag)| {
+                format!("[[image]]\nlayout = \"l\"\nrepository = \"{repo}\"\ntags = [\"{tag}\"]\n")
+            })
+            .collect();
+        let images = Config::parse(&text, Path::new("/")).unwrap().images;
+        let pick = |text: &str| -> Vec<String> {
+            let shard: Shard = text.parse().unwrap();
+            shard
+                .select(images.clone())
+                .iter()
+                .map(|i| format!("{}:{}", i.repository, i.tags[0]))
+                .collect()
+        };
+        assert_eq!(
+            pick("1/2"),
+            ["c:1", "a:1", "a:2"],
+            "a and c, every image of a, in config order"
+        );
+        assert_eq!(pick("2/2"), ["b:1", "d:1"]);
+        assert_eq!(pick("1/1").len(), images.len());
+        assert!(pick("6/6").is_empty(), "more shards than repositories");
+        let mut all: Vec<String> = (1..=3).flat_map(|k| pick(&format!("{k}/3"))).collect();
+        all.sort();
+        assert_eq!(
+            all,
+            ["a:1", "a:2", "b:1", "c:1", "d:1"],
+            "each image in one shard"
+        );
+        for bad in ["0/2", "3/2", "2", "a/b", "1/0", ""] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+        assert_eq!("2/8".parse::<Shard>().unwrap().to_string(), "2/8");
+    }
 
     #[test]
     fn parses_images_and_resolves_paths() {

@@ -4,7 +4,9 @@
 //! referrers of images no longer tagged stay until collected here. Reachability is computed
 //! from the bucket itself, never from local state: every tag's manifest, its children and
 //! blobs, and for every reachable manifest its referrers index (OCI 1.1:
-//! `v2/<repo>/referrers/<digest>`) and everything that index lists, recursively. Only
+//! `v2/<repo>/referrers/<digest>`) and everything that index lists, recursively (one GET per
+//! document; an index the listing shows to hold the empty list, as every manifest without
+//! referrers has, is not read). Only
 //! content-addressed keys (`blobs/`, `manifests/sha256:…`, `referrers/`) are ever candidates;
 //! tags, tag lists, the catalog and unknown keys are never touched.
 //!
@@ -29,6 +31,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use md5::{Digest as _, Md5};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -393,6 +396,36 @@ struct Walk {
     missing: BTreeSet<String>,
     tags: u64,
     read: u64,
+    empty: EmptyReferrers,
+}
+
+/// The referrers index publish writes for a manifest nothing refers to, as a listing shows it.
+struct EmptyReferrers {
+    size: u64,
+    sha256: Digest,
+    md5: String,
+}
+
+impl EmptyReferrers {
+    fn new() -> EmptyReferrers {
+        let bytes = site::referrers_index(Vec::new()).to_string().into_bytes();
+        EmptyReferrers {
+            size: bytes.len() as u64,
+            sha256: Digest::of_bytes(&bytes),
+            md5: hex::encode(Md5::digest(&bytes)),
+        }
+    }
+
+    /// Whether the listing says `info` holds those bytes: the sha256 the target records, else
+    /// a single-part ETag (the MD5 of the bytes), and the size.
+    fn held_by(&self, info: &ObjectInfo) -> bool {
+        info.size == self.size
+            && match (&info.sha256, &info.etag) {
+                (Some(sha256), _) => *sha256 == self.sha256,
+                (None, Some(etag)) => *etag == self.md5,
+                (None, None) => false,
+            }
+    }
 }
 
 /// What a document to read is.
@@ -426,6 +459,7 @@ impl Walk {
             missing: BTreeSet::new(),
             tags: 0,
             read: 0,
+            empty: EmptyReferrers::new(),
         };
         let mut next: Vec<ToRead> = listing
             .iter()
@@ -492,10 +526,14 @@ impl Walk {
         for blob in &refs.blobs {
             mark(self, site::blob_key(repo, blob));
         }
-        // Signatures, SBOMs and attestations of this manifest, if any were published.
+        // Signatures, SBOMs and attestations of this manifest, if any were published. An
+        // index the listing shows to hold the empty list's bytes lists nothing: not read.
         if doc.source != Source::Referrers {
             let key = site::referrers_key(repo, digest);
-            if present.contains_key(key.as_str()) && self.reachable.insert(key.clone()) {
+            let Some(info) = present.get(key.as_str()) else {
+                return;
+            };
+            if self.reachable.insert(key.clone()) && !self.empty.held_by(info) {
                 next.push(ToRead {
                     key,
                     repo: repo.to_string(),

@@ -534,7 +534,8 @@ pub fn hash(
     Ok(diffs.into_iter().map(|(d, _)| Hashed(d)).collect())
 }
 
-/// Stage 5a: clear what killed runs left, then write (and remove) phase by phase.
+/// Stage 5a: clear what killed runs left where this run uploads, then write (and remove)
+/// phase by phase.
 pub fn apply(
     target: &Target,
     hashed: &Hashed,
@@ -543,12 +544,12 @@ pub fn apply(
     mode: progress::Mode,
 ) -> Result<Summary, Error> {
     let store = target.store.as_ref();
-    if summary.objects_to_write > 0 {
-        summary.stale_removed = store.clean_stale("v2/", STALE_AFTER)?;
-    }
     let Diff {
         changes, removals, ..
     } = &hashed.0;
+    for prefix in sync::upload_prefixes(changes) {
+        summary.stale_removed += store.clean_stale(&prefix, STALE_AFTER)?;
+    }
     sync::apply(
         store,
         &target.uploads,

@@ -5,7 +5,7 @@
 //! `sboms` of publish's report, publish events and the human lines, so all of them say the same
 //! thing.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use oci_spec::image::ImageManifest;
@@ -255,10 +255,24 @@ pub struct PublishedImage {
 /// is under the image's repository and holds one of its digests (a tag holds its root's), so
 /// a blob two images share counts for both; lists (tags, referrers, catalog) count for none.
 pub fn published(images: &[VerifiedImage], changes: &[Change]) -> Vec<PublishedImage> {
+    // The changes by repository and digest, in plan order: each image looks up its own (every
+    // image scanning every change is quadratic in a whole catalog).
+    let mut by_repository: HashMap<(&str, &Digest), Vec<(usize, &Change)>> = HashMap::new();
+    for (n, c) in changes.iter().enumerate() {
+        let key = c.object.key.as_str();
+        let repository = site::parse_content_key(key)
+            .map(|(repo, _, _)| repo)
+            .or_else(|| site::parse_tag_key(key).map(|(repo, _)| repo));
+        if let Some(repository) = repository {
+            by_repository
+                .entry((repository, &c.object.sha256))
+                .or_default()
+                .push((n, c));
+        }
+    }
     images
         .iter()
         .map(|i| {
-            let prefix = site::repository_prefix(&i.repository);
             let mut digests: HashSet<&Digest> = HashSet::new();
             digests.extend(i.documents.iter().map(|d| &d.digest));
             digests.extend(i.blobs.iter().map(|b| &b.digest));
@@ -266,6 +280,14 @@ pub fn published(images: &[VerifiedImage], changes: &[Change]) -> Vec<PublishedI
                 digests.insert(&a.document.digest);
                 digests.extend(a.inline_blobs.iter().map(|(d, _)| d));
             }
+            let mut mine: Vec<(usize, &Change)> = digests
+                .iter()
+                .filter_map(|d| by_repository.get(&(i.repository.as_str(), *d)))
+                .flatten()
+                .copied()
+                .collect();
+            // Plan order (the order of `changes`), whatever the set's.
+            mine.sort_by_key(|(n, _)| *n);
             let mut out = PublishedImage {
                 image: image(i),
                 tags_changed: Vec::new(),
@@ -273,10 +295,7 @@ pub fn published(images: &[VerifiedImage], changes: &[Change]) -> Vec<PublishedI
                 bytes_to_write: 0,
                 objects_unchanged: 0,
             };
-            for c in changes {
-                if !c.object.key.starts_with(&prefix) || !digests.contains(&c.object.sha256) {
-                    continue;
-                }
+            for (_, c) in mine {
                 if !c.write {
                     out.objects_unchanged += 1;
                     continue;

@@ -244,6 +244,16 @@ pub fn blob_key(repository: &str, digest: &Digest) -> String {
     format!("{}blobs/{digest}", repository_prefix(repository))
 }
 
+/// A referrers index (OCI 1.1) listing `entries`: every manifest without referrers has one
+/// listing none, and `gc` knows those by their bytes without reading them.
+pub fn referrers_index(entries: Vec<&serde_json::Value>) -> serde_json::Value {
+    serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": REFERRERS_CONTENT_TYPE,
+        "manifests": entries,
+    })
+}
+
 /// Key of the referrers index (OCI 1.1) of the manifest `subject`.
 pub fn referrers_key(repository: &str, subject: &Digest) -> String {
     format!("{}referrers/{subject}", repository_prefix(repository))
@@ -497,11 +507,7 @@ pub fn plan(images: &[VerifiedImage], existing: &Existing) -> Result<Site, PlanE
     }
     for ((repo, subject), entries) in &referrers {
         let prefix = repository_prefix(repo);
-        let index = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": REFERRERS_CONTENT_TYPE,
-            "manifests": entries.values().collect::<Vec<_>>(),
-        });
+        let index = referrers_index(entries.values().collect());
         let mut object = json_object(
             format!("{prefix}referrers/{subject}"),
             &index,

@@ -52,8 +52,8 @@ pub fn take_inventory(
 ) -> Result<Inventory, StoreError> {
     let mut inventory = Inventory::default();
     if let Some(fetched) = store.get(CATALOG_KEY)? {
-        let bytes = fetched.bytes;
-        let catalog: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+        let bytes = &fetched.bytes;
+        let catalog: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
             StoreError::new(
                 store.name(),
                 Some(CATALOG_KEY),
@@ -73,8 +73,8 @@ pub fn take_inventory(
             ObjectInfo {
                 key: CATALOG_KEY.to_string(),
                 size: bytes.len() as u64,
-                sha256: Some(crate::digest::Digest::of_bytes(&bytes)),
-                etag: None,
+                sha256: Some(crate::digest::Digest::of_bytes(bytes)),
+                etag: fetched.etag,
                 content_type: None,
                 cache_control: None,
                 modified: None,
@@ -189,6 +189,11 @@ pub struct Change {
     /// it): an immutable tag this run creates ([`crate::governance::immutable`]). Another
     /// writer's tag there already is kept if it holds the same bytes, and fails the write if not.
     pub create_only: bool,
+    /// Write only if the stored object is still the one the inventory read (compare-and-swap
+    /// where the store honours it; `Absent` when there was none): the catalog, which every
+    /// publisher rewrites. A lost race is no failure: settling merges this run's repositories
+    /// into what the other wrote ([`crate::lists`]).
+    pub swap: Option<Condition>,
 }
 
 impl Change {
@@ -234,11 +239,18 @@ pub fn diff(site: &Site, inventory: &Inventory) -> Vec<Change> {
                     uploading.insert(digest.to_string(), object.key.clone());
                 }
             }
+            let swap = (write && object.key == CATALOG_KEY).then(|| {
+                match inventory.objects.get(CATALOG_KEY) {
+                    None => Some(Condition::Absent),
+                    Some(held) => held.etag.clone().map(Condition::Matches),
+                }
+            });
             Change {
                 object: object.clone(),
                 write,
                 copy_from,
                 create_only: false,
+                swap: swap.flatten(),
             }
         })
         .collect()
@@ -259,6 +271,28 @@ fn same(want: &SiteObject, have: &ObjectInfo) -> bool {
             (None, Some(etag), Body::Bytes(bytes)) => *etag == hex::encode(Md5::digest(bytes)),
             _ => false,
         }
+}
+
+/// Beyond this many repositories, a run sweeps all of `v2/` for what killed runs left.
+const SWEEP_EACH_UP_TO: usize = 8;
+
+/// Where a killed run may have left incomplete uploads this run should sweep
+/// ([`Store::clean_stale`]): the prefix of each repository it uploads blobs to, or all of
+/// `v2/` when that is more than a few; none when it uploads nothing. A sweep of `v2/` lists
+/// every upload of the bucket, which some stores (Garage) answer by scanning every key.
+pub fn upload_prefixes(changes: &[Change]) -> Vec<String> {
+    let repositories: BTreeSet<&str> = changes
+        .iter()
+        .filter(|c| c.write && c.copy_from.is_none() && c.object.phase == Phase::Blobs)
+        .filter_map(|c| site::parse_content_key(&c.object.key).map(|(repo, _, _)| repo))
+        .collect();
+    if repositories.len() > SWEEP_EACH_UP_TO {
+        return vec!["v2/".to_string()];
+    }
+    repositories
+        .into_iter()
+        .map(site::repository_prefix)
+        .collect()
 }
 
 /// Counts for one phase.
@@ -451,7 +485,10 @@ pub fn apply(
                         .copy(source, &object.key, object.size, &attributes)
                         .and_then(|copied| if copied { Ok(()) } else { upload() }),
                     None if change.create_only => create(store, object),
-                    None => upload(),
+                    None => match &change.swap {
+                        Some(condition) => swap(store, object, condition),
+                        None => upload(),
+                    },
                 };
                 match result {
                     Ok(()) => {
@@ -519,6 +556,18 @@ fn create(store: &dyn Store, object: &SiteObject) -> Result<(), StoreError> {
             ),
         )),
     }
+}
+
+/// Write `object` if `condition` still holds, where the store honours conditions (elsewhere
+/// an ordinary write); a lost race leaves the other writer's object for settling to merge.
+fn swap(store: &dyn Store, object: &SiteObject, condition: &Condition) -> Result<(), StoreError> {
+    let attributes = object.attributes();
+    if store.conditional_writes()? != Support::Yes {
+        return store.put(&object.key, &object.body, &attributes);
+    }
+    store
+        .put_if(&object.key, &object.body, &attributes, condition)
+        .map(drop)
 }
 
 /// After the tags are written: each of `rewritten` (objects this run wrote because gc had
@@ -598,6 +647,18 @@ mod tests {
         }
     }
 
+    /// A blob of `repo` holding `body`.
+    fn blob(repo: &str, body: &[u8]) -> SiteObject {
+        SiteObject {
+            phase: Phase::Blobs,
+            ..object(
+                &format!("v2/{repo}/blobs/{}", Digest::of_bytes(body)),
+                body,
+                CACHE_IMMUTABLE,
+            )
+        }
+    }
+
     fn info(o: &SiteObject, sha: Option<Digest>) -> ObjectInfo {
         ObjectInfo {
             key: o.key.clone(),
@@ -613,10 +674,6 @@ mod tests {
     #[test]
     fn a_shared_blob_is_uploaded_once_and_copied_elsewhere() {
         let key = |repo: &str, body: &[u8]| format!("v2/{repo}/blobs/{}", Digest::of_bytes(body));
-        let blob = |repo: &str, body: &[u8]| SiteObject {
-            phase: Phase::Blobs,
-            ..object(&key(repo, body), body, CACHE_IMMUTABLE)
-        };
         let site = Site {
             objects: vec![
                 blob("a", b"shared"),
@@ -654,14 +711,6 @@ mod tests {
 
     #[test]
     fn a_blob_stored_under_a_digest_it_does_not_have_is_neither_kept_nor_copied() {
-        let blob = |repo: &str, body: &[u8]| SiteObject {
-            phase: Phase::Blobs,
-            ..object(
-                &format!("v2/{repo}/blobs/{}", Digest::of_bytes(body)),
-                body,
-                CACHE_IMMUTABLE,
-            )
-        };
         let wanted = blob("new", b"bytes");
         let site = Site {
             objects: vec![wanted.clone(), blob("bad", b"bytes")],
@@ -686,6 +735,37 @@ mod tests {
             Some(wanted.key),
             "copied from this run's upload"
         );
+    }
+
+    #[test]
+    fn a_run_sweeps_stale_uploads_only_where_it_uploads() {
+        let change = |object: SiteObject, copy: bool| Change {
+            copy_from: copy.then(|| "v2/x/blobs/sha256:00".to_string()),
+            object,
+            write: true,
+            create_only: false,
+            swap: None,
+        };
+        let tag = change(object("v2/t/manifests/v1", b"{}", CACHE_SHORT), false);
+        assert!(
+            upload_prefixes(std::slice::from_ref(&tag)).is_empty(),
+            "a tag moved: none"
+        );
+        let changes = vec![
+            tag,
+            change(blob("a", b"1"), false),
+            change(blob("a/b", b"2"), false),
+            change(blob("c", b"3"), true),
+        ];
+        assert_eq!(
+            upload_prefixes(&changes),
+            ["v2/a/", "v2/a/b/"],
+            "not the copy's"
+        );
+        let many: Vec<Change> = (0..=SWEEP_EACH_UP_TO)
+            .map(|i| change(blob(&format!("r{i}"), b"x"), false))
+            .collect();
+        assert_eq!(upload_prefixes(&many), ["v2/"]);
     }
 
     #[test]

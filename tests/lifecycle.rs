@@ -856,3 +856,220 @@ fn check_repair_writes_again_a_blob_the_target_lost_or_damaged_from_the_configs_
     assert_eq!(fs::read(&lost).unwrap(), lost_bytes);
     regpress(&["check", &server.url("")]).ok();
 }
+
+/// `publish --shard K/N` of one config by N publishers at once: each publishes exactly its
+/// repositories, together every one, with the catalog and every tag list complete; again,
+/// they write nothing.
+#[test]
+fn sharded_publishers_together_publish_the_whole_config_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    let golden = fixture("apko/golden");
+    let repos: Vec<String> = (0..7).map(|i| format!("shard/r{i}")).collect();
+    let images: Vec<(&Path, &str, &[&str])> = repos
+        .iter()
+        .map(|r| (golden.as_path(), r.as_str(), &["v1", "latest"][..]))
+        .collect();
+    let cfg = tmp.path().join("all.toml");
+    config(&cfg, &site, &images);
+    let shards = |round: &str| -> Vec<serde_json::Value> {
+        let children: Vec<(std::process::Child, PathBuf)> = (1..=3)
+            .map(|k| {
+                let out = tmp.path().join(format!("{round}-{k}.json"));
+                let child = std::process::Command::new(env!("CARGO_BIN_EXE_regpress"))
+                    .args(["publish", "--config", &s(&cfg), "-q", "--report", &s(&out)])
+                    .args(["--shard", &format!("{k}/3")])
+                    .spawn()
+                    .unwrap();
+                (child, out)
+            })
+            .collect();
+        children
+            .into_iter()
+            .map(|(mut child, out)| {
+                assert!(
+                    child.wait().unwrap().success(),
+                    "{round}: {}",
+                    out.display()
+                );
+                report(&out)
+            })
+            .collect()
+    };
+    let published = |r: &serde_json::Value| -> BTreeSet<String> {
+        r["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["repository"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let first = shards("first");
+    let mut seen = BTreeSet::new();
+    for (k, r) in first.iter().enumerate() {
+        let mine = published(r);
+        let dealt: BTreeSet<String> = repos.iter().skip(k).step_by(3).cloned().collect();
+        assert_eq!(
+            mine,
+            dealt,
+            "shard {}/3 publishes its repositories only",
+            k + 1
+        );
+        assert!(
+            mine.iter().all(|m| seen.insert(m.clone())),
+            "in one shard each"
+        );
+    }
+    let catalog: BTreeSet<String> =
+        serde_json::from_value(json(&site, "v2/_catalog")["repositories"].clone()).unwrap();
+    assert_eq!(catalog, repos.iter().cloned().collect());
+    for repo in &repos {
+        let list = json(&site, &format!("v2/{repo}/tags/list"));
+        assert_eq!(user_tags(&list), ["latest", "v1"], "{repo}");
+    }
+    let dry = tmp.path().join("dry.json");
+    regpress(&[
+        "publish",
+        "--config",
+        &s(&cfg),
+        "--dry-run",
+        "-q",
+        "--report",
+        &s(&dry),
+    ])
+    .ok();
+    assert_eq!(
+        report(&dry)["objects_to_write"],
+        0,
+        "nothing left for the whole config"
+    );
+    for r in shards("again") {
+        assert_eq!(r["objects_written"], 0, "a re-run writes nothing");
+    }
+
+    // More shards than repositories: the extra ones publish nothing, successfully.
+    let before = snapshot(&site);
+    let empty = regpress(&["publish", "--config", &s(&cfg), "--shard", "9/9"]);
+    empty.ok();
+    assert!(
+        empty.stdout.contains("nothing to publish"),
+        "{}",
+        empty.stdout
+    );
+    assert_eq!(snapshot(&site), before);
+    for bad in [
+        &["--shard", "0/3"][..],
+        &["--shard", "4/3"],
+        &["--shard", "three"],
+        &["--shard", "1/2", "--prune"],
+    ] {
+        let cfg = s(&cfg);
+        let mut args = vec!["publish", "--config", &cfg];
+        args.extend_from_slice(bad);
+        let run = regpress(&args);
+        assert_eq!(run.code, 2, "{bad:?}: {}", run.stderr);
+    }
+    let site_arg = s(&site);
+    let layout = [&s(&golden), "--repo", "x", "--tag", "t", "--to", &site_arg];
+    let without_config = regpress(&[&["publish"][..], &layout, &["--shard", "1/2"]].concat());
+    assert_eq!(without_config.code, 2, "a shard of a config only");
+    assert_eq!(snapshot(&site), before, "refused runs write nothing");
+}
+
+/// Publishing one image into a new repository changes the catalog: settling it costs what the
+/// change costs (the stored catalog read, swapped), not a listing of the whole site; and
+/// `check --repo` of it crawls that repository only.
+#[test]
+fn a_new_repository_and_its_check_cost_the_same_requests_in_a_catalog_of_5_or_150() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    let golden = fixture("apko/golden");
+    let grow = |from: usize, to: usize| {
+        let repos: Vec<String> = (from..to).map(|i| format!("cat/r{i:03}")).collect();
+        let images: Vec<(&Path, &str, &[&str])> = repos
+            .iter()
+            .map(|r| (golden.as_path(), r.as_str(), &["v1"][..]))
+            .collect();
+        let cfg = tmp.path().join(format!("grow-{to}.toml"));
+        config(&cfg, &site, &images);
+        regpress(&["publish", "--config", &s(&cfg), "-q"]).ok();
+    };
+    let new_repository = |name: &str| -> serde_json::Value {
+        let out = tmp.path().join(format!("{}.json", name.replace('/', "-")));
+        let args = [
+            "publish",
+            &s(&golden),
+            "--repo",
+            name,
+            "--tag",
+            "v1",
+            "--to",
+            &s(&site),
+        ];
+        regpress(&[&args[..], &["-q", "--report", &s(&out)]].concat()).ok();
+        report(&out)
+    };
+    grow(0, 5);
+    let small = new_repository("new/small");
+    let server = Server::start(&site);
+    let check = || -> serde_json::Value {
+        let run = regpress(&["check", &server.url(""), "--repo", "new/small", "--json"]);
+        serde_json::from_str(&run.ok().stdout).unwrap()
+    };
+    let checked_small = check();
+    grow(5, 150);
+    assert!(keys(&site).len() > 3000, "several listing pages of keys");
+    let large = new_repository("new/large");
+    let checked_large = check();
+    assert!(checked_small["requests"].as_u64().unwrap() > 10);
+    assert_eq!(
+        checked_small["requests"], checked_large["requests"],
+        "checking one repository costs the same in either catalog"
+    );
+    assert_eq!(small["objects_written"], large["objects_written"]);
+    assert_eq!(
+        small["requests"], large["requests"],
+        "a new repository in a catalog of 150 costs what it costs in one of 5"
+    );
+    let catalog: BTreeSet<String> =
+        serde_json::from_value(json(&site, "v2/_catalog")["repositories"].clone()).unwrap();
+    assert_eq!(catalog.len(), 152);
+    assert!(catalog.contains("new/small") && catalog.contains("new/large"));
+}
+
+/// gc reads each tag's document and what it lists, but not the empty referrers index of every
+/// manifest nothing refers to: the listing shows their bytes (recorded sha256, or MD5 ETag).
+#[test]
+fn gc_reads_one_document_per_manifest_not_the_empty_referrers_indexes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    let layouts: Vec<(PathBuf, String)> = (0..3)
+        .map(|i| {
+            let dir = tmp.path().join(format!("img{i}"));
+            image(&dir, &format!("img{i}"), 100 + i, &[]);
+            (dir, format!("plain/r{i}"))
+        })
+        .collect();
+    let images: Vec<(&Path, &str, &[&str])> = layouts
+        .iter()
+        .map(|(dir, repo)| (dir.as_path(), repo.as_str(), &["v1"][..]))
+        .collect();
+    let cfg = tmp.path().join("plain.toml");
+    config(&cfg, &site, &images);
+    regpress(&["publish", "--config", &s(&cfg), "-q"]).ok();
+    let referrers = keys(&site)
+        .iter()
+        .filter(|k| k.contains("/referrers/"))
+        .count();
+    assert_eq!(
+        referrers, 9,
+        "an (empty) referrers index per index and platform manifest"
+    );
+    let report = collect(&site, Duration::from_secs(3600));
+    assert_eq!(report.tags, 3);
+    assert_eq!(report.reachable as usize, 3 * (3 + 3) + 3 * 4, "{report:?}");
+    // Each tag's index and its two platform manifests; one listing of v2/, one of the probes.
+    assert_eq!(report.documents_read, 3 * 3, "{report:?}");
+    assert_eq!(report.requests, 3 * 3 + 2);
+    assert!(report.garbage.is_empty() && report.missing.is_empty());
+}

@@ -603,3 +603,26 @@ fn publish_hashes_what_it_sends_and_trusts_what_the_target_holds() {
     assert_eq!(out.code, 3, "{}", out.stderr);
     assert!(!tmp.path().join("new").exists());
 }
+
+/// Each image of a report counts the objects of its own repository, not those of a repository
+/// nested under its name (`nest` and `nest/inner` share every digest and the `v2/nest/` prefix).
+#[test]
+fn each_image_of_a_report_counts_its_own_repositorys_objects() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    let golden = s(&fixture("apko/golden"));
+    let cfg = tmp.path().join("nested.toml");
+    let table = |repo: &str| {
+        format!("[[image]]\nlayout = \"{golden}\"\nrepository = \"{repo}\"\ntags = [\"v1\"]\n")
+    };
+    fs::write(&cfg, table("nest") + &table("nest/inner")).unwrap();
+    let out = tmp.path().join("report.json");
+    let run = ["publish", "--config", &s(&cfg), "--to", &s(&site), "-q"];
+    regpress(&[&run[..], &["--report", &s(&out)]].concat()).ok();
+    let images = report(&out)["images"].as_array().unwrap().clone();
+    assert_eq!(images.len(), 2);
+    let count = |i: usize| images[i]["objects_to_write"].as_u64().unwrap();
+    assert!(count(0) > 10, "{images:?}");
+    assert_eq!(count(0), count(1), "the same image, once per repository");
+    assert_eq!(images[0]["tags_changed"], serde_json::json!(["v1"]));
+}

@@ -205,6 +205,15 @@ pub(super) fn collected(report: &crate::gc::Report, grace: &str, output: Output)
     );
 }
 
+/// `publish --shard K/N` of a config with fewer repositories than shards.
+pub(super) fn empty_shard(shard: &crate::config::Shard, output: Output) {
+    if output != Output::Quiet {
+        println!(
+            "shard {shard}: the config has fewer repositories than shards; nothing to publish"
+        );
+    }
+}
+
 /// `check --repair`: how many tag lists (and catalogs) the repair rewrote in `target`.
 pub(super) fn repaired(target: &str, rewritten: u64, output: Output) {
     if output != Output::Quiet {

@@ -13,7 +13,7 @@ use super::flags::{
     resolve_targets,
 };
 use super::print::{self, Output};
-use crate::config::TargetConfig;
+use crate::config::{Shard, TargetConfig};
 use crate::error::{EXIT_CODES, Error};
 
 /// What a publish reads and what it takes on trust (`--help`, after the flags).
@@ -98,12 +98,34 @@ pub(super) struct PublishArgs {
     /// Publish digests `regpress yank` took down (by default refused, naming the record).
     #[arg(help_heading = "Governance", long)]
     allow_yanked: bool,
+    /// Publish only the K-th of N shards of the config's repositories (a CI matrix of N runners
+    /// into one bucket): repositories in name order dealt out in turn, each with all its images
+    /// in one shard. Not with --prune.
+    #[arg(
+        help_heading = "Run",
+        long,
+        value_name = "K/N",
+        conflicts_with = "prune"
+    )]
+    shard: Option<Shard>,
 }
 
 /// Verify and publish.
 pub(super) fn run(args: PublishArgs, output: Output) -> Result<(), Error> {
     let layouts: Vec<PathBuf> = args.layout.into_iter().collect();
-    let config = load_config(&layouts, &args.images, &args.sbom, true)?;
+    let mut config = load_config(&layouts, &args.images, &args.sbom, true)?;
+    if let Some(shard) = args.shard {
+        if args.images.config.is_none() {
+            return Err(Error::Usage(
+                "--shard takes the shards of a --config's repositories; a LAYOUT is one".into(),
+            ));
+        }
+        config.images = shard.select(config.images);
+        if config.images.is_empty() {
+            print::empty_shard(&shard, output);
+            return Ok(());
+        }
+    }
     let flags = TargetConfig {
         multipart_threshold: args.multipart_threshold,
         part_size: args.part_size,

@@ -10,9 +10,11 @@
 //! of it but its size, until a re-run writes it again. Keys ending in `/` (like `v2/`) are stored as a hidden
 //! `.slash` file in that directory; no registry key can start with a dot, so nothing collides.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 use tempfile::NamedTempFile;
@@ -71,6 +73,9 @@ impl Meta {
 pub struct DirStore {
     name: String,
     root: PathBuf,
+    /// What the walk behind each listing page left for its next pages, by prefix and the
+    /// page's `next`: a listing walks the tree once, not once per page (quadratic in a catalog).
+    rest: Mutex<HashMap<(String, String), Vec<ObjectInfo>>>,
 }
 
 impl DirStore {
@@ -79,6 +84,7 @@ impl DirStore {
         DirStore {
             name: name.to_string(),
             root,
+            rest: Mutex::new(HashMap::new()),
         }
     }
 
@@ -269,23 +275,29 @@ impl Store for DirStore {
     }
 
     fn list_page(&self, prefix: &str, after: Option<&str>, max: usize) -> Result<Page, StoreError> {
-        // The tree is walked for each page: pages are for the trait's sake, a site has few.
-        let all = self.list_all(prefix)?;
-        let start = match after {
-            Some(after) => all.partition_point(|i| i.key.as_str() <= after),
-            None => 0,
+        // The first page walks the tree; the next ones continue from what it left.
+        let left = after.and_then(|after| {
+            let mut rest = self.rest.lock().ok()?;
+            rest.remove(&(prefix.to_string(), after.to_string()))
+        });
+        let all = match left {
+            Some(left) => left,
+            None => {
+                let all = self.list_all(prefix)?;
+                let start = after.map_or(0, |a| all.partition_point(|i| i.key.as_str() <= a));
+                all.into_iter().skip(start).collect()
+            }
         };
         let max = max.clamp(1, LIST_PAGE);
-        let objects: Vec<ObjectInfo> = all.into_iter().skip(start).take(max + 1).collect();
-        let more = objects.len() > max;
-        let mut objects = objects;
-        objects.truncate(max);
-        Ok(Page {
-            next: more
-                .then(|| objects.last().map(|i| i.key.clone()))
-                .flatten(),
-            objects,
-        })
+        let mut objects = all;
+        let more = objects.split_off(max.min(objects.len()));
+        let next = (!more.is_empty())
+            .then(|| objects.last().map(|i| i.key.clone()))
+            .flatten();
+        if let (Some(next), Ok(mut rest)) = (&next, self.rest.lock()) {
+            rest.insert((prefix.to_string(), next.clone()), more);
+        }
+        Ok(Page { next, objects })
     }
 
     fn head(&self, key: &str) -> Result<Option<ObjectInfo>, StoreError> {
@@ -465,6 +477,16 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
+    /// Bytes to write and the attributes they go with.
+    fn object(bytes: &[u8], content_type: &str, cache_control: &str) -> (Arc<[u8]>, Attributes) {
+        let attributes = Attributes {
+            content_type: content_type.into(),
+            cache_control: cache_control.into(),
+            sha256: Digest::of_bytes(bytes),
+        };
+        (Arc::from(bytes.to_vec()), attributes)
+    }
+
     #[test]
     fn key_paths_round_trip_and_refuse_escapes() {
         for key in [
@@ -493,12 +515,7 @@ mod tests {
     fn records_serve_headers_and_leave_no_temporary_files() {
         let dir = tempfile::tempdir().unwrap();
         let store = DirStore::new("t", dir.path().to_path_buf());
-        let bytes: Arc<[u8]> = Arc::from(b"{}".to_vec());
-        let attributes = Attributes {
-            content_type: "application/json".into(),
-            cache_control: "public, max-age=60".into(),
-            sha256: Digest::of_bytes(&bytes),
-        };
+        let (bytes, attributes) = object(b"{}", "application/json", "public, max-age=60");
         store.put("v2/", &Body::Bytes(bytes), &attributes).unwrap();
         let (path, meta) = store.lookup("v2/").unwrap();
         assert_eq!(path, dir.path().join("v2/.slash"));
@@ -512,5 +529,38 @@ mod tests {
         );
         store.delete("v2/").unwrap();
         assert!(store.lookup("v2/").is_none());
+    }
+
+    /// A listing of several pages walks the tree once: its later pages continue from that
+    /// walk (shown by removing the tree after the first page), each page in key order.
+    #[test]
+    fn a_listing_walks_the_tree_once_not_once_per_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::new("t", dir.path().to_path_buf());
+        let (bytes, attributes) = object(b"x", "text/plain", "no-store");
+        let keys: Vec<String> = (0..LIST_PAGE + 5)
+            .map(|i| format!("v2/r/k{i:05}"))
+            .collect();
+        for key in &keys {
+            store
+                .put(key, &Body::Bytes(bytes.clone()), &attributes)
+                .unwrap();
+        }
+        let first = store.list_page("v2/", None, LIST_PAGE).unwrap();
+        assert_eq!(first.objects.len(), LIST_PAGE);
+        fs::remove_dir_all(dir.path().join("v2")).unwrap();
+        let second = store
+            .list_page("v2/", first.next.as_deref(), LIST_PAGE)
+            .unwrap();
+        assert_eq!(second.next, None);
+        let listed: Vec<String> = first
+            .objects
+            .iter()
+            .chain(&second.objects)
+            .map(|i| i.key.clone())
+            .collect();
+        assert_eq!(listed, keys);
+        // A listing started afresh sees the tree as it is now.
+        assert!(store.list("v2/").unwrap().is_empty());
     }
 }
