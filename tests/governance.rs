@@ -404,7 +404,9 @@ fn of_two_publishers_racing_to_create_an_immutable_tag_the_second_loses() {
     common::regpress(&[&args[..], &["--immutable", "v*", "--to", &s(&site), "-q"]].concat()).ok();
     // ...and this one's write of v1 fails, leaving the other's.
     let mode = regpress::progress::Mode::Quiet;
-    let hashed = publish::hash(&images, vec![(diff, Some(target.uploads))], mode).unwrap().remove(0);
+    let hashed = publish::hash(&images, vec![(diff, Some(target.uploads))], mode)
+        .unwrap()
+        .remove(0);
     let summary = regpress::sync::summarize("site", &site_plan, hashed.changes(), &[]);
     let error = publish::apply(&target, &hashed, summary, &pool, mode)
         .map(drop)

@@ -662,7 +662,9 @@ fn publish_in_stages(
     let site_plan = publish::plan(&target, &images, &inventory, existing, &pool).unwrap();
     let diff = publish::diff(&site_plan, &inventory, false);
     let mode = regpress::progress::Mode::Quiet;
-    let hashed = publish::hash(&images, vec![(diff, Some(target.uploads))], mode).unwrap().remove(0);
+    let hashed = publish::hash(&images, vec![(diff, Some(target.uploads))], mode)
+        .unwrap()
+        .remove(0);
     let summary = regpress::sync::summarize("site", &site_plan, hashed.changes(), &[]);
     let summary = publish::apply(&target, &hashed, summary, &pool, mode).unwrap();
     between("apply");
