@@ -633,7 +633,8 @@ fn persistent_faults_fail_cleanly_naming_what_failed() {
         (
             "every batch delete reset",
             |s| (s.method == "POST" && s.path.contains("delete")).then_some(Fault::Reset),
-            &["key v2/r/", "request failed", "gave up after 6 attempts"],
+            // The first delete may be the conditional-write probe's (a prune swaps the catalog).
+            &["key ", "request failed", "gave up after 6 attempts"],
         ),
     ];
     for (what, rule, needles) in cases {
