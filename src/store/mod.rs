@@ -79,10 +79,22 @@ impl Body {
                 let mut file = File::open(path).map_err(|e| {
                     io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display()))
                 })?;
-                file.seek(SeekFrom::Start(*offset))?;
+                file.seek(SeekFrom::Start(*offset)).map_err(|e| {
+                    io::Error::new(e.kind(), format!("cannot seek in {}: {e}", path.display()))
+                })?;
                 Box::new(file.take(*len))
             }
         })
+    }
+}
+
+/// Where the bytes come from, for messages: the file's path, or the size of a document.
+impl std::fmt::Display for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Body::Bytes(bytes) => write!(f, "a document of {} bytes", bytes.len()),
+            Body::File { path, .. } => write!(f, "{}", path.display()),
+        }
     }
 }
 

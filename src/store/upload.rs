@@ -11,10 +11,8 @@
 //! operations like any other, so each goes through the layers (retried on its own, counted,
 //! holding a permit only while it is sent).
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::io::Read;
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use sha2::{Digest as _, Sha256};
@@ -31,7 +29,7 @@ pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 /// Most parts S3 accepts in one multipart upload.
 const MAX_PARTS: u64 = 10_000;
 /// Most bytes of one file held in memory at once: the parts in flight and the one being read.
-pub const BUFFERED: u64 = 48 * 1024 * 1024;
+pub const BUFFERED: u64 = 40 * 1024 * 1024;
 /// Most parts of one file in flight at once (the in-flight limit of the target holds too).
 const MOST_IN_FLIGHT: u64 = 8;
 
@@ -80,7 +78,7 @@ impl Uploads {
         body: &Body,
         attributes: &Attributes,
     ) -> Result<(), StoreError> {
-        let Body::File { path, offset, len } = body else {
+        let Body::File { len, .. } = body else {
             return store.put(key, body, attributes);
         };
         if !self.proves(*len) {
@@ -89,14 +87,12 @@ impl Uploads {
         let Some(upload) = store.create_multipart(key, attributes)? else {
             // A store without parts is sent the file whole; it was not verified before, so
             // read it first (the directory store also checks while it copies).
-            prove(path, *offset, *len, &attributes.sha256)
+            prove(body, &attributes.sha256)
                 .map_err(|reason| StoreError::new(store.name(), Some(key), reason))?;
             return store.put(key, body, attributes);
         };
         let part_size = self.part_size.max(len.div_ceil(MAX_PARTS));
-        let result = put_parts(
-            store, key, &upload, path, *offset, *len, part_size, attributes,
-        );
+        let result = put_parts(store, key, &upload, body, part_size, attributes);
         if result.is_err() {
             // Best effort: `clean_stale` removes what an abort that failed leaves.
             let _ = store.abort_multipart(key, &upload);
@@ -115,14 +111,11 @@ struct ReadPart {
 /// Read the file section in parts, in order, on this thread, and send them on as many
 /// threads as [`BUFFERED`] allows; complete the upload once every part is in and the whole
 /// proved to be `attributes.sha256`.
-#[allow(clippy::too_many_arguments)]
 fn put_parts(
     store: &dyn Store,
     key: &str,
     upload: &str,
-    path: &Path,
-    offset: u64,
-    len: u64,
+    body: &Body,
     part_size: u64,
     attributes: &Attributes,
 ) -> Result<(), StoreError> {
@@ -134,16 +127,24 @@ fn put_parts(
         // A rendezvous channel: a part is read ahead only when a sender is free to take it.
         let (to_send, queue) = sync_channel::<ReadPart>(0);
         let queue = Arc::new(Mutex::new(queue));
+        // Buffers come back once sent, to be read into again.
+        let (give_back, spent) = channel::<Arc<[u8]>>();
         let handles: Vec<_> = (0..senders)
             .map(|_| {
                 let queue = Arc::clone(&queue);
-                scope.spawn(move || send_parts(store, key, upload, &queue))
+                let give_back = give_back.clone();
+                scope.spawn(move || send_parts(store, key, upload, &queue, &give_back))
             })
             .collect();
         // Once every sender has stopped (say, on a failure), the queue is gone and reading
         // stops at the next part.
-        drop(queue);
-        let read = read_parts(path, offset, len, part_size, &attributes.sha256, &to_send);
+        drop((queue, give_back));
+        let buffers = Buffers {
+            spent,
+            made: 0,
+            most: senders + 1,
+        };
+        let read = read_parts(body, part_size, &attributes.sha256, buffers, &to_send);
         drop(to_send);
         let mut parts = Vec::new();
         let mut failure = None;
@@ -164,15 +165,17 @@ fn put_parts(
     parts.sort_by_key(|p| p.number);
     store
         .complete_multipart(key, upload, &parts)
-        .or_else(|e| completed_earlier(store, key, len, &attributes.sha256, e))
+        .or_else(|e| completed_earlier(store, key, body.len(), &attributes.sha256, e))
 }
 
-/// Take parts off `queue` and upload them until it is empty and closed, or one fails.
+/// Take parts off `queue` and upload them until it is empty and closed, or one fails; each
+/// part's buffer goes back through `give_back` once sent.
 fn send_parts(
     store: &dyn Store,
     key: &str,
     upload: &str,
     queue: &Mutex<Receiver<ReadPart>>,
+    give_back: &Sender<Arc<[u8]>>,
 ) -> Result<Vec<Part>, StoreError> {
     let mut sent = Vec::new();
     loop {
@@ -185,11 +188,51 @@ fn send_parts(
         };
         let body = Body::Bytes(part.bytes);
         let etag = store.put_part(key, upload, part.number, &body, part.crc32)?;
+        if let Body::Bytes(bytes) = body {
+            // The reader may be gone (it stopped early); the buffer is then just freed.
+            let _ = give_back.send(bytes);
+        }
         sent.push(Part {
             number: part.number,
             etag,
             crc32: part.crc32,
         });
+    }
+}
+
+/// The part buffers of one upload: at most `most` of them, each reused once its part is
+/// sent, so a file of any size is read through the same few allocations.
+struct Buffers {
+    spent: Receiver<Arc<[u8]>>,
+    made: u64,
+    most: u64,
+}
+
+impl Buffers {
+    /// A buffer of exactly `len` bytes to read into: a spent one when it has that size and
+    /// nothing else holds it, a new one while fewer than `most` were made; otherwise wait for
+    /// one to come back. `None` once no sender is left to give one back.
+    fn take(&mut self, len: usize) -> Option<Arc<[u8]>> {
+        loop {
+            let reused = match self.spent.try_recv() {
+                Ok(buffer) => Some(buffer),
+                Err(_) if self.made < self.most => None,
+                Err(_) => Some(self.spent.recv().ok()?),
+            };
+            match reused {
+                Some(buffer) if buffer.len() == len && Arc::strong_count(&buffer) == 1 => {
+                    return Some(buffer);
+                }
+                // Still held by a request not yet dropped, or the wrong size (the last
+                // part): let it go and make one in its place.
+                Some(_) => self.made -= 1,
+                None => {}
+            }
+            if self.made < self.most {
+                self.made += 1;
+                return Some(Arc::from(vec![0u8; len]));
+            }
+        }
     }
 }
 
@@ -218,74 +261,76 @@ fn completed_earlier(
 /// CRC-32; the whole section must hash to `expected` (so a layout changed after verification
 /// is never completed). Stops early, without a verdict, once nobody takes the parts.
 fn read_parts(
-    path: &Path,
-    offset: u64,
-    len: u64,
+    body: &Body,
     part_size: u64,
     expected: &Digest,
+    mut buffers: Buffers,
     to_send: &SyncSender<ReadPart>,
 ) -> Result<(), String> {
-    let mut file = section_reader(path, offset, len)?;
+    let mut file = body.reader().map_err(|e| e.to_string())?;
     let mut whole = Sha256::new();
     let mut total = 0u64;
     for number in 1.. {
-        let want = part_size.min(len - total);
+        let want = part_size.min(body.len() - total);
         if want == 0 {
             break;
         }
         let number = u16::try_from(number).map_err(|_| "too many parts".to_string())?;
-        let mut bytes = Vec::with_capacity(want as usize);
-        let n = (&mut file)
-            .take(want)
-            .read_to_end(&mut bytes)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        whole.update(&bytes);
+        let Some(mut bytes) = buffers.take(want as usize) else {
+            return Ok(());
+        };
+        let Some(into) = Arc::get_mut(&mut bytes) else {
+            return Err("a part buffer is still in use".into());
+        };
+        let n = fill(&mut file, into).map_err(|e| format!("cannot read {body}: {e}"))?;
+        whole.update(&into[..n]);
         total += n as u64;
-        if (n as u64) < want {
+        if n < into.len() {
             break;
         }
         let part = ReadPart {
             number,
             crc32: crc32fast::hash(&bytes),
-            bytes: Arc::from(bytes),
+            bytes,
         };
         if to_send.send(part).is_err() {
             return Ok(());
         }
     }
     let actual = format!("sha256:{}", hex::encode(whole.finalize()));
-    verdict(path, len, total, &actual, expected)
+    verdict(body, total, &actual, expected)
+}
+
+/// Read into all of `buffer` unless the reader ends first; how many bytes were read.
+fn fill(reader: &mut impl Read, buffer: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match reader.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// Read the file section once and check it has `expected` digest.
-fn prove(path: &Path, offset: u64, len: u64, expected: &Digest) -> Result<(), String> {
-    let file = section_reader(path, offset, len)?;
-    let (actual, total) = crate::digest::hash_reader(file, |_| {})
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    verdict(path, len, total, actual.as_str(), expected)
+fn prove(body: &Body, expected: &Digest) -> Result<(), String> {
+    let file = body.reader().map_err(|e| e.to_string())?;
+    let (actual, total) =
+        crate::digest::hash_reader(file, |_| {}).map_err(|e| format!("cannot read {body}: {e}"))?;
+    verdict(body, total, actual.as_str(), expected)
 }
 
-/// The `len` bytes of `path` from `offset`.
-fn section_reader(path: &Path, offset: u64, len: u64) -> Result<impl Read, String> {
-    let mut file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    file.seek(SeekFrom::Start(offset))
-        .map_err(|e| format!("cannot seek in {}: {e}", path.display()))?;
-    Ok(file.take(len))
-}
-
-/// The section read must be `len` bytes hashing to `expected`.
-fn verdict(
-    path: &Path,
-    len: u64,
-    total: u64,
-    actual: &str,
-    expected: &Digest,
-) -> Result<(), String> {
+/// The section read must be all of `body`, hashing to `expected`.
+fn verdict(body: &Body, total: u64, actual: &str, expected: &Digest) -> Result<(), String> {
+    let len = body.len();
     if total != len || actual != expected.as_str() {
         return Err(format!(
-            "{} does not have the blob's digest {expected} ({len} bytes) but {actual} ({total} \
-             bytes): changed since the layout was written or verified; nothing was stored",
-            path.display()
+            "{body} does not have the blob's digest {expected} ({len} bytes) but {actual} \
+             ({total} bytes): changed since the layout was written or verified; nothing was \
+             stored"
         ));
     }
     Ok(())
