@@ -66,9 +66,12 @@ pub struct TargetConfig {
     pub secret_access_key: Option<String>,
     /// Session token.
     pub session_token: Option<String>,
-    /// Blobs at least this many bytes are uploaded in parts.
+    /// Blobs at least this large are uploaded in parts: bytes, or a string with a unit
+    /// (`"64MiB"`).
+    #[serde(default, deserialize_with = "crate::byte_size::deserialize")]
     pub multipart_threshold: Option<u64>,
-    /// Bytes per part.
+    /// Size of each part (at least 5 MiB): bytes, or a string with a unit (`"8MiB"`).
+    #[serde(default, deserialize_with = "crate::byte_size::deserialize")]
     pub part_size: Option<u64>,
     /// How long one request without a body may take, e.g. `"30s"`.
     pub timeout: Option<String>,

@@ -10,15 +10,16 @@
 //! [`lists`] keeps tag lists and the catalog right under concurrent publishers, [`packages`]
 //! keeps the package index `sbom search` reads, [`governance`] holds immutable tags, retention
 //! and yanks, and [`repair`] writes again the blobs a crawl found bad; [`gc`] collects what no
-//! tag reaches. [`retry`], [`duration`] (from `regpress-auth`) and [`causes`] are small leaves
-//! everyone may use. ARCHITECTURE.md draws the map; `tests/architecture.rs` keeps
-//! the modules free of import cycles.
+//! tag reaches. [`retry`], [`duration`] (from `regpress-auth`), [`byte_size`] and [`causes`]
+//! are small leaves everyone may use. ARCHITECTURE.md draws the map; `tests/architecture.rs`
+//! keeps the modules free of import cycles.
 //!
 //! Two parts live in crates of their own and are re-exported here, so their paths read as
 //! before: [`digest`] and [`names`] (what a digest, a repository name and a tag are) in
 //! `regpress-oci`, shared with the handler, and [`auth`] in `regpress-auth`, which also builds
 //! as a binary of its own without the publisher (`regpress auth` calls the same library).
 
+pub mod byte_size;
 pub mod causes;
 pub mod check;
 pub mod cli;

@@ -36,9 +36,12 @@ pub struct TargetSpec {
     pub secret_access_key: Option<String>,
     /// Session token (default: `AWS_SESSION_TOKEN`).
     pub session_token: Option<String>,
-    /// Blobs at least this many bytes are uploaded in parts.
+    /// Blobs at least this large are uploaded in parts: bytes, or a string with a unit
+    /// (`"64MiB"`).
+    #[serde(default, deserialize_with = "crate::byte_size::deserialize")]
     pub multipart_threshold: Option<u64>,
-    /// Bytes per part (at least 5 MiB).
+    /// Size of each part (at least 5 MiB): bytes, or a string with a unit (`"8MiB"`).
+    #[serde(default, deserialize_with = "crate::byte_size::deserialize")]
     pub part_size: Option<u64>,
     /// How long one request without a body may take before it is retried, e.g. `"30s"`
     /// (uploads get more time per byte). Default 60s.

@@ -525,3 +525,60 @@ fn flags_override_the_config() {
     assert!(out.stderr.contains("not delivered"), "{}", out.stderr);
     assert!(published(&dir.path().join("events-site")));
 }
+
+/// `--part-size` and `--multipart-threshold` (and their `[target]` keys) take sizes the way
+/// their help prints the defaults ("8 MiB"), as well as plain bytes.
+#[test]
+fn sizes_take_units_as_their_help_prints_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let golden = s(&fixture("apko/golden"));
+    let site = s(&dir.path().join("site"));
+    let publish = |extra: &[&str]| {
+        let mut args = vec![
+            "publish", &golden, "--repo", "a", "--tag", "x", "--to", &site, "-q",
+        ];
+        args.extend(extra);
+        regpress(&args)
+    };
+    for sizes in [
+        ["--part-size", "8 MiB", "--multipart-threshold", "64MiB"],
+        ["--part-size", "5242880", "--multipart-threshold", "100MB"],
+    ] {
+        publish(&sizes).ok();
+    }
+    for (flag, value, reason) in [
+        ("--part-size", "8XB", "\"8XB\" is not a size"),
+        ("--multipart-threshold", "lots", "\"lots\" is not a size"),
+        ("--part-size", "4MiB", "5 MiB"),
+    ] {
+        let out = publish(&[flag, value]);
+        assert_eq!(out.code, 2, "{flag} {value}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(flag) || out.stderr.contains("part size"),
+            "{flag} {value}: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains(reason),
+            "{flag} {value}: {}",
+            out.stderr
+        );
+    }
+    let config = dir.path().join("regpress.toml");
+    let image = format!("[[image]]\nlayout = \"{golden}\"\nrepository = \"a\"\ntags = [\"x\"]\n");
+    std::fs::write(&config, format!("[target]\npart_size = \"8 MiB\"\n{image}")).unwrap();
+    let path = s(&config);
+    regpress(&["publish", "--config", &path, "--to", &site, "-q"]).ok();
+    std::fs::write(
+        &config,
+        format!("[target]\npart_size = \"8 parsecs\"\n{image}"),
+    )
+    .unwrap();
+    let out = regpress(&["publish", "--config", &path, "--to", &site, "-q"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("\"8 parsecs\" is not a size") && out.stderr.contains(&path),
+        "{}",
+        out.stderr
+    );
+}

@@ -13,6 +13,7 @@ use super::flags::{
     resolve_targets,
 };
 use super::print::{self, Output};
+use crate::byte_size::parse_bytes;
 use crate::config::{Shard, TargetConfig};
 use crate::error::{EXIT_CODES, Error};
 
@@ -64,11 +65,13 @@ pub(super) struct PublishArgs {
     /// to match. Manifests and blobs stay until `regpress gc`.
     #[arg(long)]
     prune: bool,
-    /// Blobs of at least this many bytes are uploaded in parts [default: 64 MiB].
-    #[arg(help_heading = "Target", long, value_name = "BYTES")]
+    /// Blobs of at least this size are uploaded in parts: bytes, or with a unit (64MiB,
+    /// 100MB) [default: 64 MiB].
+    #[arg(help_heading = "Target", long, value_name = "SIZE", value_parser = parse_bytes)]
     multipart_threshold: Option<u64>,
-    /// Bytes per multipart part, all parts but the last (min 5 MiB) [default: 8 MiB].
-    #[arg(help_heading = "Target", long, value_name = "BYTES")]
+    /// Size of each multipart part but the last (min 5 MiB): bytes, or with a unit (8MiB)
+    /// [default: 8 MiB].
+    #[arg(help_heading = "Target", long, value_name = "SIZE", value_parser = parse_bytes)]
     part_size: Option<u64>,
     /// Verify and print the plan (per phase: objects and bytes to write, unchanged); write
     /// nothing.
