@@ -262,6 +262,12 @@ pub struct Sent {
 }
 
 impl Delivery {
+    /// Add what became of another batch's events to the same receiver.
+    pub fn absorb(&mut self, other: Delivery) {
+        self.delivered.extend(other.delivered);
+        self.failed.extend(other.failed);
+    }
+
     /// Nothing sent to `sink`: the events could not be built.
     pub fn not_built(sink: &Sink, error: String) -> Delivery {
         Delivery {

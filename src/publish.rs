@@ -19,13 +19,13 @@
 //!    publisher's update is never lost; then the package index ([`crate::packages`]).
 //! 6. [`finish`]: the report, and publish events.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::config::{Config, ImageSpec};
 use crate::error::Error;
 use crate::events;
 use crate::governance::ImmutableRule;
@@ -65,6 +65,9 @@ pub struct Options {
     pub immutable: Vec<String>,
     /// Publish digests `regpress yank` took down.
     pub allow_yanked: bool,
+    /// Most images held at once: a larger catalog (without `prune`) is published in batches
+    /// of whole repositories ([`DEFAULT_BATCH`] unless `--batch` says otherwise).
+    pub batch: usize,
 }
 
 /// Publish events: the receiver, and the `source` the events name.
@@ -146,6 +149,29 @@ fn trust_policy(config: &Config) -> Result<Option<TrustPolicy>, Error> {
         })
 }
 
+impl Report {
+    /// Add the report of another batch of the same run to the same target.
+    pub fn absorb(&mut self, other: Report) {
+        let Report {
+            name: _,
+            summary,
+            sboms,
+            images,
+            events,
+        } = other;
+        self.summary.absorb(summary);
+        self.sboms.extend(sboms);
+        self.images.extend(images);
+        self.events = match (self.events.take(), events) {
+            (Some(mut mine), Some(more)) => {
+                mine.absorb(more);
+                Some(mine)
+            }
+            (mine, more) => mine.or(more),
+        };
+    }
+}
+
 /// One target's result of a publish to several.
 pub struct Outcome {
     /// The target, as reports name it ([`TargetSpec::label`]).
@@ -215,12 +241,27 @@ struct Prepared {
 /// hashed once, before the first write to any; then each target is written and settled on its
 /// own. A verification failure or a refusal stops the run before anything is written; a target
 /// that fails does not stop the others (its [`Outcome`] holds the error).
+///
+/// A catalog of more than `options.batch` images (and no `--prune`) goes in batches, so that
+/// memory is bounded by the batch rather than the catalog: see [`publish_in_batches`].
 pub fn publish(config: &Config, options: &Options) -> Result<Vec<Outcome>, Error> {
     let trust = trust_policy(config)?;
-    let images = read(config, trust.as_ref())?;
     let governance = Governance::new(config, options)?;
+    if options.prune {
+        let images = read(config, trust.as_ref())?;
+        return publish_images(&images, &governance, options);
+    }
+    publish_in_batches(config, trust.as_ref(), &governance, options)
+}
+
+/// Publish verified `images` (all of a run's, or one batch's).
+fn publish_images(
+    images: &[VerifiedImage],
+    governance: &Governance,
+    options: &Options,
+) -> Result<Vec<Outcome>, Error> {
     let prepared = each(options.targets.clone(), |spec| {
-        prepare(&images, spec, &governance, options)
+        prepare(images, spec, governance, options)
     });
     let mut ready = Vec::new();
     let mut diffs = Vec::new();
@@ -243,17 +284,175 @@ pub fn publish(config: &Config, options: &Options) -> Result<Vec<Outcome>, Error
         .zip(&ready)
         .map(|(diff, p)| (diff, (!options.dry_run).then_some(p.target.uploads)))
         .collect();
-    let hashed = hash(&images, sends, options.progress)?;
+    let hashed = hash(images, sends, options.progress)?;
     let written = each(ready.into_iter().zip(hashed).collect(), |(p, hashed)| {
         Outcome {
             target: p.spec.label().to_string(),
-            result: write(&p, &hashed, &images, options),
+            result: write(&p, &hashed, images, options),
         }
     });
     outcomes.extend(written);
     let order = |o: &Outcome| options.targets.iter().position(|t| t.label() == o.target);
     outcomes.sort_by_key(order);
     Ok(outcomes)
+}
+
+/// Images per batch of a large publish, unless `--batch` says otherwise: about 30 MB of
+/// verified images, inventory and plan at a time.
+pub const DEFAULT_BATCH: usize = 1_000;
+
+/// `config`'s images by repository, in the order the config first names each.
+fn by_repository(config: &Config) -> Vec<Vec<ImageSpec>> {
+    let mut groups: Vec<Vec<ImageSpec>> = Vec::new();
+    let mut at: HashMap<&str, usize> = HashMap::new();
+    for spec in &config.images {
+        let i = *at.entry(spec.repository.as_str()).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[i].push(spec.clone());
+    }
+    groups
+}
+
+/// Read the images repository by repository; when they all fit in `options.batch`, publish
+/// them at once. A larger catalog goes in two passes over batches of whole repositories (each
+/// of at most `options.batch` images, unless one repository alone holds more). First every
+/// batch is verified, inventoried, planned and checked against governance as a dry run, so
+/// that a verification failure or a refusal anywhere still stops the run before anything is
+/// written (the verification failures of every batch are reported together). Then each batch
+/// with something to write is published for real, verified and checked again (nothing is
+/// trusted from the first pass); a batch with nothing to write is not read again, so a nightly
+/// no-op costs one pass. Each target's reports of the batches are merged into one. The catalog
+/// and tag lists are settled batch by batch, as under concurrent publishers
+/// ([`crate::lists`]); a target that failed in the first pass is written nothing.
+fn publish_in_batches(
+    config: &Config,
+    trust: Option<&TrustPolicy>,
+    governance: &Governance,
+    options: &Options,
+) -> Result<Vec<Outcome>, Error> {
+    return_freed_memory_promptly();
+    let checking = Options {
+        dry_run: true,
+        events: None,
+        ..options.clone()
+    };
+    let mut failures = Vec::new();
+    let mut checked: Vec<(Vec<ImageSpec>, Vec<Outcome>)> = Vec::new();
+    let (mut specs, mut images) = (Vec::new(), Vec::new());
+    for group in by_repository(config) {
+        let read = match verify::read_all(&group, &config.policy, trust) {
+            Ok(read) => read,
+            Err(errors) => {
+                failures.extend(errors);
+                continue;
+            }
+        };
+        check_tagged(&read)?;
+        if !failures.is_empty() {
+            continue;
+        }
+        if !images.is_empty() && images.len() + read.len() > options.batch {
+            let outcomes = publish_images(&images, governance, &checking)?;
+            checked.push((std::mem::take(&mut specs), outcomes));
+            images.clear();
+        }
+        specs.extend(group);
+        images.extend(read);
+    }
+    if !failures.is_empty() {
+        return Err(Error::Verify(failures));
+    }
+    if checked.is_empty() {
+        return publish_images(&images, governance, options);
+    }
+    checked.push((specs, publish_images(&images, governance, &checking)?));
+    drop(images);
+    if options.dry_run {
+        return Ok(merge(checked.into_iter().map(|(_, o)| o), &options.targets));
+    }
+    let failed: BTreeSet<String> = (checked.iter().flat_map(|(_, o)| o))
+        .filter(|o| o.result.is_err())
+        .map(|o| o.target.clone())
+        .collect();
+    let writing = Options {
+        targets: (options.targets.iter())
+            .filter(|t| !failed.contains(t.label()))
+            .cloned()
+            .collect(),
+        ..options.clone()
+    };
+    let mut done = Vec::new();
+    for (batch, mut outcomes) in checked {
+        let to_write = outcomes.iter().any(|o| {
+            o.result.as_ref().is_ok_and(|r| {
+                !failed.contains(&o.target)
+                    && (r.summary.objects_to_write > 0 || r.summary.objects_to_delete > 0)
+            })
+        });
+        if !to_write {
+            // What the check found is what a publish would have done: nothing.
+            for report in outcomes.iter_mut().filter_map(|o| o.result.as_mut().ok()) {
+                report.summary.dry_run = false;
+            }
+            done.push(outcomes);
+            continue;
+        }
+        let images = read_specs(&batch, config, trust)?;
+        let mut written = publish_images(&images, governance, &writing)?;
+        // The report counts the requests of both passes.
+        for outcome in &mut written {
+            let first = outcomes.iter().find(|o| o.target == outcome.target);
+            let requests = first.and_then(|o| Some(o.result.as_ref().ok()?.summary.requests));
+            if let Ok(report) = &mut outcome.result {
+                report.summary.requests += requests.unwrap_or(0);
+            }
+        }
+        outcomes.retain(|o| failed.contains(&o.target));
+        outcomes.extend(written);
+        done.push(outcomes);
+    }
+    Ok(merge(done.into_iter(), &options.targets))
+}
+
+/// Have glibc hand freed memory back to the system as soon as it can: keep large blocks out of
+/// its heaps (`M_MMAP_THRESHOLD` fixed at its default, which also stops it rising as blocks
+/// are freed) and trim the top of a heap on every free (`M_TRIM_THRESHOLD` 0). By default it
+/// keeps what a batch freed in its per-thread arenas, and the next batch's allocations do not
+/// all land there, so the peak RSS of a batched publish would still grow with the catalog:
+/// measured at 50,000 images in batches of 500 on a directory target, 119 MB without, 75 MB
+/// with, in the same time. Set before the first image is read.
+fn return_freed_memory_promptly() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt has no preconditions; glibc serialises it with every allocation.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 0);
+    }
+}
+
+/// Each target's outcomes of every batch as one: the reports merged ([`Report::absorb`]), or
+/// the first failure.
+fn merge(batches: impl Iterator<Item = Vec<Outcome>>, targets: &[TargetSpec]) -> Vec<Outcome> {
+    let mut merged: Vec<Outcome> = Vec::new();
+    for outcome in batches.flatten() {
+        let Some(into) = merged.iter_mut().find(|o| o.target == outcome.target) else {
+            merged.push(outcome);
+            continue;
+        };
+        match (&mut into.result, outcome.result) {
+            (Ok(report), Ok(more)) => report.absorb(more),
+            (Ok(_), Err(e)) => into.result = Err(e),
+            (Err(_), _) => {}
+        }
+    }
+    merged.sort_by_key(|o| targets.iter().position(|t| t.label() == o.target));
+    // In the order one pass would list them.
+    for report in merged.iter_mut().filter_map(|o| o.result.as_mut().ok()) {
+        (report.summary.tags).sort_by(|a, b| (&a.repository, &a.tag).cmp(&(&b.repository, &b.tag)));
+    }
+    merged
 }
 
 /// `f` of each of `items`, on a thread of its own when there are several.
@@ -433,7 +632,22 @@ fn write(
 
 /// Stage 1: read every image and verify its structure; every image must have a tag.
 pub fn read(config: &Config, trust: Option<&TrustPolicy>) -> Result<Vec<VerifiedImage>, Error> {
-    let images = verify::read_all(&config.images, &config.policy, trust).map_err(Error::Verify)?;
+    read_specs(&config.images, config, trust)
+}
+
+/// Stage 1 for `specs` of `config`'s images.
+fn read_specs(
+    specs: &[ImageSpec],
+    config: &Config,
+    trust: Option<&TrustPolicy>,
+) -> Result<Vec<VerifiedImage>, Error> {
+    let images = verify::read_all(specs, &config.policy, trust).map_err(Error::Verify)?;
+    check_tagged(&images)?;
+    Ok(images)
+}
+
+/// Every image must have a tag.
+fn check_tagged(images: &[VerifiedImage]) -> Result<(), Error> {
     if let Some(untagged) = images.iter().find(|i| i.tags.is_empty()) {
         return Err(Error::Usage(format!(
             "image {} from layout {} has no tag: give one with --tag (or `tags` in the config)",
@@ -441,7 +655,7 @@ pub fn read(config: &Config, trust: Option<&TrustPolicy>) -> Result<Vec<Verified
             untagged.layout.display()
         )));
     }
-    Ok(images)
+    Ok(())
 }
 
 /// Stage 2a: what the target holds of the repositories the images go to (all of it with

@@ -300,6 +300,9 @@ pub fn upload_prefixes(changes: &[Change]) -> Vec<String> {
 pub struct PhaseReport {
     /// The phase, e.g. `blobs`.
     pub phase: String,
+    /// Where it comes in publish order (the batches of one run merge by it).
+    #[serde(skip)]
+    pub order: Option<Phase>,
     /// Objects that need writing.
     pub objects_to_write: u64,
     /// Bytes to upload for them (copies send none).
@@ -362,6 +365,65 @@ pub struct Summary {
     pub tags: Vec<PublishedTag>,
 }
 
+impl Summary {
+    /// Add the counts and lists of another batch of the same run to the same target; each
+    /// phase's counts go to that phase.
+    pub fn absorb(&mut self, other: Summary) {
+        let Summary {
+            target: _,
+            dry_run: _,
+            objects_written,
+            bytes_written,
+            objects_copied,
+            objects_unchanged,
+            bytes_unchanged,
+            objects_to_write,
+            bytes_to_write,
+            phases,
+            objects_to_delete,
+            objects_deleted,
+            removed_tags,
+            lists_repaired,
+            requests,
+            stale_removed,
+            index_written,
+            marked_rewritten,
+            kept_tags,
+            tags,
+        } = other;
+        self.objects_written += objects_written;
+        self.bytes_written += bytes_written;
+        self.objects_copied += objects_copied;
+        self.objects_unchanged += objects_unchanged;
+        self.bytes_unchanged += bytes_unchanged;
+        self.objects_to_write += objects_to_write;
+        self.bytes_to_write += bytes_to_write;
+        self.objects_to_delete += objects_to_delete;
+        self.objects_deleted += objects_deleted;
+        self.lists_repaired += lists_repaired;
+        self.requests += requests;
+        self.stale_removed += stale_removed;
+        self.index_written += index_written;
+        self.marked_rewritten += marked_rewritten;
+        self.removed_tags.extend(removed_tags);
+        self.kept_tags.extend(kept_tags);
+        self.tags.extend(tags);
+        for phase in phases {
+            match self.phases.iter_mut().find(|p| p.order == phase.order) {
+                Some(p) => {
+                    p.objects_to_write += phase.objects_to_write;
+                    p.bytes_to_write += phase.bytes_to_write;
+                    p.objects_unchanged += phase.objects_unchanged;
+                    p.bytes_unchanged += phase.bytes_unchanged;
+                    p.objects_to_delete += phase.objects_to_delete;
+                }
+                None => self.phases.push(phase),
+            }
+        }
+        self.phases.sort_by_key(|p| p.order);
+    }
+}
+
 /// A tag `--prune` keeps although the config no longer names it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct KeptTag {
@@ -396,6 +458,7 @@ pub fn summarize(target: &str, site: &Site, changes: &[Change], removals: &[Remo
     for c in changes {
         let p = phases.entry(c.phase()).or_insert_with(|| PhaseReport {
             phase: c.phase().to_string(),
+            order: Some(c.phase()),
             ..PhaseReport::default()
         });
         if c.write {
@@ -411,6 +474,7 @@ pub fn summarize(target: &str, site: &Site, changes: &[Change], removals: &[Remo
     for r in removals {
         let p = phases.entry(r.phase).or_insert_with(|| PhaseReport {
             phase: r.phase.to_string(),
+            order: Some(r.phase),
             ..PhaseReport::default()
         });
         p.objects_to_delete += 1;

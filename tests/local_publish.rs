@@ -626,3 +626,140 @@ fn each_image_of_a_report_counts_its_own_repositorys_objects() {
     assert_eq!(count(0), count(1), "the same image, once per repository");
     assert_eq!(images[0]["tags_changed"], serde_json::json!(["v1"]));
 }
+
+/// The files under `dir`, by path below it, with their bytes.
+fn tree(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    snapshot(dir)
+        .into_iter()
+        .map(|(path, (bytes, _))| (path.strip_prefix(dir).unwrap().to_path_buf(), bytes))
+        .collect()
+}
+
+/// A catalog of more images than `--batch` is published in batches of whole repositories: the
+/// same site as in one pass, a re-run that writes nothing, and a bad image or a refusal in the
+/// last batch that writes nothing at all, in any batch.
+#[test]
+fn a_catalog_published_in_batches_is_the_same_site_and_a_late_failure_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (golden, top) = (fixture("apko/golden"), fixture("apko/top_image"));
+    let write_config = |name: &str, images: &[(&Path, &str, &str)]| {
+        let path = dir.path().join(name);
+        let text: String = images
+            .iter()
+            .map(|(layout, repo, tag)| {
+                format!(
+                    "[[image]]\nlayout = \"{}\"\nrepository = \"{repo}\"\ntags = [\"{tag}\"]\n",
+                    s(layout)
+                )
+            })
+            .collect();
+        fs::write(&path, text).unwrap();
+        s(&path)
+    };
+    let catalog = [
+        (golden.as_path(), "acme/one", "latest"),
+        (top.as_path(), "acme/two", "latest"),
+        (golden.as_path(), "acme/three", "v1"),
+        (top.as_path(), "acme/four", "v1"),
+    ];
+    let config = write_config("all.toml", &catalog);
+    let publish = |config: &str, site: &Path, extra: &[&str]| {
+        let report = dir.path().join("report.json");
+        let mut args = vec!["publish", "--config", config, "--to"];
+        let (site, report_arg) = (s(site), s(&report));
+        args.extend([site.as_str(), "-q", "--report", report_arg.as_str()]);
+        args.extend(extra);
+        let out = regpress(&args);
+        let report = (out.code == 0).then(|| common::report(&report));
+        (out, report)
+    };
+
+    let whole = dir.path().join("whole");
+    let (out, one_pass) = publish(&config, &whole, &[]);
+    out.ok();
+    let batched = dir.path().join("batched");
+    let (out, dry) = publish(&config, &batched, &["--batch", "1", "--dry-run"]);
+    out.ok();
+    assert!(tree(&batched).is_empty(), "a batched dry run wrote");
+    let dry = dry.unwrap();
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["images"].as_array().unwrap().len(), 4);
+    let (out, report) = publish(&config, &batched, &["--batch", "1"]);
+    out.ok();
+    assert_eq!(
+        tree(&batched),
+        tree(&whole),
+        "batches make another site than one pass"
+    );
+    let (report, one_pass) = (report.unwrap(), one_pass.unwrap());
+    assert_eq!(report["dry_run"], false);
+    assert_eq!(report["tags"], one_pass["tags"]);
+    assert_eq!(report["images"].as_array().unwrap().len(), 4);
+    assert_eq!(report["phases"][0]["phase"], one_pass["phases"][0]["phase"]);
+    // Every image's objects, and the catalog once per batch that added a repository.
+    assert!(report["objects_written"].as_u64() >= one_pass["objects_written"].as_u64());
+    let (out, again) = publish(&config, &batched, &["--batch", "1"]);
+    out.ok();
+    let again = again.unwrap();
+    assert_eq!(again["objects_written"], 0, "{again}");
+    assert_eq!(again["dry_run"], false);
+    assert_eq!(again["images"].as_array().unwrap().len(), 4);
+
+    // A layout missing a blob, in the last batch: nothing is written, not even the first
+    // batches' new repository.
+    let broken = dir.path().join("broken");
+    common::copy_dir(&golden, &broken);
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(broken.join("index.json")).unwrap()).unwrap();
+    let root = index["manifests"][0]["digest"].as_str().unwrap();
+    fs::remove_file(
+        broken
+            .join("blobs/sha256")
+            .join(root.trim_start_matches("sha256:")),
+    )
+    .unwrap();
+    let mut late = vec![(golden.as_path(), "acme/new", "latest")];
+    late.extend(catalog);
+    late.push((broken.as_path(), "zz/last", "latest"));
+    let before = tree(&batched);
+    let (out, _) = publish(
+        &write_config("late.toml", &late),
+        &batched,
+        &["--batch", "1"],
+    );
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains(&s(&broken)), "{}", out.stderr);
+    assert_eq!(
+        tree(&batched),
+        before,
+        "a batch was written before the failure"
+    );
+
+    // An immutable tag that would move, in the last batch: refused before any batch writes.
+    let (out, _) = publish(
+        &write_config("zz.toml", &[(golden.as_path(), "zz/last", "v1")]),
+        &batched,
+        &[],
+    );
+    out.ok();
+    let before = tree(&batched);
+    let mut moved = vec![(golden.as_path(), "acme/new", "latest")];
+    moved.extend(catalog);
+    moved.push((top.as_path(), "zz/last", "v1"));
+    let (out, _) = publish(
+        &write_config("moved.toml", &moved),
+        &batched,
+        &["--batch", "1", "--immutable", "v1"],
+    );
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("zz/last:v1 is immutable"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        tree(&batched),
+        before,
+        "a batch was written before the refusal"
+    );
+}

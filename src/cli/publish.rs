@@ -101,6 +101,17 @@ pub(super) struct PublishArgs {
     /// Publish digests `regpress yank` took down (by default refused, naming the record).
     #[arg(help_heading = "Governance", long)]
     allow_yanked: bool,
+    /// Most images verified, planned and held at once: a larger catalog (without --prune) goes
+    /// in batches of whole repositories, all checked as a dry run before any is written, so
+    /// memory is bounded by the batch, not the catalog.
+    #[arg(
+        help_heading = "Run",
+        long,
+        value_name = "IMAGES",
+        default_value_t = crate::publish::DEFAULT_BATCH,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+    )]
+    batch: usize,
     /// Publish only the K-th of N shards of the config's repositories (a CI matrix of N runners
     /// into one bucket): repositories in name order dealt out in turn, each with all its images
     /// in one shard. Not with --prune.
@@ -143,6 +154,7 @@ pub(super) fn run(args: PublishArgs, output: Output) -> Result<(), Error> {
         events: event_options(&args.events, &config)?,
         immutable: args.immutable,
         allow_yanked: args.allow_yanked,
+        batch: args.batch,
     };
     let mut outcomes = crate::publish::publish(&config, &options)?;
     if outcomes.len() > 1 {
