@@ -192,11 +192,10 @@ pub fn gc(options: &Options) -> Result<Report, Error> {
     // Taken before anything is read: a publish that saw an object unmarked finished its tags
     // before this moment minus the grace, so the walk below sees them.
     let started = jiff::Timestamp::now();
-    let (marks, listing): (Vec<ObjectInfo>, Vec<ObjectInfo>) = store
-        .list("v2/")?
+    let (marks, listing): (Vec<Listed>, Vec<Listed>) = list(store.as_ref(), "v2/")?
         .into_iter()
         .partition(|i| site::parse_mark_key(&i.key).is_some());
-    let marks: HashMap<String, ObjectInfo> = marks
+    let marks: HashMap<String, Listed> = marks
         .into_iter()
         .filter_map(|m| Some((site::parse_mark_key(&m.key)?, m)))
         .collect();
@@ -226,7 +225,7 @@ pub fn gc(options: &Options) -> Result<Report, Error> {
     // Referrers indexes first, then manifests, then blobs, then the marks of what went and of
     // what is reachable again; last, probe objects a killed publish left outside `v2/` (see
     // `store::layer::Probed`).
-    let mut phases: BTreeMap<u8, Vec<&ObjectInfo>> = BTreeMap::new();
+    let mut phases: BTreeMap<u8, Vec<&Listed>> = BTreeMap::new();
     for info in &sweep {
         let order = match site::parse_content_key(&info.key) {
             Some((_, Content::Referrers, _)) => 0,
@@ -236,7 +235,7 @@ pub fn gc(options: &Options) -> Result<Report, Error> {
         phases.entry(order).or_default().push(info);
     }
     let cutoff = cutoff(started, options.grace);
-    let probes = store.list(PROBE_PREFIX)?;
+    let probes = list(store.as_ref(), PROBE_PREFIX)?;
     phases.entry(4).or_default().extend(
         probes
             .iter()
@@ -246,7 +245,7 @@ pub fn gc(options: &Options) -> Result<Report, Error> {
         report.garbage_bytes += phase.iter().map(|i| i.size).sum::<u64>();
         report.garbage.extend(phase.iter().map(|i| i.key.clone()));
     }
-    let spent: Vec<&ObjectInfo> = sweep
+    let spent: Vec<&Listed> = sweep
         .iter()
         .filter_map(|i| marks.get(&i.key))
         .chain(verdicts.stale_marks.iter().filter_map(|k| marks.get(*k)))
@@ -283,7 +282,7 @@ struct Verdicts<'a> {
     unreachable: u64,
     unreachable_bytes: u64,
     /// Unreachable, marked longer ago than the grace period and not written since: deleted.
-    sweep: Vec<ObjectInfo>,
+    sweep: Vec<Listed>,
     /// Unreachable and older than the grace period, unmarked (or written since marked):
     /// marked now.
     to_mark: Vec<&'a str>,
@@ -297,9 +296,9 @@ impl<'a> Verdicts<'a> {
     /// unreachable, is older than the grace period: so a publish that found it unmarked has
     /// had the whole grace period to tag it, and a publish that found it marked wrote it anew.
     fn of(
-        listing: &'a [ObjectInfo],
-        reachable: &BTreeSet<String>,
-        marks: &'a HashMap<String, ObjectInfo>,
+        listing: &'a [Listed],
+        reachable: &[bool],
+        marks: &'a HashMap<String, Listed>,
         started: jiff::Timestamp,
         grace: Duration,
     ) -> Verdicts<'a> {
@@ -314,11 +313,11 @@ impl<'a> Verdicts<'a> {
             stale_marks: Vec::new(),
         };
         let mut live_marks = BTreeSet::new();
-        for info in listing {
+        for (info, &reachable) in listing.iter().zip(reachable) {
             if site::parse_content_key(&info.key).is_none() {
                 continue;
             }
-            if reachable.contains(&info.key) {
+            if reachable {
                 verdicts.reachable += 1;
                 continue;
             }
@@ -353,10 +352,10 @@ impl<'a> Verdicts<'a> {
 /// since stays.
 fn still_as_marked(
     store: &dyn Store,
-    sweep: Vec<ObjectInfo>,
+    sweep: Vec<Listed>,
     pool: &rayon::ThreadPool,
-) -> Result<Vec<ObjectInfo>, Error> {
-    let checked: Vec<Option<ObjectInfo>> = pool.install(|| {
+) -> Result<Vec<Listed>, Error> {
+    let checked: Vec<Option<Listed>> = pool.install(|| {
         sweep
             .into_par_iter()
             .map(|listed| {
@@ -392,11 +391,44 @@ fn mark(store: &dyn Store, keys: &[&str], pool: &rayon::ThreadPool) -> Result<()
 
 /// The reachability walk over a listing.
 struct Walk {
-    reachable: BTreeSet<String>,
+    /// Whether each object of the listing (by its place there) is reachable.
+    reachable: Vec<bool>,
     missing: BTreeSet<String>,
     tags: u64,
     read: u64,
-    empty: EmptyReferrers,
+}
+
+/// One object of a listing, as much of it as a collection needs. The listing of a whole
+/// catalog is held until the sweep (half a million keys at 2,000 repositories of 50 tags), so
+/// the rest of what the store says of each object (ETag, checksum, headers) is dropped as each
+/// page comes in.
+#[derive(Clone, Debug)]
+struct Listed {
+    key: String,
+    size: u64,
+    modified: Option<jiff::Timestamp>,
+    /// Whether it holds the referrers index of a manifest nothing refers to (not read).
+    holds_no_referrers: bool,
+}
+
+/// Every object under `prefix`, page by page.
+fn list(store: &dyn Store, prefix: &str) -> Result<Vec<Listed>, StoreError> {
+    let empty = EmptyReferrers::new();
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.list_page(prefix, after.as_deref(), crate::store::LIST_PAGE)?;
+        out.extend(page.objects.into_iter().map(|info| Listed {
+            holds_no_referrers: empty.held_by(&info),
+            key: info.key,
+            size: info.size,
+            modified: info.modified,
+        }));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(out),
+        }
+    }
 }
 
 /// The referrers index publish writes for a manifest nothing refers to, as a listing shows it.
@@ -447,19 +479,15 @@ struct ToRead {
 }
 
 impl Walk {
-    fn run(
-        store: &dyn Store,
-        listing: &[ObjectInfo],
-        pool: &rayon::ThreadPool,
-    ) -> Result<Walk, Error> {
-        let present: HashMap<&str, &ObjectInfo> =
-            listing.iter().map(|i| (i.key.as_str(), i)).collect();
+    fn run(store: &dyn Store, listing: &[Listed], pool: &rayon::ThreadPool) -> Result<Walk, Error> {
+        let present: HashMap<&str, usize> = (listing.iter().enumerate())
+            .map(|(n, i)| (i.key.as_str(), n))
+            .collect();
         let mut walk = Walk {
-            reachable: BTreeSet::new(),
+            reachable: vec![false; listing.len()],
             missing: BTreeSet::new(),
             tags: 0,
             read: 0,
-            empty: EmptyReferrers::new(),
         };
         let mut next: Vec<ToRead> = listing
             .iter()
@@ -472,20 +500,24 @@ impl Walk {
             })
             .collect();
         walk.tags = next.len() as u64;
-        // Level by level: each level's documents are read in parallel.
+        // Level by level: each level's documents are read in parallel, a chunk at a time (so
+        // that what is held is a chunk's documents, not a level's).
         while !next.is_empty() {
-            let level: Vec<Result<Option<ReadDocument>, Error>> = pool.install(|| {
-                next.into_par_iter()
-                    .map(|doc| read_document(store, doc))
-                    .collect()
-            });
-            next = Vec::new();
-            for result in level {
-                let Some((doc, digest, refs)) = result? else {
-                    continue;
-                };
-                walk.read += 1;
-                walk.visit(&present, &doc, &digest, refs, &mut next);
+            let mut level = std::mem::take(&mut next);
+            while !level.is_empty() {
+                let rest = level.split_off(level.len().saturating_sub(READ_AT_ONCE));
+                let chunk: Vec<Result<Option<ReadDocument>, Error>> = pool.install(|| {
+                    rest.into_par_iter()
+                        .map(|doc| read_document(store, doc))
+                        .collect()
+                });
+                for result in chunk {
+                    let Some((doc, digest, refs)) = result? else {
+                        continue;
+                    };
+                    walk.read += 1;
+                    walk.visit(listing, &present, &doc, &digest, refs, &mut next);
+                }
             }
         }
         Ok(walk)
@@ -494,19 +526,22 @@ impl Walk {
     /// Mark what `doc` (with digest `digest`) references; queue the documents to read next.
     fn visit(
         &mut self,
-        present: &HashMap<&str, &ObjectInfo>,
+        listing: &[Listed],
+        present: &HashMap<&str, usize>,
         doc: &ToRead,
         digest: &Digest,
         refs: References,
         next: &mut Vec<ToRead>,
     ) {
         let repo = doc.repo.as_str();
+        // Whether `key` was reached for the first time.
         let mark = |walk: &mut Walk, key: String| -> bool {
-            if !present.contains_key(key.as_str()) {
-                walk.missing.insert(key);
-                false
-            } else {
-                walk.reachable.insert(key)
+            match present.get(key.as_str()) {
+                Some(&n) => !std::mem::replace(&mut walk.reachable[n], true),
+                None => {
+                    walk.missing.insert(key);
+                    false
+                }
             }
         };
         if doc.source == Source::Tag {
@@ -530,10 +565,11 @@ impl Walk {
         // index the listing shows to hold the empty list's bytes lists nothing: not read.
         if doc.source != Source::Referrers {
             let key = site::referrers_key(repo, digest);
-            let Some(info) = present.get(key.as_str()) else {
+            let Some(&n) = present.get(key.as_str()) else {
                 return;
             };
-            if self.reachable.insert(key.clone()) && !self.empty.held_by(info) {
+            let first = !std::mem::replace(&mut self.reachable[n], true);
+            if first && !listing[n].holds_no_referrers {
                 next.push(ToRead {
                     key,
                     repo: repo.to_string(),
@@ -543,6 +579,9 @@ impl Walk {
         }
     }
 }
+
+/// Documents read in parallel at once: enough to keep every worker busy.
+const READ_AT_ONCE: usize = 4096;
 
 /// A document read: what it was, its digest and its references.
 type ReadDocument = (ToRead, Digest, References);
