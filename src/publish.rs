@@ -68,6 +68,9 @@ pub struct Options {
     /// Most images held at once: a larger catalog (without `prune`) is published in batches
     /// of whole repositories ([`DEFAULT_BATCH`] unless `--batch` says otherwise).
     pub batch: usize,
+    /// Leave the catalog unsettled after the writes: a batched publish settles it once, after
+    /// its last batch (on a store without conditional writes each settling lists the bucket).
+    pub defer_catalog: bool,
 }
 
 /// Publish events: the receiver, and the `source` the events name.
@@ -381,6 +384,7 @@ fn publish_in_batches(
             .filter(|t| !failed.contains(t.label()))
             .cloned()
             .collect(),
+        defer_catalog: true,
         ..options.clone()
     };
     let mut done = Vec::new();
@@ -413,7 +417,34 @@ fn publish_in_batches(
         outcomes.extend(written);
         done.push(outcomes);
     }
-    Ok(merge(done.into_iter(), &options.targets))
+    let mut merged = merge(done.into_iter(), &options.targets);
+    for outcome in &mut merged {
+        let Some(spec) = writing.targets.iter().find(|t| t.label() == outcome.target) else {
+            continue;
+        };
+        if let Ok(report) = &mut outcome.result
+            && let Err(e) = settle_catalog(spec, report, options.jobs)
+        {
+            outcome.result = Err(e);
+        }
+    }
+    Ok(merged)
+}
+
+/// After the last batch: settle the catalog once, if any batch wrote it (as every publish
+/// does after its writes, [`settle`]), counting what it took in `report`.
+fn settle_catalog(spec: &TargetSpec, report: &mut Report, jobs: usize) -> Result<(), Error> {
+    let wrote = (report.summary.phases.iter())
+        .any(|p| p.order == Some(Phase::Catalog) && p.objects_to_write > 0);
+    if !wrote {
+        return Ok(());
+    }
+    let target = target::open(spec, jobs)?;
+    let pool = sync::worker_pool(jobs)?;
+    let settled = crate::lists::settle(target.store.as_ref(), &BTreeSet::new(), true, &pool)?;
+    report.summary.lists_repaired += settled.rewritten;
+    report.summary.requests += target.requests.get();
+    Ok(())
 }
 
 /// Have glibc hand freed memory back to the system as soon as it can: keep large blocks out of
@@ -615,7 +646,14 @@ fn write(
     summary.kept_tags = hashed.0.kept.clone();
     if !options.dry_run {
         summary = apply(&p.target, hashed, summary, &p.pool, options.progress)?;
-        summary = settle(&p.target, &p.inventory, hashed, summary, &p.pool)?;
+        summary = settle(
+            &p.target,
+            &p.inventory,
+            hashed,
+            summary,
+            &p.pool,
+            !options.defer_catalog,
+        )?;
         summary.index_written = index(&p.target, images, hashed, &p.pool)?;
     }
     let name = p.spec.name.clone();
@@ -775,7 +813,8 @@ pub fn apply(
     )
 }
 
-/// Stage 5b: settle every tag list this run wrote or removed, and the catalog if it changed;
+/// Stage 5b: settle every tag list this run wrote or removed, and the catalog if it changed
+/// (and `with_catalog`);
 /// then make sure what gc had marked and this run wrote anew is still there.
 pub fn settle(
     target: &Target,
@@ -783,6 +822,7 @@ pub fn settle(
     hashed: &Hashed,
     mut summary: Summary,
     pool: &rayon::ThreadPool,
+    with_catalog: bool,
 ) -> Result<Summary, Error> {
     let Diff {
         changes, removals, ..
@@ -805,6 +845,7 @@ pub fn settle(
         catalog |= key == site::CATALOG_KEY;
     }
     catalog |= removals.iter().any(|r| r.phase == Phase::RemoveTagLists);
+    catalog &= with_catalog;
     if catalog || !lists.is_empty() {
         summary.lists_repaired =
             crate::lists::settle(target.store.as_ref(), &lists, catalog, pool)?.rewritten;

@@ -668,7 +668,7 @@ fn publish_in_stages(
     let summary = regpress::sync::summarize("site", &site_plan, hashed.changes(), &[]);
     let summary = publish::apply(&target, &hashed, summary, &pool, mode).unwrap();
     between("apply");
-    publish::settle(&target, &inventory, &hashed, summary, &pool).unwrap()
+    publish::settle(&target, &inventory, &hashed, summary, &pool, true).unwrap()
 }
 
 /// `regpress gc` of `site` with the library, as a concurrent cron would run it.
