@@ -311,7 +311,7 @@ def plot(rows, path):
     sizes = sorted(rows)
     names = labels(rows)
     keys = [rows[s]["keys"] for s in sizes]
-    fig, (req, wall) = plt.subplots(1, 2, figsize=(12, 5))
+    fig, (req, wall, rss) = plt.subplots(1, 3, figsize=(17, 5))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, op in enumerate(OPERATIONS):
         for n in names:
@@ -323,7 +323,11 @@ def plot(rows, path):
                 req.plot(*zip(*counted), style, marker="o", color=colors[i % len(colors)], label=label)
             wall.plot([k for k, _ in have], [r["wall"] for _, r in have], style, marker="o",
                       color=colors[i % len(colors)], label=label)
-    for ax, what in ((req, "requests"), (wall, "wall time, s")):
+            rss.plot([k for k, _ in have], [r["rss_mb"] for _, r in have], style, marker="o",
+                     color=colors[i % len(colors)], label=label)
+    rss.axhline(256 * 1.048576, color="grey", linestyle=":", linewidth=1)
+    rss.annotate("target: 256 MiB", (keys[0], 256 * 1.048576 * 1.08), fontsize=8, color="grey")
+    for ax, what in ((req, "requests"), (wall, "wall time, s"), (rss, "peak RSS, MB")):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("keys in the bucket")
@@ -345,7 +349,12 @@ def main():
     ap.add_argument("--plot", default=str(harness.ROOT / "docs" / "scale.png"))
     ap.add_argument("--baseline", help="another regpress binary to measure at each size too (before a change)")
     ap.add_argument("--baseline-max", type=int, default=1 << 30, help="measure --baseline only up to this size")
+    ap.add_argument("--replot", metavar="JSON", help="only redraw --plot from the scale.json of an earlier run")
     args = ap.parse_args()
+    if args.replot:
+        saved = json.loads(pathlib.Path(args.replot).read_text())["rows"]
+        plot({int(size): r for size, r in saved.items()}, args.plot)
+        return print(f"plot: {args.plot}")
     BENCH.mkdir(parents=True, exist_ok=True)
     rows, growth = ({}, {}) if args.no_grow else grow(args)
     sharded = shards(args) if args.shards else {}
