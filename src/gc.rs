@@ -411,24 +411,19 @@ struct Listed {
     holds_no_referrers: bool,
 }
 
-/// Every object under `prefix`, page by page.
+/// Every object under `prefix`, as much of each as a collection needs.
 fn list(store: &dyn Store, prefix: &str) -> Result<Vec<Listed>, StoreError> {
     let empty = EmptyReferrers::new();
     let mut out = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = store.list_page(prefix, after.as_deref(), crate::store::LIST_PAGE)?;
-        out.extend(page.objects.into_iter().map(|info| Listed {
+    store.list_each(prefix, &mut |info| {
+        out.push(Listed {
             holds_no_referrers: empty.held_by(&info),
             key: info.key,
             size: info.size,
             modified: info.modified,
-        }));
-        match page.next {
-            Some(next) => after = Some(next),
-            None => return Ok(out),
-        }
-    }
+        })
+    })?;
+    Ok(out)
 }
 
 /// The referrers index publish writes for a manifest nothing refers to, as a listing shows it.

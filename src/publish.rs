@@ -68,9 +68,6 @@ pub struct Options {
     /// Most images held at once: a larger catalog (without `prune`) is published in batches
     /// of whole repositories ([`DEFAULT_BATCH`] unless `--batch` says otherwise).
     pub batch: usize,
-    /// Leave the catalog unsettled after the writes: a batched publish settles it once, after
-    /// its last batch (on a store without conditional writes each settling lists the bucket).
-    pub defer_catalog: bool,
 }
 
 /// Publish events: the receiver, and the `source` the events name.
@@ -252,16 +249,18 @@ pub fn publish(config: &Config, options: &Options) -> Result<Vec<Outcome>, Error
     let governance = Governance::new(config, options)?;
     if options.prune {
         let images = read(config, trust.as_ref())?;
-        return publish_images(&images, &governance, options);
+        return publish_images(&images, &governance, options, true);
     }
     publish_in_batches(config, trust.as_ref(), &governance, options)
 }
 
-/// Publish verified `images` (all of a run's, or one batch's).
+/// Publish verified `images` (all of a run's, or one batch's); settle the catalog after the
+/// writes unless a batched publish leaves that to after its last batch (`with_catalog`).
 fn publish_images(
     images: &[VerifiedImage],
     governance: &Governance,
     options: &Options,
+    with_catalog: bool,
 ) -> Result<Vec<Outcome>, Error> {
     let prepared = each(options.targets.clone(), |spec| {
         prepare(images, spec, governance, options)
@@ -291,7 +290,7 @@ fn publish_images(
     let written = each(ready.into_iter().zip(hashed).collect(), |(p, hashed)| {
         Outcome {
             target: p.spec.label().to_string(),
-            result: write(&p, &hashed, images, options),
+            result: write(&p, &hashed, images, options, with_catalog),
         }
     });
     outcomes.extend(written);
@@ -326,9 +325,10 @@ fn by_repository(config: &Config) -> Vec<Vec<ImageSpec>> {
 /// written (the verification failures of every batch are reported together). Then each batch
 /// with something to write is published for real, verified and checked again (nothing is
 /// trusted from the first pass); a batch with nothing to write is not read again, so a nightly
-/// no-op costs one pass. Each target's reports of the batches are merged into one. The catalog
-/// and tag lists are settled batch by batch, as under concurrent publishers
-/// ([`crate::lists`]); a target that failed in the first pass is written nothing.
+/// no-op costs one pass. Each target's reports of the batches are merged into one. Tag lists
+/// are settled batch by batch, the catalog once after the last batch ([`settle_catalog`]: on
+/// a store without conditional writes each settling lists the bucket); a target that failed
+/// in the first pass is written nothing.
 fn publish_in_batches(
     config: &Config,
     trust: Option<&TrustPolicy>,
@@ -357,7 +357,7 @@ fn publish_in_batches(
             continue;
         }
         if !images.is_empty() && images.len() + read.len() > options.batch {
-            let outcomes = publish_images(&images, governance, &checking)?;
+            let outcomes = publish_images(&images, governance, &checking, true)?;
             checked.push((std::mem::take(&mut specs), outcomes));
             images.clear();
         }
@@ -368,9 +368,9 @@ fn publish_in_batches(
         return Err(Error::Verify(failures));
     }
     if checked.is_empty() {
-        return publish_images(&images, governance, options);
+        return publish_images(&images, governance, options, true);
     }
-    checked.push((specs, publish_images(&images, governance, &checking)?));
+    checked.push((specs, publish_images(&images, governance, &checking, true)?));
     drop(images);
     if options.dry_run {
         return Ok(merge(checked.into_iter().map(|(_, o)| o), &options.targets));
@@ -384,7 +384,6 @@ fn publish_in_batches(
             .filter(|t| !failed.contains(t.label()))
             .cloned()
             .collect(),
-        defer_catalog: true,
         ..options.clone()
     };
     let mut done = Vec::new();
@@ -404,7 +403,7 @@ fn publish_in_batches(
             continue;
         }
         let images = read_specs(&batch, config, trust)?;
-        let mut written = publish_images(&images, governance, &writing)?;
+        let mut written = publish_images(&images, governance, &writing, false)?;
         // The report counts the requests of both passes.
         for outcome in &mut written {
             let first = outcomes.iter().find(|o| o.target == outcome.target);
@@ -630,12 +629,14 @@ fn keep(diff: &mut Diff, site: &Site, existing: &Existing, immutable: &Immutable
     }
 }
 
-/// Stages 5 and 6 for one target: write (unless a dry run), settle, report.
+/// Stages 5 and 6 for one target: write (unless a dry run), settle (the catalog too if
+/// `with_catalog`), report.
 fn write(
     p: &Prepared,
     hashed: &Hashed,
     images: &[VerifiedImage],
     options: &Options,
+    with_catalog: bool,
 ) -> Result<Report, Error> {
     let mut summary = sync::summarize(
         p.target.store.name(),
@@ -652,7 +653,7 @@ fn write(
             hashed,
             summary,
             &p.pool,
-            !options.defer_catalog,
+            with_catalog,
         )?;
         summary.index_written = index(&p.target, images, hashed, &p.pool)?;
     }

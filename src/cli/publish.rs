@@ -155,7 +155,6 @@ pub(super) fn run(args: PublishArgs, output: Output) -> Result<(), Error> {
         immutable: args.immutable,
         allow_yanked: args.allow_yanked,
         batch: args.batch,
-        defer_catalog: false,
     };
     let mut outcomes = crate::publish::publish(&config, &options)?;
     if outcomes.len() > 1 {

@@ -247,13 +247,20 @@ pub trait Store: Send + Sync {
     /// Every object whose key starts with `prefix`, page by page.
     fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
         let mut out = Vec::new();
+        self.list_each(prefix, &mut |info| out.push(info))?;
+        Ok(out)
+    }
+
+    /// `each` of every object whose key starts with `prefix`, as each page comes in (so a
+    /// caller that keeps less of each object never holds a whole listing of them).
+    fn list_each(&self, prefix: &str, each: &mut dyn FnMut(ObjectInfo)) -> Result<(), StoreError> {
         let mut after: Option<String> = None;
         loop {
             let page = self.list_page(prefix, after.as_deref(), LIST_PAGE)?;
-            out.extend(page.objects);
+            page.objects.into_iter().for_each(&mut *each);
             match page.next {
                 Some(next) => after = Some(next),
-                None => return Ok(out),
+                None => return Ok(()),
             }
         }
     }
